@@ -1,0 +1,74 @@
+"""Choose the Keras backend before keras is imported, and list devices.
+
+Keras reads ``KERAS_BACKEND`` once, when it is first imported. ``use(name)``
+sets it, and refuses (with an error that says so) once keras has been imported
+with a different backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _check_name(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(
+            f"Unknown backend {name!r}; choose one of {', '.join(BACKENDS)}."
+        )
+    return name
+
+
+def current() -> str:
+    """The backend keras uses, or will use when it is first imported."""
+    if "keras" in sys.modules:
+        import keras
+
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def use(name: str) -> str:
+    """Select backend ``name``; must be called before keras is imported.
+
+    Calling it again with the backend already in use is harmless.
+    """
+    _check_name(name)
+    if "keras" in sys.modules:
+        active = current()
+        if active != name:
+            raise RuntimeError(
+                f"keras was already imported with the {active!r} backend; "
+                f"cannot switch to {name!r} in this process. Set KERAS_BACKEND={name} "
+                f"(or call keras_ecg.backend.use({name!r})) before anything imports keras."
+            )
+        return name
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def list_devices() -> list:
+    """Devices visible to the active backend, e.g. ``['cpu:0']``."""
+    import keras
+
+    return list(keras.distribution.list_devices()) if keras.backend.backend() == "jax" else _other_devices()
+
+
+def _other_devices() -> list:
+    backend = current()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices()]
+    import torch
+
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu:0"]
+
+
+def num_accelerators() -> int:
+    """How many GPUs/TPUs the active backend sees (0 on a CPU-only machine)."""
+    return sum(1 for d in list_devices() if not str(d).lower().split("/")[-1].startswith(("cpu", "device:cpu")) and "CPU" not in str(d))

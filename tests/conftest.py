@@ -1,0 +1,47 @@
+"""Shared test fixtures.
+
+The suite runs once per backend (``KERAS_BACKEND``). Tests on real data read
+``$KERAS_ECG_DATA`` (``.ci/run`` points it at ``../shared/data``) and are
+skipped with a visible reason when it is unset or lacks the dataset.
+"""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+DATA_ENV = "KERAS_ECG_DATA"
+
+
+def real_data(subdir: str) -> pathlib.Path:
+    """Path of a real dataset under $KERAS_ECG_DATA, or skip the test."""
+    root = os.environ.get(DATA_ENV)
+    if not root:
+        pytest.skip(f"real data: set {DATA_ENV} (e.g. ../shared/data) to run")
+    path = pathlib.Path(root) / subdir
+    if not path.exists():
+        pytest.skip(f"real data: {path} does not exist")
+    return path
+
+
+@pytest.fixture
+def mitdb_dir():
+    return real_data("mitdb")
+
+
+@pytest.fixture
+def ecg_images_dir():
+    return real_data("ecg_images")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def backend_name():
+    import keras
+
+    return keras.backend.backend()

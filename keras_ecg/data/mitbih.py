@@ -214,17 +214,17 @@ def rr_intervals(samples, fs: float, local: int = 10) -> np.ndarray:
     return np.stack([prev, nxt, loc], axis=1).astype(np.float32)
 
 
-def _record_beats(base, window, fs, before, lead, normalize, annotator):
-    """Beats of one record as a dict of arrays (what the cache stores)."""
+def _lead_and_beats(base, lead, annotator):
+    """(lead signal, fs, lead used, beat samples, AAMI labels) of one record."""
     sig, fs0, leads = _read_signal(base)
     samples, symbols = _read_annotations(base, annotator)
     try:
         li, _ = _lead_index(leads, lead, f"{base}.hea")
-        lead_used = leads[li]
     except ValueError:
         if isinstance(lead, (int, np.integer)):
             raise
-        li, lead_used = 0, leads[0]  # e.g. records 102/104 have no MLII: use the first lead
+        li = 0  # e.g. records 102/104 have no MLII: use the first lead
+    lead_used = leads[li]
     x = sig[:, li]
     nan = np.isnan(x)
     if nan.any():
@@ -232,6 +232,14 @@ def _record_beats(base, window, fs, before, lead, normalize, annotator):
             f"{base}.dat: lead {lead_used} has {int(nan.sum())} NaN (invalid) samples, "
             f"first at sample {int(np.argmax(nan))}."
         )
+    is_beat = np.isin(symbols, list(AAMI_MAP))
+    labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols[is_beat]], dtype=np.int64)
+    return x, fs0, lead_used, samples[is_beat], labels
+
+
+def _record_beats(base, window, fs, before, lead, normalize, annotator):
+    """Beats of one record as a dict of arrays (what the cache stores)."""
+    x, fs0, lead_used, samples, labels = _lead_and_beats(base, lead, annotator)
     if fs != fs0:
         x = _signal.resample(x, fs0, fs)
     if window > len(x):
@@ -239,9 +247,6 @@ def _record_beats(base, window, fs, before, lead, normalize, annotator):
             f"{base}: window of {window} samples at {fs} Hz is longer than the record "
             f"({len(x)} samples at {fs} Hz)."
         )
-    is_beat = np.isin(symbols, list(AAMI_MAP))
-    samples, symbols = samples[is_beat], symbols[is_beat]
-    labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols], dtype=np.int64)
     rr = rr_intervals(samples, fs0)
     r = _signal.resample_index(samples, fs0, fs) if fs != fs0 else samples
     start = r - before
@@ -274,15 +279,16 @@ def _record_files(base: pathlib.Path, annotator: str):
     return files
 
 
-def _cached_record_beats(base, params, cache, cache_dir):
+def _cached_record_beats(base, params, cache, cache_dir, builder="beats"):
+    build = _BUILDERS[builder]
     if not cache:
-        return _record_beats(base, **params)
+        return build(base, **params)
     key = _cache.file_key(_record_files(base, params["annotator"]), params)
-    entry = _cache.cache_dir(cache_dir) / "beats" / f"{base.name}-{key}.npz"
+    entry = _cache.cache_dir(cache_dir) / builder / f"{base.name}-{key}.npz"
     hit = _cache.load(entry)
     if hit is not None:
         return hit
-    out = _record_beats(base, **params)
+    out = build(base, **params)
     try:
         _cache.save(entry, **out)
     except OSError:
@@ -375,3 +381,182 @@ def load_beats(
     if rr_features:
         meta["rr_features"] = RR_FEATURES
     return Dataset(x, y, groups, AAMI_CLASSES, meta)
+
+
+# ----------------------------------------------------------------------------- Kaggle CSV
+
+
+def _kaggle_record(base, lead, annotator, seconds=10.0):
+    """Kachuee et al. (2018) beats of one record: 10 s windows at 125 Hz scaled to
+    [0, 1]; from each annotated R peak a segment 1.2 x the window's median RR long
+    (cut short at the window's end), zero-padded to 187 samples."""
+    x, fs0, lead_used, samples, labels = _lead_and_beats(base, lead, annotator)
+    x = _signal.resample(x, fs0, KAGGLE_FS)
+    r = _signal.resample_index(samples, fs0, KAGGLE_FS)
+    win = int(round(seconds * KAGGLE_FS))
+    whole_rr = float(np.median(np.diff(r))) if len(r) > 1 else float(KAGGLE_FS)
+    out_x, out_y, cut = [], [], np.zeros(len(AAMI_CLASSES), dtype=np.int64)
+    for w0 in range(0, len(x), win):
+        inside = (r >= w0) & (r < w0 + win)
+        if not inside.any():
+            continue
+        seg = x[w0:w0 + win]
+        rs, ys = r[inside] - w0, labels[inside]
+        seg = (seg - seg.min()) / max(float(seg.max() - seg.min()), 1e-6)
+        rr = float(np.median(np.diff(rs))) if len(rs) > 1 else whole_rr
+        length = min(int(round(1.2 * rr)), KAGGLE_WIDTH)
+        idx = rs[:, None] + np.arange(length)
+        valid = idx < len(seg)
+        cut += np.bincount(ys[~valid.all(1)], minlength=len(AAMI_CLASSES))
+        beats = np.zeros((len(rs), KAGGLE_WIDTH), dtype=np.float32)
+        beats[:, :length] = np.where(valid, seg[np.minimum(idx, len(seg) - 1)], 0.0)
+        out_x.append(beats)
+        out_y.append(ys)
+    return {
+        "beats": np.concatenate(out_x) if out_x else np.zeros((0, KAGGLE_WIDTH), np.float32),
+        "labels": np.concatenate(out_y) if out_y else np.zeros(0, np.int64),
+        "dropped": cut,
+        "lead": np.array(lead_used),
+    }
+
+
+_BUILDERS = {"beats": _record_beats, "kaggle": _kaggle_record}
+
+
+def kaggle_beats_from_records(path, records=None, lead="MLII", annotator: str = "atr",
+                              cache: bool = True, cache_dir=None) -> Dataset:
+    """Rebuild the Kaggle heartbeat format (Kachuee et al. 2018) from WFDB records.
+
+    Each record is cut into 10 s windows, resampled to 125 Hz and scaled to
+    [0, 1]; every annotated beat gives a segment starting at its R peak and
+    1.2 x the window's median RR long, zero-padded to 187 samples. Beats are
+    anchored on the reference annotations (which also give the AAMI label).
+    Beats near a window's end are cut short there (and zero-padded):
+    ``meta["window_truncated"]`` counts them per class. A window with one beat
+    uses the record's median RR.
+    """
+    path = pathlib.Path(path)
+    names = list_records(path) if records is None else [str(r) for r in records]
+    params = dict(lead=lead, annotator=annotator)
+    parts = [_cached_record_beats(path / n, params, cache, cache_dir, "kaggle") for n in names]
+    x = np.concatenate([p["beats"].reshape(-1, KAGGLE_WIDTH) for p in parts]).astype(np.float32)
+    y = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
+    groups = np.concatenate([np.full(len(p["labels"]), n) for n, p in zip(names, parts)])
+    dropped = np.sum([p["dropped"] for p in parts], axis=0)
+    meta = {
+        "source": f"Kaggle-format beats rebuilt from {path} (Kachuee et al. 2018)",
+        "synthetic": False, "sampling_rate": float(KAGGLE_FS), "window": KAGGLE_WIDTH,
+        "r_offset": 0, "lead": lead, "records": names, "scaled": "[0, 1] per 10 s window",
+        "window_truncated": {c: int(k) for c, k in zip(AAMI_CLASSES, dropped)},
+        "inputs": ["beats"],
+    }
+    return Dataset(x, y, groups, AAMI_CLASSES, meta)
+
+
+def _csv_problem(path, width):
+    """Find the first bad line of a CSV and describe it (slow path, after a failure)."""
+    with open(path, "r", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            cells = line.strip().split(",")
+            if cells == [""]:
+                continue
+            if width is None:
+                width = len(cells)
+            if len(cells) != width:
+                return (f"{path}: line {lineno} has {len(cells)} columns, expected {width} "
+                        f"(samples then a label, like the first line).")
+            for col, cell in enumerate(cells, 1):
+                try:
+                    float(cell)
+                except ValueError:
+                    return f"{path}: line {lineno}, column {col}: {cell.strip()!r} is not a number."
+    return f"{path}: cannot parse as a numeric CSV."
+
+
+def _read_one_csv(path, width):
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such CSV file.")
+    try:
+        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        raise DataFileError(_csv_problem(path, width)) from None
+    if data.size == 0:
+        raise DataFileError(f"{path}: CSV file is empty.")
+    if width is not None and data.shape[1] != width:
+        raise DataFileError(f"{path}: rows have {data.shape[1]} columns, expected {width} "
+                            f"({width - 1} samples then a label).")
+    if data.shape[1] < 2:
+        raise DataFileError(f"{path}: rows need samples then a label; found {data.shape[1]} column.")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataFileError(f"{path}: line {row + 1}, column {col + 1} is {data[row, col]} (not a finite number).")
+    labels = data[:, -1]
+    if (labels != np.round(labels)).any() or (labels < 0).any():
+        row = int(np.flatnonzero((labels != np.round(labels)) | (labels < 0))[0])
+        raise DataFileError(f"{path}: line {row + 1}: label {labels[row]} is not a class index (0, 1, ...).")
+    return data[:, :-1].astype(np.float32), labels.astype(np.int64)
+
+
+def read_kaggle_csv(path, class_names=None, width: int | None = KAGGLE_WIDTH + 1) -> Dataset:
+    """Read Kaggle heartbeat CSVs (``mitbih_train.csv``, ``ptbdb_normal.csv``...).
+
+    Each row: 187 samples (125 Hz, scaled to [0, 1]) then a label, no header.
+    ``path`` may be one file or a list of files (concatenated). Class names
+    default to N S V F Q, or normal/abnormal for ``ptbdb_*`` files. The CSVs
+    carry no record ids, so each row is its own group (``meta["groups"]``).
+    ``width=None`` accepts any column count (the same in every row).
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths:
+        raise ValueError("read_kaggle_csv needs at least one file.")
+    xs, ys, groups = [], [], []
+    for p in paths:
+        x, y = _read_one_csv(p, width)
+        xs.append(x)
+        ys.append(y)
+        groups.append(np.char.add(pathlib.Path(p).stem + ":", np.arange(len(y)).astype(str)))
+    if len({x.shape[1] for x in xs}) > 1:
+        raise DataFileError(f"{paths}: files have different row widths {[x.shape[1] for x in xs]}.")
+    y = np.concatenate(ys)
+    if class_names is None:
+        if all(pathlib.Path(p).name.startswith("ptbdb") for p in paths) and y.max() <= 1:
+            class_names = ["normal", "abnormal"]
+        elif y.max() < len(AAMI_CLASSES):
+            class_names = list(AAMI_CLASSES)
+        else:
+            class_names = [str(i) for i in range(int(y.max()) + 1)]
+    if y.max() >= len(class_names):
+        raise DataFileError(f"{paths}: label {int(y.max())} has no name in class_names {class_names}.")
+    meta = {"source": "Kaggle heartbeat CSV (" + ", ".join(str(p) for p in paths) + ")",
+            "synthetic": False, "sampling_rate": float(KAGGLE_FS), "window": xs[0].shape[1],
+            "r_offset": 0, "groups": "row (the CSV has no record ids)", "inputs": ["beats"]}
+    return Dataset(np.concatenate(xs), y, np.concatenate(groups), class_names, meta)
+
+
+def write_kaggle_csv(path, ds: Dataset) -> pathlib.Path:
+    """Write ``ds`` (one input of shape (n, width)) as a Kaggle heartbeat CSV.
+
+    Values are written with 9 significant digits, which float32 reads back
+    exactly; the file is written to a temporary name and renamed.
+    """
+    if isinstance(ds.x, tuple):
+        raise ValueError("write_kaggle_csv writes one waveform input; this Dataset has several (x is a tuple).")
+    x = np.asarray(ds.x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"write_kaggle_csv needs x of shape (n, width); got {x.shape}.")
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.concatenate([x.astype(np.float64), ds.y.astype(np.float64)[:, None]], axis=1)
+    fmt = ["%.9e"] * x.shape[1] + ["%.1f"]
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            np.savetxt(f, data, fmt=fmt, delimiter=",")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -283,7 +283,9 @@ def _cached_record_beats(base, params, cache, cache_dir, builder="beats"):
     build = _BUILDERS[builder]
     if not cache:
         return build(base, **params)
-    key = _cache.file_key(_record_files(base, params["annotator"]), params)
+    # the builder's version is in the key: change it when a builder's output changes
+    key = _cache.file_key(_record_files(base, params["annotator"]),
+                          {**params, "builder": builder, "version": _VERSIONS[builder]})
     entry = _cache.cache_dir(cache_dir) / builder / f"{base.name}-{key}.npz"
     hit = _cache.load(entry)
     if hit is not None:
@@ -421,6 +423,7 @@ def _kaggle_record(base, lead, annotator, seconds=10.0):
 
 
 _BUILDERS = {"beats": _record_beats, "kaggle": _kaggle_record}
+_VERSIONS = {"beats": 1, "kaggle": 2}
 
 
 def kaggle_beats_from_records(path, records=None, lead="MLII", annotator: str = "atr",

@@ -279,14 +279,18 @@ def _record_files(base: pathlib.Path, annotator: str):
     return files
 
 
+def _cache_entry(base, params, cache_dir, builder):
+    # the builder's version is in the key: change it when a builder's output changes
+    key = _cache.file_key(_record_files(base, params["annotator"]),
+                          {**params, "builder": builder, "version": _VERSIONS[builder]})
+    return _cache.cache_dir(cache_dir) / builder / f"{base.name}-{key}.npz"
+
+
 def _cached_record_beats(base, params, cache, cache_dir, builder="beats"):
     build = _BUILDERS[builder]
     if not cache:
         return build(base, **params)
-    # the builder's version is in the key: change it when a builder's output changes
-    key = _cache.file_key(_record_files(base, params["annotator"]),
-                          {**params, "builder": builder, "version": _VERSIONS[builder]})
-    entry = _cache.cache_dir(cache_dir) / builder / f"{base.name}-{key}.npz"
+    entry = _cache_entry(base, params, cache_dir, builder)
     hit = _cache.load(entry)
     if hit is not None:
         return hit
@@ -300,6 +304,26 @@ def _cached_record_beats(base, params, cache, cache_dir, builder="beats"):
 
 def _build_one(args):
     return _cached_record_beats(*args)
+
+
+def _build_all(path, names, params, cache, cache_dir, builder, workers):
+    """Per-record arrays: cache hits read here, the rest built (in a pool if workers > 1)."""
+    parts = [None] * len(names)
+    if cache:
+        for i, n in enumerate(names):
+            parts[i] = _cache.load(_cache_entry(path / n, params, cache_dir, builder))
+    todo = [i for i, p in enumerate(parts) if p is None]
+    jobs = [(path / names[i], params, cache, cache_dir, builder) for i in todo]
+    if workers and workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            built = list(pool.map(_build_one, jobs))
+    else:
+        built = [_build_one(j) for j in jobs]
+    for i, b in zip(todo, built):
+        parts[i] = b
+    return parts
 
 
 def load_beats(
@@ -349,14 +373,7 @@ def load_beats(
     before = window // 2 if before is None else int(before)
     params = dict(window=window, fs=float(fs), before=before, lead=lead, normalize=normalize,
                   annotator=annotator)
-    jobs = [(path / n, params, cache, cache_dir) for n in names]
-    if workers and workers > 1 and len(jobs) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
-            parts = list(pool.map(_build_one, jobs))
-    else:
-        parts = [_build_one(j) for j in jobs]
+    parts = _build_all(path, names, params, cache, cache_dir, "beats", workers)
 
     beats = np.concatenate([p["beats"].reshape(-1, window) for p in parts]).astype(np.float32)
     y = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
@@ -427,7 +444,7 @@ _VERSIONS = {"beats": 1, "kaggle": 2}
 
 
 def kaggle_beats_from_records(path, records=None, lead="MLII", annotator: str = "atr",
-                              cache: bool = True, cache_dir=None) -> Dataset:
+                              cache: bool = True, cache_dir=None, workers: int = 1) -> Dataset:
     """Rebuild the Kaggle heartbeat format (Kachuee et al. 2018) from WFDB records.
 
     Each record is cut into 10 s windows, resampled to 125 Hz and scaled to
@@ -441,7 +458,7 @@ def kaggle_beats_from_records(path, records=None, lead="MLII", annotator: str = 
     path = pathlib.Path(path)
     names = list_records(path) if records is None else [str(r) for r in records]
     params = dict(lead=lead, annotator=annotator)
-    parts = [_cached_record_beats(path / n, params, cache, cache_dir, "kaggle") for n in names]
+    parts = _build_all(path, names, params, cache, cache_dir, "kaggle", workers)
     x = np.concatenate([p["beats"].reshape(-1, KAGGLE_WIDTH) for p in parts]).astype(np.float32)
     y = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
     groups = np.concatenate([np.full(len(p["labels"]), n) for n, p in zip(names, parts)])

@@ -1,0 +1,257 @@
+"""Page layout: the pink grid, the trace rows and the 13 lead panels.
+
+A standard 12-lead page holds 3 rows of 4 leads (I aVR V1 V4 / II aVL V2 V5 /
+III aVF V3 V6) and a rhythm strip below them, on pink grid paper. The geometry
+is measured on each page, so it works at any resolution and page size:
+
+1. the grid's extent: rows and columns with many pink pixels;
+2. the trace rows: peaks of the dark-pixel profile inside the grid (the long
+   flat baselines), which must be 4 and evenly spaced;
+3. the trace's horizontal extent, without the calibration pulse at its left;
+   the 4 lead columns split that extent evenly.
+
+A page that fails a check raises :class:`LayoutError` with the reason, so it is
+reported, never cropped wrong. NumPy/SciPy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage, signal
+
+# Panels in the order they are stacked (standard lead order, then the rhythm strip).
+LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "rhythm"]
+# Where each lead is printed on the page: (row, column) of the 3x4 block.
+PAGE_GRID = [
+    ["I", "aVR", "V1", "V4"],
+    ["II", "aVL", "V2", "V5"],
+    ["III", "aVF", "V3", "V6"],
+]
+
+
+class LayoutError(ValueError):
+    """The page is not a 3x4 + rhythm-strip page on grid paper (or it can't be told)."""
+
+
+@dataclasses.dataclass
+class Layout:
+    """Measured geometry of one page, in pixels of that page.
+
+    Attributes:
+        grid_box: ``(y0, y1, x0, x1)`` of the pink grid.
+        rows: the 4 trace baselines (y), top to bottom; the last is the rhythm strip.
+        x_start, x_end: the traces' horizontal extent (after the calibration pulse).
+        boxes: ``(13, 4)`` int array of ``(y0, y1, x0, x1)`` per panel, in :data:`LEADS` order.
+    """
+
+    grid_box: tuple
+    rows: tuple
+    x_start: int
+    x_end: int
+    boxes: np.ndarray
+
+
+def as_rgb(img) -> np.ndarray:
+    """``img`` as a uint8 HxWx3 array (gray is repeated, alpha dropped)."""
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {a.shape}")
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    if a.shape[-1] == 4:
+        a = a[..., :3]
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return a
+
+
+def grid_mask(img) -> np.ndarray:
+    """Boolean mask of pink (grid) pixels: bright red above the green-blue mean.
+
+    The threshold is low on purpose: some scans have only a faint pink tint.
+    """
+    a = as_rgb(img).astype(np.int16)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    return (r > 140) & (2 * r - g - b > 8)
+
+
+def darkness(img, lo: int = 80, hi: int = 180) -> np.ndarray:
+    """Trace darkness in [0, 1] (float32): 1 for ink, 0 for paper and grid.
+
+    Uses the brightest channel, so pink and light-gray grid lines (whose red
+    channel is bright) count as paper while the black trace does not.
+    """
+    m = as_rgb(img).max(axis=-1).astype(np.float32)
+    return np.clip((hi - m) / float(hi - lo), 0.0, 1.0)
+
+
+def remove_grid(img) -> np.ndarray:
+    """The page with the grid removed: uint8 HxW, trace dark on white paper."""
+    return (255.0 * (1.0 - darkness(img))).round().astype(np.uint8)
+
+
+def _extent(frac: np.ndarray, thr: float):
+    idx = np.nonzero(frac > thr)[0]
+    if len(idx) == 0:
+        return None
+    return int(idx[0]), int(idx[-1]) + 1
+
+
+def find_grid(img) -> tuple:
+    """``(y0, y1, x0, x1)`` of the pink grid; LayoutError if there is none."""
+    pink = grid_mask(img)
+    h, w = pink.shape
+    ys = _extent(pink.mean(axis=1), 0.1)
+    xs = _extent(pink.mean(axis=0), 0.1)
+    if ys is None or xs is None:
+        raise LayoutError(f"no pink grid found ({pink.mean():.1%} pink pixels)")
+    y0, y1 = ys
+    x0, x1 = xs
+    if (y1 - y0) < 0.25 * h or (x1 - x0) < 0.4 * w:
+        raise LayoutError(
+            f"grid too small: {x1 - x0}x{y1 - y0} px on a {w}x{h} page"
+        )
+    return y0, y1, x0, x1
+
+
+def find_layout(img, n_rows: int = 4) -> Layout:
+    """Measure the 3x4 + rhythm-strip layout of a page (see module doc).
+
+    Raises:
+        LayoutError: no grid, not ``n_rows`` evenly spaced trace rows, or
+            traces that do not span the grid.
+    """
+    a = as_rgb(img)
+    try:
+        y0, y1, x0, x1 = find_grid(a)
+    except LayoutError as e:
+        n = len(_row_peaks(darkness(a[a.shape[0] // 5 :]) > 0.5)[0])
+        raise LayoutError(f"{e}; {n} trace rows on the page") from None
+    gh, gw = y1 - y0, x1 - x0
+    ink = darkness(a[y0:y1, x0:x1]) > 0.5
+    peaks, props = _row_peaks(ink)
+    if len(peaks) < n_rows:
+        raise LayoutError(f"found {len(peaks)} trace rows in the grid, expected {n_rows}")
+    heights = props["peak_heights"]
+    order = np.argsort(-heights)
+    if len(peaks) > n_rows and heights[order[n_rows]] > 0.6 * heights[order[n_rows - 1]]:
+        raise LayoutError(
+            f"found {len(peaks)} trace rows of similar weight in the grid, expected {n_rows}"
+        )
+    rows = np.sort(peaks[order[:n_rows]])
+    gaps = np.diff(rows)
+    spacing = float(np.median(gaps))
+    if spacing < 0.12 * gh or gaps.min() < 0.65 * spacing or gaps.max() > 1.5 * spacing:
+        raise LayoutError(f"trace rows not evenly spaced: gaps {gaps.tolist()} px")
+    # Horizontal extent of each row's trace, without the calibration pulse.
+    half = max(2, int(0.35 * spacing))
+    starts, ends = [], []
+    for r in rows:
+        band = ink[max(0, r - half) : r + half + 1]
+        cols = np.nonzero(band.any(axis=0))[0]
+        if len(cols) == 0:
+            continue
+        starts.append(_after_pulse(band, int(cols[0]), r - max(0, r - half), spacing))
+        ends.append(int(cols[-1]) + 1)
+    if len(starts) < n_rows:
+        raise LayoutError("a trace row has no ink")
+    xs, xe = int(np.median(starts)), int(np.median(ends))
+    if xe - xs < 0.6 * gw:
+        raise LayoutError(f"traces span {xe - xs} px of a {gw} px wide grid")
+    # Panel boxes, in page coordinates.
+    pos = {}
+    col_w = (xe - xs) / 4.0
+    for i in range(3):
+        for j in range(4):
+            pos[PAGE_GRID[i][j]] = (rows[i], xs + j * col_w, xs + (j + 1) * col_w)
+    pos["rhythm"] = (rows[3], xs, xe)
+    boxes = []
+    for lead in LEADS:
+        r, c0, c1 = pos[lead]
+        top = max(0, int(round(r - spacing / 2)))
+        bottom = min(gh, int(round(r + spacing / 2)))
+        boxes.append((y0 + top, y0 + bottom, x0 + int(round(c0)), x0 + int(round(c1))))
+    return Layout(
+        grid_box=(y0, y1, x0, x1),
+        rows=tuple(int(y0 + r) for r in rows),
+        x_start=x0 + xs,
+        x_end=x0 + xe,
+        boxes=np.asarray(boxes, dtype=np.int64),
+    )
+
+
+def _row_peaks(ink: np.ndarray):
+    """Trace baselines: peaks of the ink-per-row profile of a boolean image."""
+    gh, gw = ink.shape
+    profile = ndimage.uniform_filter1d(ink.sum(axis=1).astype(np.float32), max(3, gh // 60))
+    return signal.find_peaks(profile, distance=max(2, gh // 8), height=0.05 * gw)
+
+
+def _after_pulse(band: np.ndarray, first: int, base: int, spacing: float) -> int:
+    """First column after the calibration pulse (a flat-topped step) near ``first``.
+
+    ``top`` is the highest ink row per column; the pulse is the first run of
+    columns whose top lies well above the baseline ``base``, starting within
+    a short distance of the first ink. Returns ``first`` when there is no pulse.
+    """
+    w = band.shape[1]
+    top = np.where(band.any(axis=0), band.argmax(axis=0), band.shape[0])
+    high = top < base - 0.12 * spacing
+    limit = min(w, first + max(8, int(0.25 * spacing)))
+    rise = np.nonzero(high[first:limit])[0]
+    if len(rise) == 0:
+        return first
+    c = first + int(rise[0])
+    y_top = int(top[c : c + 3].min())
+    tol = max(2, int(0.04 * spacing))
+    end_limit = min(w, c + max(8, int(0.5 * spacing)))
+    while c < end_limit and top[c] <= y_top + tol:
+        c += 1
+    if c >= end_limit:
+        return first  # a long high run is a trace, not a pulse
+    # Some printers leave a short stub and a gap after the pulse: skip both.
+    has = band.any(axis=0)
+    look = min(w, c + max(3, int(0.15 * spacing)))
+    gap = np.nonzero(~has[c:look])[0]
+    if len(gap):
+        after = np.nonzero(has[c + gap[0] : look + int(0.3 * spacing)])[0]
+        if len(after):
+            return c + int(gap[0]) + int(after[0])
+    return c
+
+
+def crop_panels(img, size=(64, 64), layout: Layout | None = None, dilate: int | None = None):
+    """The 13 panels of a page, gray, inverted (ink = 255), dilated and resized.
+
+    Args:
+        img: the page, HxWx3 (or gray).
+        size: ``(height, width)`` of each panel.
+        layout: a measured :class:`Layout`; found with :func:`find_layout` if None.
+        dilate: size of the grey dilation applied before resizing so thin
+            traces survive; default scales with the page (1 per 400 px of height).
+
+    Returns:
+        uint8 array ``(13, height, width, 1)`` in :data:`LEADS` order.
+    """
+    from PIL import Image
+
+    a = as_rgb(img)
+    if layout is None:
+        layout = find_layout(a)
+    ink = (255.0 * darkness(a)).astype(np.uint8)
+    if dilate is None:
+        dilate = max(1, int(round(a.shape[0] / 400)))
+    if dilate > 1:
+        ink = ndimage.grey_dilation(ink, size=(dilate, dilate))
+    h, w = int(size[0]), int(size[1])
+    out = np.zeros((len(LEADS), h, w, 1), np.uint8)
+    for k, (t, b, l, r) in enumerate(layout.boxes):
+        crop = ink[t:b, l:r]
+        if crop.size == 0:
+            raise LayoutError(f"panel {LEADS[k]} is empty at {(t, b, l, r)}")
+        out[k, :, :, 0] = np.asarray(Image.fromarray(crop).resize((w, h), Image.BOX))
+    return out

@@ -2,4 +2,15 @@
 
 from keras_ecg.data.dataset import Dataset
 
-__all__ = ["Dataset"]
+_SUBMODULES = ("cache", "features", "mitbih", "pipeline", "signal", "splits", "synthetic")
+
+__all__ = ["Dataset", *_SUBMODULES]
+
+
+def __getattr__(name):
+    # submodules load on first use: ``keras_ecg.data.mitbih.load_beats(...)``
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"keras_ecg.data.{name}")
+    raise AttributeError(f"module 'keras_ecg.data' has no attribute {name!r}")

@@ -264,14 +264,24 @@ def _record_beats(base, window, fs, before, lead, normalize, annotator):
     }
 
 
+def _header_signal_files(hea: pathlib.Path) -> list:
+    """Signal file names listed in a WFDB header (read as text: cheap, no wfdb)."""
+    lines = [ln.strip() for ln in hea.read_text(errors="replace").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    try:
+        nsig = int(lines[0].split()[1])
+        return sorted({ln.split()[0] for ln in lines[1:1 + nsig]})
+    except (IndexError, ValueError):
+        raise DataFileError(f"{hea}: cannot parse WFDB header (bad record line {lines[:1]}).") from None
+
+
 def _record_files(base: pathlib.Path, annotator: str):
     files = [base.with_suffix(".hea"), base.with_suffix("." + annotator)]
     for f in files:
         if not f.exists():
             kind = "header" if f.suffix == ".hea" else "annotation"
             raise FileNotFoundError(f"{f}: {kind} file is missing.")
-    h = _read_header(base)
-    for fname in sorted(set(h.file_name or [])):
+    for fname in _header_signal_files(files[0]):
         dat = base.parent / fname
         if not dat.exists():
             raise FileNotFoundError(f"{dat}: signal file named in {base.name}.hea is missing.")

@@ -303,3 +303,35 @@ def test_mitdb_records_subset(mitdb_dir):
     for g, n in {"100": 2273, "208": 2955, "234": 2753}.items():
         assert n - 3 <= counts[g] <= n
     assert sum(counts.values()) + ds.meta["edge_dropped_total"] == 2273 + 2955 + 2753
+
+
+def test_annotate_record_labels_each_detected_beat():
+    sig, peaks, labels = synthetic.record(30, FS, seed=4)
+    seen = []
+
+    def classify(beats):
+        seen.append(beats.shape)
+        # a stand-in model: "V" when the QRS is wide (many samples above half the peak)
+        wide = (beats[:, 80:106] > 0.5 * beats[:, 93:94]).sum(1) > 7
+        return np.where(wide, 2, 0)
+
+    found, out = mitbih.annotate_record(sig, FS, classify, batch_size=16)
+    assert len(found) == len(out) and all(s[1] == 187 for s in seen) and max(s[0] for s in seen) <= 16
+    tp, fn, fp = mitbih._signal.match_peaks(peaks, found, 54)
+    assert tp >= len(peaks) - 3 and fp <= 1
+    # given peaks: outputs line up with them, edge beats dropped
+    given, out2 = mitbih.annotate_record(sig, FS, classify, r_peaks=peaks)
+    assert set(given) <= set(peaks) and len(given) >= len(peaks) - 2
+    truth = labels[np.isin(peaks, given)]
+    assert np.mean(out2[truth == 2] == 2) > 0.8 and np.mean(out2[truth == 0] == 0) > 0.8
+    with pytest.raises(ValueError, match="longer than the signal"):
+        mitbih.annotate_record(sig[:100], FS, classify, r_peaks=[50])
+
+
+def test_missing_wfdb_names_the_extra(monkeypatch, records):
+    import sys
+
+    folder, _ = records
+    monkeypatch.setitem(sys.modules, "wfdb", None)
+    with pytest.raises(ImportError, match=r"keras-ecg\[data\]"):
+        mitbih.load_beats(folder, cache=False)

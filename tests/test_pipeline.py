@@ -167,3 +167,36 @@ def test_fit_with_tf_dataset(small, multi, backend_name):
     tfd = pipeline.to_tf_dataset(ds, batch_size=16, shuffle=True, augment=pipeline.waveform_augment())
     hist = _model(multi).fit(tfd, epochs=2, verbose=0, shuffle=False)
     assert len(hist.history["loss"]) == 2 and np.all(np.isfinite(hist.history["loss"]))
+
+
+def test_pydataset_epochs_reshuffle(small):
+    pyd = pipeline.to_pydataset(single(small), batch_size=60, shuffle=True, seed=2)
+    first = pyd[0][1]
+    np.testing.assert_array_equal(first, pyd[0][1])
+    pyd.on_epoch_end()
+    second = pyd[0][1]
+    assert sorted(first) == sorted(second) and not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, pipeline.to_pydataset(single(small), 60, shuffle=True, seed=2)[0][1])
+
+
+def test_data_modules_import_no_framework():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import keras_ecg.data, keras_ecg.data.mitbih, keras_ecg.data.splits, keras_ecg.data.pipeline\n"
+        "import keras_ecg.data.synthetic, keras_ecg.data.signal, keras_ecg.data.features, keras_ecg.data.cache\n"
+        "keras_ecg.data.synthetic.beats(2)\n"
+        "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch', 'wfdb', 'sklearn') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_missing_tensorflow_names_the_extra(small, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(ImportError, match=r"keras-ecg\[tensorflow\]"):
+        pipeline.to_tf_dataset(small)

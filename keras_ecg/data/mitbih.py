@@ -95,8 +95,9 @@ def _read_header(base: pathlib.Path):
     hea = base.with_suffix(".hea")
     if not hea.exists():
         raise FileNotFoundError(f"{hea}: header file is missing.")
+    wfdb = _wfdb()
     try:
-        return _wfdb().rdheader(str(base))
+        return wfdb.rdheader(str(base))
     except Exception as e:  # wfdb raises many types on malformed headers
         raise DataFileError(f"{hea}: cannot parse WFDB header ({type(e).__name__}: {e}).") from None
 
@@ -133,8 +134,9 @@ def _read_signal(base: pathlib.Path):
     """(signal float32 (n, leads), fs, lead names) with NaN where samples are invalid."""
     h = _read_header(base)
     _check_signal_files(base, h)
+    wfdb = _wfdb()
     try:
-        rec = _wfdb().rdrecord(str(base), physical=False)
+        rec = wfdb.rdrecord(str(base), physical=False)
     except Exception as e:
         raise DataFileError(f"{base}.dat: cannot read signal data ({type(e).__name__}: {e}).") from None
     d = rec.d_signal
@@ -162,8 +164,9 @@ def _read_annotations(base: pathlib.Path, extension: str = "atr"):
     ann = base.with_suffix("." + extension)
     if not ann.exists():
         raise FileNotFoundError(f"{ann}: annotation file is missing (needed for beat labels).")
+    wfdb = _wfdb()
     try:
-        a = _wfdb().rdann(str(base), extension)
+        a = wfdb.rdann(str(base), extension)
     except Exception as e:
         raise DataFileError(f"{ann}: cannot read annotations ({type(e).__name__}: {e}).") from None
     return np.asarray(a.sample, dtype=np.int64), np.asarray(a.symbol, dtype="U2")
@@ -590,3 +593,38 @@ def write_kaggle_csv(path, ds: Dataset) -> pathlib.Path:
             os.unlink(tmp)
         raise
     return path
+
+
+# ----------------------------------------------------------------------------- whole records
+
+
+def annotate_record(signal, fs: float, classify_fn, window: int = 187, fs_model: float = 125,
+                    before: int | None = None, r_peaks=None, normalize: str | None = None,
+                    batch_size: int = 1024):
+    """Classify every beat of a continuous single-lead signal.
+
+    R peaks are detected (:func:`keras_ecg.data.signal.detect_r_peaks`) unless
+    given (sample indices at ``fs``). The signal is resampled to ``fs_model``
+    and a ``window``-sample beat cut around each peak (``before`` samples
+    before it, default ``window // 2``, as in :func:`load_beats`);
+    ``classify_fn(beats)`` gets batches of shape (n, window) and returns one
+    row (class probabilities) or one label per beat.
+
+    Returns ``(r_peaks, outputs)``: the peaks (at ``fs``) whose window fits in
+    the signal, and the stacked outputs of ``classify_fn`` for them.
+    """
+    x = _signal.check_finite(np.asarray(signal, dtype=np.float32).ravel(), "signal")
+    peaks = _signal.detect_r_peaks(x, fs) if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
+    xm = _signal.resample(x, fs, fs_model) if fs != fs_model else x
+    if window > len(xm):
+        raise ValueError(f"window of {window} samples at {fs_model} Hz is longer than the signal "
+                         f"({len(xm)} samples at {fs_model} Hz).")
+    before = window // 2 if before is None else int(before)
+    start = _signal.resample_index(peaks, fs, fs_model) - before
+    ok = (start >= 0) & (start + window <= len(xm))
+    beats = xm[start[ok, None] + np.arange(window)]
+    if normalize:
+        beats = _signal.normalize(beats, normalize, axis=-1)
+    outs = [np.asarray(classify_fn(beats[i:i + batch_size])) for i in range(0, len(beats), batch_size)]
+    outputs = np.concatenate(outs) if outs else np.zeros((0,))
+    return peaks[ok], outputs

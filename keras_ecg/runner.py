@@ -29,7 +29,7 @@ from keras_ecg.train import PRECISIONS, STRATEGIES
 RUN_CONFIG = "run_config.json"
 # Flags that do not change what a run is: a folder may be reused across them.
 _NOT_IDENTITY = ("epochs", "resume", "overwrite", "out", "verbose", "tensorboard", "export", "strategy",
-                 "patience")
+                 "patience", "plots")
 EXPORT_FORMATS = ("keras", "saved_model", "onnx")
 
 
@@ -61,6 +61,9 @@ def build_parser(config: dict) -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=config.get("learning_rate", 1e-3), help="learning rate")
     g.add_argument("--patience", type=int, default=config.get("patience", 3),
                    help="early stopping patience in epochs (0: never stop early)")
+    g.add_argument("--monitor", choices=("val_loss", "val_macro_f1", "val_accuracy"),
+                   default=config.get("monitor", "val_loss"),
+                   help="validation quantity for early stopping and the best checkpoint")
     g.add_argument("--data", default="auto",
                    help="a data folder, 'synthetic', or 'auto' (--data, $KERAS_ECG_DATA, ~/.keras/datasets, "
                         "download where open, else synthetic with a warning)")
@@ -69,9 +72,14 @@ def build_parser(config: dict) -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     g.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
     g.add_argument("--balance", action="store_true", help="balanced sampling instead of class weights")
-    g.add_argument("--no-class-weight", dest="class_weight", action="store_false")
+    g.add_argument("--class-weight", choices=("balanced", "sqrt", "none"),
+                   default=config.get("class_weight", "balanced"),
+                   help="class weights: inverse frequency, its square root, or none")
+    g.add_argument("--class-weight-cap", type=float, default=config.get("class_weight_cap", 50.0),
+                   help="upper bound of any class weight")
     g.add_argument("--augment", action="store_true", default=config.get("augment", False))
     g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    g.add_argument("--no-plots", dest="plots", action="store_false", help="reports without PNG plots")
     g.add_argument("--export", default=",".join(config.get("export", EXPORT_FORMATS)),
                    help="comma-separated formats among keras,saved_model,onnx, or 'none'")
     g.add_argument("--verbose", default="auto", help="keras fit verbosity: auto, 0, 1 or 2")
@@ -369,9 +377,10 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
         return T.ensure_float32_head(model)
 
     tcfg = T.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                         class_weight=args.class_weight, balance=args.balance,
+                         class_weight=args.class_weight, class_weight_cap=args.class_weight_cap,
+                         balance=args.balance,
                          augment=_augmenter(kind) if args.augment else None,
-                         patience=args.patience, seed=args.seed, resume=args.resume,
+                         patience=args.patience, monitor=args.monitor, seed=args.seed, resume=args.resume,
                          tensorboard=args.tensorboard, verbose=args.verbose)
     if strategy.is_chief:
         out.mkdir(parents=True, exist_ok=True)
@@ -395,7 +404,8 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
         "epochs_requested": args.epochs, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "resumed": result.resumed,
         "batch_size": args.batch_size, "learning_rate": args.lr,
-        "class_weight": result.class_weight, "balanced_sampling": args.balance,
+        "class_weight_mode": args.class_weight, "class_weight": result.class_weight,
+        "balanced_sampling": args.balance,
         "train_items": len(train), "val_items": len(val), "validation": train.meta.get("validation"),
         "train_class_counts": train.class_counts(), "fit_seconds": round(fit_s, 1),
         "data_warnings": list(data.warnings), "preprocessing": data.preprocessing,
@@ -403,7 +413,7 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
     split_name = data.test.meta.get("split") or "test"
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=class_names,
                       history=result.history or None, data_source=data.source, extra=extra,
-                      synthetic=data.synthetic)
+                      synthetic=data.synthetic, plots=args.plots)
     if data.warnings:  # the fallback warning goes into every report
         report["warnings"] = list(dict.fromkeys(list(report.get("warnings", [])) + list(data.warnings)))
         _atomic.write_json(out / "report.json", report)

@@ -264,6 +264,10 @@ def load_mitbih(cfg: dict, data: str | None, seed: int = 0, log=print) -> Data:
         from keras_ecg.data import synthetic
 
         ds = synthetic.beats(n_per_class=int(cfg.get("synthetic_n", 200)), fs=fs, window=window, seed=seed)
+        if cfg.get("normalize"):
+            from keras_ecg.data import signal
+
+            ds.x = signal.normalize(ds.x, cfg["normalize"], axis=-1)
         train, test = splits.group_split(ds, test_size=0.25, seed=seed)
         desc = ds.meta.get("source", "embedded synthetic beats")
     elif source == "csv":
@@ -272,12 +276,17 @@ def load_mitbih(cfg: dict, data: str | None, seed: int = 0, log=print) -> Data:
         if split == "inter":
             raise DataError("--source csv: the Kaggle CSVs carry no record ids, so no inter-patient split; "
                             "use --split intra.")
-        train = mitbih.read_kaggle_csv(res.path / "mitbih_train.csv")
-        test = mitbih.read_kaggle_csv(res.path / "mitbih_test.csv")
-        for side, name in ((train, "mitbih_train.csv"), (test, "mitbih_test.csv")):
-            side.meta["split"] = "kaggle train/test CSVs (intra-patient)"
+        try:
+            train = mitbih.read_kaggle_csv(res.path / "mitbih_train.csv")
+            test = mitbih.read_kaggle_csv(res.path / "mitbih_test.csv")
+        except (OSError, ValueError) as e:
+            raise DataError(str(e).splitlines()[0]) from None
+        for side in (train, test):
+            side.meta["split"] = "kaggle mitbih_train.csv / mitbih_test.csv (intra-patient)"
         desc = f"Kaggle MIT-BIH heartbeat CSVs ({res.path})"
-        prep.update(window=train.inputs[0].shape[1], fs=125.0)
+        prep.update(window=int(train.inputs[0].shape[1]), fs=float(train.meta.get("sampling_rate", 125)),
+                    r_offset=int(train.meta.get("r_offset", 0)), normalize="kaggle (row min-max, zero-padded)",
+                    format="kaggle_csv")
     else:
         from keras_ecg.data import mitbih
 

@@ -45,11 +45,12 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 256
     learning_rate: float = 1e-3
-    class_weight: bool = True  # inverse-frequency class weights
+    class_weight: str | None = "balanced"  # "balanced" (n / (k * count)), "sqrt" (its square root) or None
+    class_weight_cap: float = 50.0  # no class weighs more than this (a class with 6 beats would get ~1400)
     balance: bool = False  # balanced sampling instead of class weights
     augment: object = None  # callable fn(x_batch, rng) -> x_batch (training side only), or None
     patience: int = 3  # epochs without val improvement before stopping (0: never stop)
-    monitor: str = "val_loss"
+    monitor: str = "val_loss"  # or "val_macro_f1" (computed on the validation side each epoch; higher is better)
     seed: int = 0
     resume: bool = False
     tensorboard: bool = False
@@ -236,11 +237,26 @@ def ensure_float32_head(model):
 # ----------------------------------------------------------------------------- data
 
 
-def class_weights(y, num_classes: int) -> dict:
-    """Inverse-frequency weights ``n / (k * count)`` (absent classes get 1.0), JSON-able."""
+CLASS_WEIGHTS = ("balanced", "sqrt", "none")
+
+
+def class_weights(y, num_classes: int, mode: str = "balanced", cap: float | None = None) -> dict:
+    """Class weights for ``model.fit``, JSON-able.
+
+    ``balanced``: inverse frequency ``n / (k * count)`` (absent classes get 1.0);
+    ``sqrt``: its square root (gentler on very rare classes). ``cap`` bounds
+    every weight from above.
+    """
     from keras_ecg.data.pipeline import class_weights as cw
 
-    return {int(k): float(v) for k, v in cw(y, num_classes).items()}
+    if mode not in ("balanced", "sqrt"):
+        raise ValueError(f"unknown class weight mode {mode!r}; choose balanced or sqrt")
+    w = {int(k): float(v) for k, v in cw(y, num_classes).items()}
+    if mode == "sqrt":
+        w = {k: math.sqrt(v) for k, v in w.items()}
+    if cap:
+        w = {k: min(v, float(cap)) for k, v in w.items()}
+    return w
 
 
 def model_inputs(ds):
@@ -305,9 +321,28 @@ def _callback_base():
     return keras.callbacks.Callback
 
 
-def make_run_state(out_dir, cfg: TrainConfig, strategy: Strategy, state: dict | None):
+def macro_f1(y_true, probs, num_classes: int) -> float:
+    """Macro-F1 over the classes present in ``y_true`` (binary: one risk column)."""
+    from keras_ecg.evaluate import classification_metrics, confusion_matrix
+
+    probs = np.asarray(probs)
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        pred = (probs[:, 0] >= 0.5).astype(np.int64)
+        num_classes = max(num_classes, 2)
+    else:
+        pred = probs.argmax(axis=1)
+    cm = confusion_matrix(y_true, pred, num_classes)
+    return float(classification_metrics(cm, [str(i) for i in range(num_classes)])["macro_f1"] or 0.0)
+
+
+def _higher_is_better(monitor: str) -> bool:
+    return "loss" not in monitor
+
+
+def make_run_state(out_dir, cfg: TrainConfig, strategy: Strategy, state: dict | None, val=None, loader=None):
     """The callback that checkpoints every epoch and does early stopping."""
     Callback = _callback_base()
+    sign = -1.0 if _higher_is_better(cfg.monitor) else 1.0  # internally: lower is better
 
     class RunState(Callback):
         """Each epoch: best weights if improved, then last model, then state.json.
@@ -319,17 +354,20 @@ def make_run_state(out_dir, cfg: TrainConfig, strategy: Strategy, state: dict | 
             super().__init__()
             self.dir = pathlib.Path(out_dir) / CHECKPOINTS
             s = state or {}
-            self.best = s.get("best")
+            self.best = sign * s["best"] if s.get("best") is not None else None
             self.best_epoch = s.get("best_epoch")
             self.wait = int(s.get("wait", 0))
             self.stopped = False
 
         def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
+            logs = logs if logs is not None else {}
+            if cfg.monitor == "val_macro_f1" and val is not None:
+                probs = predict_proba(self.model, val, batch_size=max(cfg.batch_size, 256), loader=loader)
+                logs["val_macro_f1"] = macro_f1(val.y, probs, val.num_classes)
             value = logs.get(cfg.monitor)
             if value is None:
                 value = logs.get("loss")
-            value = float(value) if value is not None else math.inf
+            value = sign * float(value) if value is not None else math.inf
             improved = math.isfinite(value) and (self.best is None or value < self.best)
             if improved:
                 self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -342,7 +380,7 @@ def make_run_state(out_dir, cfg: TrainConfig, strategy: Strategy, state: dict | 
                     _save_weights_atomic(self.model, self.dir / "best.weights.h5")
                 _save_model_atomic(self.model, self.dir / "last.keras")
                 _atomic.write_json(self.dir / "state.json", {
-                    "epoch": epoch, "monitor": cfg.monitor, "best": self.best,
+                    "epoch": epoch, "monitor": cfg.monitor, "best": sign * self.best if self.best is not None else None,
                     "best_epoch": self.best_epoch, "wait": self.wait, "stopped": bool(stop),
                     "epochs": cfg.epochs,
                 })
@@ -445,10 +483,10 @@ def fit(build_fn, train, val, out_dir, cfg: TrainConfig, *, binary=False, strate
     train_local = strategy.shard(train, seed=cfg.seed)
     batch = max(1, cfg.batch_size // strategy.world_size)  # per-process batch on torch DDP
     cw = None
-    if cfg.class_weight and not cfg.balance:
-        cw = class_weights(train.y, train.num_classes)
+    if cfg.class_weight not in (None, "none") and not cfg.balance:
+        cw = class_weights(train.y, train.num_classes, cfg.class_weight, cfg.class_weight_cap)
 
-    run_state = make_run_state(out_dir, cfg, strategy, state)
+    run_state = make_run_state(out_dir, cfg, strategy, state, val=val, loader=loader)
     cbs = [run_state]
     if strategy.is_chief:
         cbs.append(keras.callbacks.CSVLogger(str(out_dir / "training_log.csv"), append=resumed))

@@ -21,9 +21,13 @@ CONFIG = {
     "source": "wfdb",
     "window": 187,
     "fs": 125,
-    "epochs": 4,
+    "normalize": "zscore",
+    "class_weight": "balanced",
+    "class_weight_cap": 10.0,
+    "monitor": "val_macro_f1",
+    "epochs": 6,
     "batch_size": 256,
-    "patience": 2,
+    "patience": 3,
     "synthetic_n": 300,
 }
 

@@ -1,0 +1,120 @@
+"""``keras-ecg`` command line.
+
+    keras-ecg predict MODEL INPUT... [--json] [--backend NAME]
+    keras-ecg train --task mitbih --model cnn_lstm [runner flags]   # the recipes' runner, any model
+    keras-ecg train --task images --model attention_vgg [--classes a,b,c] [--binary]
+    keras-ecg models [PATTERN]                                       # registered models and input kinds
+
+Flags are parsed and the backend chosen before keras is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from keras_ecg.backend import BACKENDS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise SystemExit(f"{self.prog}: error: {message}")
+
+
+def _predict(argv) -> int:
+    p = _Parser(prog="keras-ecg predict",
+                description="Classify ECG images, folders of images, WFDB records or CSVs of beats.")
+    p.add_argument("model", help="a .keras file (with model_card.json beside it) or its folder")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image file, folder of images, WFDB record (path without extension or .hea), CSV of beats")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="Keras backend (default: $KERAS_BACKEND or jax)")
+    p.add_argument("--batch-size", type=int, default=64)
+    args = p.parse_args(argv)
+
+    from keras_ecg import backend as kb
+
+    try:
+        kb.use(args.backend or (os.environ.get("KERAS_BACKEND") if os.environ.get("KERAS_BACKEND") in BACKENDS
+                                else "jax"))
+    except (RuntimeError, ValueError) as e:
+        raise SystemExit(f"keras-ecg predict: error: {str(e).splitlines()[0]}") from None
+    from keras_ecg import predict as P
+
+    try:
+        model, card = P.load(args.model)
+        results = P.predict_paths(model, card, args.inputs, args.batch_size)
+    except P.PredictError as e:
+        raise SystemExit(f"keras-ecg predict: error: {e}") from None
+    if args.json:
+        print(json.dumps({"model": str(P.find_model(args.model)), "class_names": card["class_names"],
+                          "binary": bool(card.get("binary")), "results": results}, indent=2))
+    else:
+        print(P.format_text(results, card))
+    return 0
+
+
+TRAIN_DEFAULTS = {
+    "mitbih": {"name": "keras-ecg-train-mitbih", "task": "mitbih", "model": "cnn_lstm", "epochs": 4,
+               "batch_size": 256, "patience": 2, "synthetic_n": 300},
+    "images": {"name": "keras-ecg-train-images", "task": "images", "model": "cnn2d", "epochs": 10,
+               "batch_size": 16, "patience": 3, "synthetic_n": 12},
+}
+
+
+def _train(argv) -> int:
+    pre = _Parser(prog="keras-ecg train", add_help=False)
+    pre.add_argument("--task", choices=tuple(TRAIN_DEFAULTS), default="mitbih")
+    pre.add_argument("--classes", default=None, help="images: comma-separated classes to keep")
+    pre.add_argument("--binary", action="store_true", help="images: normal vs risky, sigmoid risk output")
+    known, rest = pre.parse_known_args(argv)
+    config = dict(TRAIN_DEFAULTS[known.task])
+    if known.classes:
+        config["classes"] = [c.strip() for c in known.classes.split(",") if c.strip()]
+    if known.binary:
+        config["binary"] = True
+        config["name"] += "-binary"
+    from keras_ecg import runner
+
+    runner.main(config, rest)
+    return 0
+
+
+def _models(argv) -> int:
+    p = _Parser(prog="keras-ecg models")
+    p.add_argument("pattern", nargs="?", default="*")
+    args = p.parse_args(argv)
+    from keras_ecg import registry
+
+    for name in registry.list_models(args.pattern):
+        print(f"{name:24s} {registry.input_kind(name)}")
+    return 0
+
+
+COMMANDS = {"predict": _predict, "train": _train, "models": _models}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "bench":
+        try:
+            from benchmarks import run as bench  # the benchmark harness, when run from a checkout
+        except ImportError:
+            raise SystemExit("keras-ecg bench: error: the benchmark harness (benchmarks/) is not importable here; "
+                             "run it from a checkout of the repository") from None
+        return int(bench.main(rest) or 0)
+    if cmd not in COMMANDS:
+        raise SystemExit(f"keras-ecg: error: unknown command {cmd!r}; choose one of "
+                         f"{', '.join(list(COMMANDS) + ['bench'])}")
+    return COMMANDS[cmd](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

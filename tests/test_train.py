@@ -1,0 +1,90 @@
+"""Training loop: checkpoints every epoch, resume after an interruption, early
+stopping with the best weights restored, class weights, CSV history.
+
+In-process with the suite's backend; tiny synthetic data and models.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_ecg import runner, train
+
+TINY = json.dumps({"filters": [4], "units": [4], "dense_units": [4], "dropout": 0.0})
+CONFIG = {"name": "test_train", "task": "mitbih", "model": "cnn_lstm", "window": 64, "fs": 125,
+          "batch_size": 32, "synthetic_n": 16}
+
+
+def _argv(out, *extra):
+    return ["--backend", os.environ.get("KERAS_BACKEND", "tensorflow"), "--out", str(out), "--data", "synthetic",
+            "--model-args", TINY, "--export", "none", "--verbose", "0", "--no-plots", *extra]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(epoch_index):
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == epoch_index:
+                raise Interrupt(f"simulated crash after epoch {epoch + 1}")
+
+    return Stop()
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        runner.main(CONFIG, _argv(out, "--epochs", "3", "--patience", "0"), callbacks=[_interrupt_after(0)])
+    state = train.load_state(out)
+    assert state["epoch"] == 0 and (out / "checkpoints" / "last.keras").exists()
+    assert not (out / "report.json").exists()
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]  # no temp files left
+
+    reports = runner.main(CONFIG, _argv(out, "--epochs", "3", "--patience", "0", "--resume"))
+    extra = reports["cnn_lstm"]["extra"]
+    assert extra["resumed"] is True and extra["epochs_run"] == 3
+    rows = (out / "training_log.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
+    assert train.load_state(out)["epoch"] == 2
+
+    # resuming a finished run only re-evaluates
+    again = runner.main(CONFIG, _argv(out, "--epochs", "3", "--patience", "0", "--resume"))
+    assert again["cnn_lstm"]["extra"]["epochs_run"] == 3
+
+
+def test_early_stopping_restores_best(tmp_path):
+    out = tmp_path / "run"
+    # learning rate 0 (and no batch norm) cannot improve val_loss: stops after `patience` epochs
+    argv = _argv(out, "--epochs", "6", "--patience", "1", "--lr", "0", "--model", "lstm")
+    argv[argv.index("--model-args") + 1] = json.dumps({"units": [4], "dense_units": [4], "dropout": 0.0})
+    reports = runner.main(CONFIG, argv)
+    extra = reports["lstm"]["extra"]
+    assert extra["stopped_early"] is True and extra["epochs_run"] == 2 and extra["best_epoch"] == 1
+
+
+def test_class_weights_and_history(tmp_path):
+    w = train.class_weights(np.array([0, 0, 0, 1]), 3)
+    assert w == {0: pytest.approx(4 / 9), 1: pytest.approx(4 / 3), 2: 1.0}
+    json.dumps(w)
+    assert train.class_weights(np.array([0, 0, 0, 1]), 3, "sqrt", cap=1.0) == {
+        0: pytest.approx((4 / 9) ** 0.5), 1: 1.0, 2: 1.0}
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss,val_loss\n0,1.5,1.6\n1,1.2,1.4\n")
+    assert train.history_from_csv(log) == {"loss": [1.5, 1.2], "val_loss": [1.6, 1.4]}
+
+
+def test_resolve_strategy(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert train.resolve_strategy("auto", "jax", 0) == "none"
+    assert train.resolve_strategy("auto", "jax", 2) == "data_parallel"
+    assert train.resolve_strategy("none", "tensorflow", 8) == "none"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert train.resolve_strategy("auto", "torch", 0) == "data_parallel"
+    with pytest.raises(ValueError, match="unknown strategy"):
+        train.resolve_strategy("mirrored", "jax", 0)

@@ -85,8 +85,10 @@ def darkness(img, lo: int = 80, hi: int = 180) -> np.ndarray:
     Uses the brightest channel, so pink and light-gray grid lines (whose red
     channel is bright) count as paper while the black trace does not.
     """
-    m = as_rgb(img).max(axis=-1).astype(np.float32)
-    return np.clip((hi - m) / float(hi - lo), 0.0, 1.0)
+    a = as_rgb(img)
+    m = np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
+    lut = np.clip((hi - np.arange(256, dtype=np.float32)) / np.float32(hi - lo), 0.0, 1.0)
+    return lut[m]
 
 
 def remove_grid(img) -> np.ndarray:

@@ -335,3 +335,11 @@ def test_missing_wfdb_names_the_extra(monkeypatch, records):
     monkeypatch.setitem(sys.modules, "wfdb", None)
     with pytest.raises(ImportError, match=r"keras-ecg\[data\]"):
         mitbih.load_beats(folder, cache=False)
+
+
+def test_mitdb_kaggle_rebuild_keeps_every_beat(mitdb_dir):
+    ds = mitbih.kaggle_beats_from_records(mitdb_dir, records=["100", "208"])
+    assert len(ds) == 2273 + 2955 and ds.x.shape[1] == 187
+    assert ds.x.min() >= 0 and ds.x.max() <= 1
+    # beats start at the R peak: the first sample is near the window's top
+    assert np.median(ds.x[ds.y == 0, 0]) > 0.6

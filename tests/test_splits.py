@@ -90,3 +90,21 @@ def test_grouped_kfold_covers_every_group_once(rng):
 def test_bad_test_size():
     with pytest.raises(ValueError, match="test_size"):
         splits.group_split(synthetic.beats(5), test_size=1.5)
+
+
+def test_splits_on_mitdb(mitdb_dir):
+    from keras_ecg.data import mitbih
+
+    ds = mitbih.load_beats(mitdb_dir)
+    train, test = splits.inter_patient(ds)
+    assert splits.disjoint(train, test)
+    ds1 = train
+    fit, val = splits.group_split(ds1, test_size=0.2, seed=0)
+    assert splits.disjoint(fit, val) and not set(val.groups) - set(splits.DS1)
+    # every class of DS1 present on both sides of the validation carve-out
+    assert all(v > 0 for v in val.class_counts().values())
+    assert all(v > 0 for v in fit.class_counts().values())
+    for tr, te in splits.grouped_kfold(ds, k=4):
+        assert splits.disjoint(tr, te)
+    a, b = splits.intra_patient(ds, test_size=0.2, seed=0)
+    assert len(splits.shared_groups(a, b)) == 48

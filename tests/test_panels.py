@@ -162,12 +162,17 @@ def test_real_crops_one_page_per_class(ecg_images_dir, tmp_path):
                 assert c.max() > 100, (f.name, panels.LEADS[k])
             break
     assert len(rows) == 5
+    six = ecg_images_dir / "ECG Images of Myocardial Infarction Patients (77)" / "MI (43).jpg"
+    if six.exists():  # a 6x2 + rhythm page without grid
+        layout = panels.find_layout(images.read_image(six))
+        assert layout.kind == "6x2+1"
+        rows.append(("mi (6x2+1): MI (43).jpg", panels.crop_panels(images.read_image(six), (64, 96), layout)))
     path = _montage(rows, _out_dir(tmp_path) / "real_panel_crops.png")
     print(f"real panel crops written to {path}")
 
 
-def test_real_non_standard_layouts_reported_by_name(ecg_images_dir, tmp_path):
-    known = {  # 6x2 pages of the share: without grid, and with grid
+def test_real_non_standard_layouts_handled_or_reported_by_name(ecg_images_dir, tmp_path):
+    known = {  # 6x2 pages of the share: + rhythm strip without grid (handled), 6 rows with grid (reported)
         "ECG Images of Myocardial Infarction Patients (77)": "MI (43).jpg",
         "ECG Images of Patient that have History of MI (203)": "PMI (116).jpg",
     }
@@ -179,13 +184,19 @@ def test_real_non_standard_layouts_reported_by_name(ecg_images_dir, tmp_path):
         picks[folder] = [bad, names[0]]  # the first pages of both folders are 3x4 + rhythm
     picks["ECG Images of COVID-19 Patients (250)"] = ["Binder1_Page_002.jpg", "Binder1_Page_125.jpg"]
     root = _link_folder(ecg_images_dir, tmp_path, picks)
+    six = panels.find_layout(images.read_image(root / "ECG Images of Myocardial Infarction Patients (77)" / "MI (43).jpg"))
+    assert six.kind == "6x2+1" and not six.gridded and len(six.rows) == 7
+    # lead panels are the first half (2.5 s) of each 5 s column; the rhythm strip spans both
+    widths = six.boxes[:, 3] - six.boxes[:, 2]
+    assert np.allclose(widths[:12], (six.x_end - six.x_start) / 4, atol=2)
+    assert widths[12] == pytest.approx(six.x_end - six.x_start, abs=2)
     ds = images.load_folder(root, preprocess="panels", panel_size=(32, 48), cache_dir=tmp_path / "c")
     failed = {f["file"].split("/")[-1]: f["reason"] for f in ds.meta["layout_failures"]}
-    assert set(failed) == {"MI (43).jpg", "PMI (116).jpg"}
-    assert "no pink grid" in failed["MI (43).jpg"] and "trace rows" in failed["PMI (116).jpg"]
-    assert ds.x.shape == (4, 13, 32, 48, 1)
+    assert set(failed) == {"PMI (116).jpg"}
+    assert "found 6 trace rows" in failed["PMI (116).jpg"]
+    assert ds.x.shape == (5, 13, 32, 48, 1)
     report = images.format_report(ds)
-    assert "MI (43).jpg" in report and "layout failures: 2" in report
-    with pytest.raises(panels.LayoutError, match=r"MI \(43\)\.jpg"):
+    assert "PMI (116).jpg" in report and "layout failures: 1" in report
+    with pytest.raises(panels.LayoutError, match=r"PMI \(116\)\.jpg"):
         images.load_folder(root, preprocess="panels", panel_size=(32, 48), on_layout_error="raise",
                            cache_dir=tmp_path / "c")

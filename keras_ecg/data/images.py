@@ -51,7 +51,7 @@ BINARY_CLASSES = ["normal", "risky"]
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MIN_SIZE = 32
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp")
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # bump when preprocessing or layout detection changes
 
 
 class ImageError(ValueError):

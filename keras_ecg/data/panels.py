@@ -1,14 +1,18 @@
 """Page layout: the pink grid, the trace rows and the 13 lead panels.
 
 A standard 12-lead page holds 3 rows of 4 leads (I aVR V1 V4 / II aVL V2 V5 /
-III aVF V3 V6) and a rhythm strip below them, on pink grid paper. The geometry
-is measured on each page, so it works at any resolution and page size:
+III aVF V3 V6) and a rhythm strip below them, on pink grid paper (``3x4+1``).
+Some pages print 6 rows of 2 leads and a rhythm strip, with or without grid
+(``6x2+1``). The geometry is measured on each page, so it works at any
+resolution and page size:
 
-1. the grid's extent: rows and columns with many pink pixels;
-2. the trace rows: peaks of the dark-pixel profile inside the grid (the long
-   flat baselines), which must be 4 and evenly spaced;
+1. the grid's extent: rows and columns with many pink pixels (without a grid:
+   the page below its top fifth, where the header is printed; only ``6x2+1``
+   is accepted then, and its 7 rows must be found there);
+2. the trace rows: peaks of the dark-pixel profile (the long flat
+   baselines), which must be 4 (or 7) and evenly spaced;
 3. the trace's horizontal extent, without the calibration pulse at its left;
-   the 4 lead columns split that extent evenly.
+   the 4 (or 2) lead columns split that extent evenly.
 
 A page that fails a check raises :class:`LayoutError` with the reason, so it is
 reported, never cropped wrong. NumPy/SciPy only.
@@ -40,8 +44,8 @@ class Layout:
     """Measured geometry of one page, in pixels of that page.
 
     Attributes:
-        grid_box: ``(y0, y1, x0, x1)`` of the pink grid.
-        rows: the 4 trace baselines (y), top to bottom; the last is the rhythm strip.
+        grid_box: ``(y0, y1, x0, x1)`` of the pink grid (of the measured region if none).
+        rows: the trace baselines (y), top to bottom; the last is the rhythm strip.
         x_start, x_end: the traces' horizontal extent (after the calibration pulse).
         boxes: ``(13, 4)`` int array of ``(y0, y1, x0, x1)`` per panel, in :data:`LEADS` order.
     """
@@ -51,6 +55,8 @@ class Layout:
     x_start: int
     x_end: int
     boxes: np.ndarray
+    kind: str = "3x4+1"
+    gridded: bool = True
 
 
 def as_rgb(img) -> np.ndarray:
@@ -120,35 +126,82 @@ def find_grid(img) -> tuple:
     return y0, y1, x0, x1
 
 
-def find_layout(img, n_rows: int = 4) -> Layout:
-    """Measure the 3x4 + rhythm-strip layout of a page (see module doc).
+LAYOUTS = ("3x4+1", "6x2+1")
+# 6x2 + rhythm pages: 6 rows of 2 leads (5 s each), then a 10 s rhythm strip.
+PAGE_GRID_6X2 = [
+    ["I", "V1"],
+    ["II", "V2"],
+    ["III", "V3"],
+    ["aVR", "V4"],
+    ["aVL", "V5"],
+    ["aVF", "V6"],
+]
+
+
+def find_layout(img, layouts=LAYOUTS) -> Layout:
+    """Measure the layout of a page (see module doc).
+
+    Two layouts are known: ``"3x4+1"`` (3 rows of 4 leads + rhythm strip, on
+    grid paper) and ``"6x2+1"`` (6 rows of 2 leads + rhythm strip, with or
+    without grid). For ``6x2+1`` pages each lead panel is the first 2.5 s of
+    its 5 s column, so panels cover the same time span on both layouts.
 
     Raises:
-        LayoutError: no grid, not ``n_rows`` evenly spaced trace rows, or
-            traces that do not span the grid.
+        LayoutError: the reason for each layout tried (no grid, not the
+            expected number of evenly spaced trace rows, traces that do not
+            span the grid...).
     """
     a = as_rgb(img)
     try:
-        y0, y1, x0, x1 = find_grid(a)
+        region = find_grid(a)
+        grid_err = None
     except LayoutError as e:
-        n = len(_row_peaks(darkness(a[a.shape[0] // 5 :]) > 0.5)[0])
-        raise LayoutError(f"{e}; {n} trace rows on the page") from None
-    gh, gw = y1 - y0, x1 - x0
+        grid_err = str(e)
+        # No grid: skip the printed header (top fifth of the page) and measure the rest.
+        region = (a.shape[0] // 5, a.shape[0], 0, a.shape[1])
+    y0, y1, x0, x1 = region
     ink = darkness(a[y0:y1, x0:x1]) > 0.5
-    peaks, props = _row_peaks(ink)
+    reasons = []
+    for kind in layouts:
+        if kind not in LAYOUTS:
+            raise ValueError(f"unknown layout {kind!r}; known: {LAYOUTS}")
+        if kind == "3x4+1" and grid_err:
+            reasons.append(f"{kind}: {grid_err}")
+            continue
+        try:
+            return _measure(ink, region, kind, gridded=grid_err is None)
+        except LayoutError as e:
+            reasons.append(f"{kind}: {e}")
+    if len(reasons) == 1:
+        raise LayoutError(reasons[0].split(": ", 1)[1])
+    raise LayoutError("; ".join(reasons))
+
+
+def _fit_rows(ink: np.ndarray, n_rows: int, min_gap: int):
+    peaks, props = _row_peaks(ink, min_gap)
+    gh = ink.shape[0]
+    where = "in the measured region"
     if len(peaks) < n_rows:
-        raise LayoutError(f"found {len(peaks)} trace rows in the grid, expected {n_rows}")
+        raise LayoutError(f"found {len(peaks)} trace rows {where}, expected {n_rows}")
     heights = props["peak_heights"]
     order = np.argsort(-heights)
     if len(peaks) > n_rows and heights[order[n_rows]] > 0.6 * heights[order[n_rows - 1]]:
-        raise LayoutError(
-            f"found {len(peaks)} trace rows of similar weight in the grid, expected {n_rows}"
-        )
+        raise LayoutError(f"found {len(peaks)} trace rows of similar weight {where}, expected {n_rows}")
     rows = np.sort(peaks[order[:n_rows]])
     gaps = np.diff(rows)
     spacing = float(np.median(gaps))
-    if spacing < 0.12 * gh or gaps.min() < 0.65 * spacing or gaps.max() > 1.5 * spacing:
+    if spacing < 0.5 * gh / (n_rows + 1) or gaps.min() < 0.65 * spacing or gaps.max() > 1.5 * spacing:
         raise LayoutError(f"trace rows not evenly spaced: gaps {gaps.tolist()} px")
+    return rows, spacing
+
+
+def _measure(ink: np.ndarray, region, kind: str, gridded: bool) -> Layout:
+    y0, y1, x0, x1 = region
+    gh, gw = ink.shape
+    if kind == "3x4+1":
+        rows, spacing = _fit_rows(ink, 4, max(2, gh // 8))
+    else:
+        rows, spacing = _fit_rows(ink, 7, max(2, gh // 16))
     # Horizontal extent of each row's trace, without the calibration pulse.
     half = max(2, int(0.35 * spacing))
     starts, ends = [], []
@@ -159,18 +212,27 @@ def find_layout(img, n_rows: int = 4) -> Layout:
             continue
         starts.append(_after_pulse(band, int(cols[0]), r - max(0, r - half), spacing))
         ends.append(int(cols[-1]) + 1)
-    if len(starts) < n_rows:
+    if len(starts) < len(rows):
         raise LayoutError("a trace row has no ink")
     xs, xe = int(np.median(starts)), int(np.median(ends))
     if xe - xs < 0.6 * gw:
-        raise LayoutError(f"traces span {xe - xs} px of a {gw} px wide grid")
+        what = "grid" if gridded else "page"
+        raise LayoutError(f"traces span {xe - xs} px of a {gw} px wide {what}")
     # Panel boxes, in page coordinates.
     pos = {}
-    col_w = (xe - xs) / 4.0
-    for i in range(3):
-        for j in range(4):
-            pos[PAGE_GRID[i][j]] = (rows[i], xs + j * col_w, xs + (j + 1) * col_w)
-    pos["rhythm"] = (rows[3], xs, xe)
+    if kind == "3x4+1":
+        col_w = (xe - xs) / 4.0
+        for i in range(3):
+            for j in range(4):
+                pos[PAGE_GRID[i][j]] = (rows[i], xs + j * col_w, xs + (j + 1) * col_w)
+        pos["rhythm"] = (rows[3], xs, xe)
+    else:
+        col_w = (xe - xs) / 2.0
+        for i in range(6):
+            for j in range(2):
+                c0 = xs + j * col_w
+                pos[PAGE_GRID_6X2[i][j]] = (rows[i], c0, c0 + col_w / 2.0)
+        pos["rhythm"] = (rows[6], xs, xe)
     boxes = []
     for lead in LEADS:
         r, c0, c1 = pos[lead]
@@ -183,14 +245,16 @@ def find_layout(img, n_rows: int = 4) -> Layout:
         x_start=x0 + xs,
         x_end=x0 + xe,
         boxes=np.asarray(boxes, dtype=np.int64),
+        kind=kind,
+        gridded=gridded,
     )
 
 
-def _row_peaks(ink: np.ndarray):
+def _row_peaks(ink: np.ndarray, min_gap: int):
     """Trace baselines: peaks of the ink-per-row profile of a boolean image."""
     gh, gw = ink.shape
-    profile = ndimage.uniform_filter1d(ink.sum(axis=1).astype(np.float32), max(3, gh // 60))
-    return signal.find_peaks(profile, distance=max(2, gh // 8), height=0.05 * gw)
+    profile = ndimage.uniform_filter1d(ink.sum(axis=1).astype(np.float32), max(3, gh // 80))
+    return signal.find_peaks(profile, distance=min_gap, height=0.05 * gw)
 
 
 def _after_pulse(band: np.ndarray, first: int, base: int, spacing: float) -> int:

@@ -42,6 +42,30 @@ def test_layout_found_where_it_was_drawn(cls, size):
     np.testing.assert_allclose(found.grid_box, drawn["grid_box"], atol=tol)
 
 
+@pytest.mark.parametrize("look,size", [("cardiac", (1107, 786)), ("scan", (800, 1000))])
+def test_six_by_two_layout_found_where_it_was_drawn(look, size):
+    w, h = size
+    page = synthetic_pages.render_page("normal", seed=4, width=w, height=h, look=look, layout="6x2+1")
+    drawn = synthetic_pages.page_geometry(w, h, look, "6x2+1")
+    found = panels.find_layout(page)
+    assert found.kind == "6x2+1" and found.gridded
+    tol = max(3, 0.01 * max(w, h))
+    np.testing.assert_allclose(found.rows, drawn["rows"], atol=tol)
+    np.testing.assert_allclose(found.boxes, drawn["boxes"], atol=2 * tol)
+    if look != "cardiac":
+        return
+    # the same page without its grid is still measured (below the header, the top fifth)
+    plain = page.copy()
+    plain[panels.grid_mask(page)] = 255
+    nogrid = panels.find_layout(plain)
+    assert nogrid.kind == "6x2+1" and not nogrid.gridded
+    np.testing.assert_allclose(nogrid.rows, drawn["rows"], atol=tol)
+    np.testing.assert_allclose(nogrid.boxes[:, 2:], drawn["boxes"][:, 2:], atol=2 * tol)
+    # only 3x4 asked for: the page is reported, not cropped wrong
+    with pytest.raises(panels.LayoutError, match="trace rows"):
+        panels.find_layout(page, layouts=("3x4+1",))
+
+
 def test_crop_panels_shape_and_ink():
     page = synthetic_pages.render_page("normal", seed=1)
     crops = panels.crop_panels(page, size=(48, 80))

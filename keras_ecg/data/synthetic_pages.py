@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_ecg.data.dataset import Dataset
-from keras_ecg.data.panels import LEADS, PAGE_GRID
+from keras_ecg.data.panels import LEADS, PAGE_GRID, PAGE_GRID_6X2
 
 CLASSES = ["normal", "abnormal_heartbeat", "mi", "history_of_mi", "covid19"]
 FS = 250  # Hz of the rendered signals
@@ -119,12 +119,14 @@ def leads(cls: str = "normal", seed: int = 0, duration_s: float = 10.0, fs: int 
     return sig
 
 
-def page_geometry(width: int = 1107, height: int = 786, look: str = "cardiac") -> dict:
+def page_geometry(width: int = 1107, height: int = 786, look: str = "cardiac", layout: str = "3x4+1") -> dict:
     """Where :func:`render_page` draws things, in pixels.
 
-    Returns a dict with ``grid_box`` ``(y0, y1, x0, x1)``, ``rows`` (4 baseline
-    y's), ``x_start``/``x_end`` of the traces, ``px_per_mm`` and ``boxes``
-    ``(13, 4)`` of ``(y0, y1, x0, x1)`` per panel in :data:`LEADS` order.
+    Returns a dict with ``grid_box`` ``(y0, y1, x0, x1)``, ``rows`` (baseline
+    y's: 4 for ``3x4+1``, 7 for ``6x2+1``), ``x_start``/``x_end`` of the traces,
+    ``px_per_mm``, ``draw`` (lead, row y, x0, x1, t0 s, t1 s) per drawn trace and
+    ``boxes`` ``(13, 4)``: the panel crops :func:`panels.find_layout` should
+    find, ``(y0, y1, x0, x1)`` in :data:`LEADS` order (2.5 s per lead).
     """
     if look == "cardiac":
         y0, y1, x0, x1 = 0.18 * height, 0.965 * height, 0.03 * width, 0.985 * width
@@ -132,28 +134,41 @@ def page_geometry(width: int = 1107, height: int = 786, look: str = "cardiac") -
         y0, y1, x0, x1 = 0.12 * height, 0.90 * height, 0.08 * width, 0.92 * width
     else:
         raise ValueError(f"unknown look {look!r}; use 'cardiac' or 'scan'")
+    if layout == "3x4+1":
+        grid, n_rows = PAGE_GRID, 4
+    elif layout == "6x2+1":
+        grid, n_rows = PAGE_GRID_6X2, 7
+    else:
+        raise ValueError(f"unknown layout {layout!r}; use '3x4+1' or '6x2+1'")
     y0, y1, x0, x1 = (int(round(v)) for v in (y0, y1, x0, x1))
-    spacing = (y1 - y0) / 4.0
-    rows = [y0 + (i + 0.55) * spacing for i in range(4)]
+    spacing = (y1 - y0) / float(n_rows)
+    rows = [y0 + (i + 0.55) * spacing for i in range(n_rows)]
     xs = x0 + 0.045 * (x1 - x0)
     xe = x1 - 0.02 * (x1 - x0)
-    col = (xe - xs) / 4.0
-    pos = {}
-    for i in range(3):
-        for j in range(4):
-            pos[PAGE_GRID[i][j]] = (rows[i], xs + j * col, xs + (j + 1) * col)
-    pos["rhythm"] = (rows[3], xs, xe)
+    n_cols = len(grid[0])
+    col = (xe - xs) / n_cols
+    secs = 10.0 / n_cols
+    draw, pos = [], {}
+    for i, names in enumerate(grid):
+        for j, lead in enumerate(names):
+            c0 = xs + j * col
+            draw.append((lead, rows[i], c0, c0 + col, j * secs, (j + 1) * secs))
+            pos[lead] = (rows[i], c0, c0 + col * 2.5 / secs)
+    draw.append(("II", rows[-1], xs, xe, 0.0, 10.0))
+    pos["rhythm"] = (rows[-1], xs, xe)
     boxes = []
     for lead in LEADS:
         r, c0, c1 = pos[lead]
         boxes.append((r - spacing / 2, r + spacing / 2, c0, c1))
     return {
+        "layout": layout,
         "grid_box": (y0, y1, x0, x1),
         "rows": [int(round(r)) for r in rows],
         "x_start": int(round(xs)),
         "x_end": int(round(xe)),
         "spacing": spacing,
         "px_per_mm": (xe - xs) / 250.0,  # 10 s at 25 mm/s
+        "draw": draw,
         "boxes": np.round(np.asarray(boxes)).astype(np.int64),
     }
 
@@ -167,7 +182,15 @@ def _font(size):
         return ImageFont.load_default()
 
 
-def render_page(cls: str = "normal", seed: int = 0, width: int = 1107, height: int = 786, look=None, signals=None):
+def render_page(
+    cls: str = "normal",
+    seed: int = 0,
+    width: int = 1107,
+    height: int = 786,
+    look=None,
+    signals=None,
+    layout: str = "3x4+1",
+):
     """A rendered 12-lead ECG page, uint8 ``(height, width, 3)``.
 
     Args:
@@ -178,12 +201,14 @@ def render_page(cls: str = "normal", seed: int = 0, width: int = 1107, height: i
             grid in a smaller box, noise, slight tilt; the default for ``covid19``).
         signals: optional dict lead -> mV samples at :data:`FS` Hz (10 s) to draw
             instead of generated ones.
+        layout: ``"3x4+1"`` (2.5 s per lead) or ``"6x2+1"`` (5 s per lead);
+            both end with a 10 s lead II rhythm strip.
     """
     from PIL import Image, ImageDraw
 
     rng = np.random.default_rng(seed + 7919)
     look = look or ("scan" if cls == "covid19" else "cardiac")
-    g = page_geometry(width, height, look)
+    g = page_geometry(width, height, look, layout)
     sig = signals if signals is not None else leads(cls, seed)
     y0, y1, x0, x1 = g["grid_box"]
     page = np.full((height, width, 3), 255, np.uint8)
@@ -209,16 +234,9 @@ def render_page(cls: str = "normal", seed: int = 0, width: int = 1107, height: i
         d.line([(width * 0.03, height * 0.075), (width * 0.98, height * 0.075)], fill=(0, 0, 0), width=lw)
     px_mv = 10 * mm
     n10 = 10 * FS
-    for k, lead in enumerate(LEADS):
-        t0, t1, c0, c1 = g["boxes"][k]
-        row = g["rows"][_row_of(lead)]
-        name = "II" if lead == "rhythm" else lead
+    for name, row, c0, c1, ta, tb in g["draw"]:
         x = np.asarray(sig[name], dtype=np.float64)[:n10]
-        if lead == "rhythm":
-            seg = x
-        else:
-            j = [PAGE_GRID[i].index(lead) for i in range(3) if lead in PAGE_GRID[i]][0]
-            seg = x[j * n10 // 4 : (j + 1) * n10 // 4]
+        seg = x[int(ta * FS) : int(tb * FS)]
         seg = seg - np.median(seg)
         xs = np.linspace(c0, c1, len(seg))
         ys = np.clip(row - seg * px_mv, 0, height - 1)
@@ -234,12 +252,6 @@ def render_page(cls: str = "normal", seed: int = 0, width: int = 1107, height: i
     if look == "scan":
         out = _scan_look(out, rng)
     return out
-
-
-def _row_of(lead: str) -> int:
-    if lead == "rhythm":
-        return 3
-    return [i for i in range(3) if lead in PAGE_GRID[i]][0]
 
 
 def _scan_look(page: np.ndarray, rng) -> np.ndarray:
@@ -261,10 +273,12 @@ def pages(
     width: int = 1107,
     height: int = 786,
     panel_size=(64, 64),
+    layout: str = "3x4+1",
 ) -> Dataset:
     """A labelled Dataset of rendered pages, preprocessed like :func:`images.load_folder`.
 
-    ``image_size=None`` keeps the full page for ``page``/``grid_removed``.
+    ``image_size=None`` keeps the full page for ``page``/``grid_removed``;
+    ``layout`` is ``"3x4+1"`` or ``"6x2+1"`` (see :func:`render_page`).
     ``meta["synthetic"]`` is True and ``meta["source"]`` is ``"synthetic"``.
     """
     from keras_ecg.data import images
@@ -279,7 +293,7 @@ def pages(
     for label, cls in enumerate(classes):
         for i in range(n_per_class):
             s = seed * 1_000_003 + label * 10_007 + i
-            page = render_page(cls, seed=s, width=width, height=height)
+            page = render_page(cls, seed=s, width=width, height=height, layout=layout)
             xs.append(images._raw(page, preprocess, image_size, panel_size))
             ys.append(label)
             groups.append(f"synthetic-{cls}-{seed}-{i}")
@@ -299,6 +313,7 @@ def pages(
         "panel_size": list(images._pair(panel_size)) if preprocess == "panels" else None,
         "panel_names": list(LEADS) if preprocess == "panels" else None,
         "page_size": [height, width],
+        "layout": layout,
         "fine_classes": list(classes),
         "binary": bool(binary),
         "class_map": None,

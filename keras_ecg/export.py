@@ -489,8 +489,8 @@ def _card(model, card, backend, input_name, input_shape, dtype, formats, results
     if isinstance(card.get("input"), dict):
         input_spec = {**card.pop("input"), **input_spec}
     versions = _versions(backend)
-    for k, v in sub_versions.items():
-        versions.setdefault(f"{k} (fallback subprocess)" if k in versions else k, v)
+    for k, v in sub_versions.items():  # e.g. tensorflow, tf2onnx used by the fallback
+        versions.setdefault(k, v)
     out = {
         "model_name": model.name,
         "classes": card.pop("classes", None),
@@ -574,5 +574,16 @@ def _main(argv=None) -> int:
     return 0 if all(r["status"] == "ok" for r in res["formats"].values()) else 1
 
 
+class _CallableModule(type(sys)):
+    """``keras_ecg.export`` is both this module and the function: importing the
+    submodule rebinds the package attribute to the module, so the module itself
+    forwards calls to :func:`export`."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
 if __name__ == "__main__":
     sys.exit(_main())
+else:
+    sys.modules[__name__].__class__ = _CallableModule

@@ -164,3 +164,10 @@ def test_compare_table():
     assert lines[2] == "| cnn1d | test | 10 | 0.700 | 0.489 | 0.800 | 1.000 | 0.000 | 0.500 |"
     assert lines[3].startswith("| lstm ⚠️ | test | 10 | 0.900 |") and lines[3].endswith("| 0.900 | — | — |")
     assert "synthetic" in table
+
+
+def test_module_is_callable(tmp_path):
+    import keras_ecg.evaluate
+
+    rep = keras_ecg.evaluate(np.eye(2)[[0, 1]], np.array([0, 1]), tmp_path, "test", ["a", "b"], plots=False)
+    assert rep["accuracy"] == 1.0

@@ -160,3 +160,12 @@ def test_export_registry_model(tmp_path, backend_name):
     model = keras_ecg.build("cnn1d", input_shape=(128, 1), num_classes=3)
     res = ex.export(model, tmp_path)
     assert all(v <= 1e-4 for v in res["export"]["max_abs_error"].values())
+
+
+def test_package_attribute_is_callable(tmp_path):
+    import keras_ecg
+
+    assert callable(keras_ecg.export)
+    res = keras_ecg.export(_conv_model(), tmp_path, formats=("keras",), fallback=False)
+    assert res["export"]["formats"]["keras"]["status"] == "ok"
+    assert callable(keras_ecg.export)  # still callable once the submodule is imported

@@ -26,8 +26,9 @@ key                 meaning
 ``roc_auc``         ``{name: one-vs-rest ROC-AUC}``, ``null`` for a class that is
                     absent from (or the only class in) the split
 ``roc_auc_macro``   mean of the non-null ``roc_auc`` values (``null`` if none)
-``roc_auc_risk``    binary models: ROC-AUC of the risk probability (the
-                    positive class, ``class_names[1]``); ``null`` otherwise
+``roc_auc_risk``    two classes: ROC-AUC of the risk, i.e. the probability of
+                    ``class_names[1]`` (sigmoid output or softmax column 1);
+                    ``null`` with more than two classes
 ``threshold``       binary models: decision threshold on the risk (0.5)
 ``confusion_matrix``  list of rows; rows = true class, columns = predicted
 ``training``        from ``history``: ``{epochs, final: {metric: last value}}``
@@ -148,15 +149,15 @@ def roc_auc_binary(y_true, score):
     n_neg = int(y.size - n_pos)
     if n_pos == 0 or n_neg == 0:
         return None
-    # Average ranks (1-based) with ties sharing their mean rank.
+    # Average ranks (1-based), tied scores sharing their mean rank.
     order = np.argsort(s, kind="mergesort")
+    inv = np.empty(s.size, dtype=np.int64)
+    inv[order] = np.arange(s.size)
     s_sorted = s[order]
-    ranks = np.empty(s.size, dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(s_sorted)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [s.size]))
-    for a, b in zip(starts, ends):
-        ranks[order[a:b]] = 0.5 * (a + 1 + b)
+    first = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
+    dense = np.cumsum(first)[inv]
+    bounds = np.r_[np.flatnonzero(first), s.size]
+    ranks = 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
     u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
 
@@ -504,8 +505,9 @@ def _markdown(report: dict) -> str:
         f"| macro-F1 | {_fmt(report['macro_f1'])} |",
         f"| ROC-AUC (macro, one-vs-rest) | {_fmt(report['roc_auc_macro'])} |",
     ]
-    if report["binary"]:
+    if report["roc_auc_risk"] is not None:
         lines.append(f"| ROC-AUC of risk (`{names[1]}`) | {_fmt(report['roc_auc_risk'])} |")
+    if report["binary"]:
         lines.append(f"| threshold | {report['threshold']} |")
     v = report["versions"]
     lines += [
@@ -623,9 +625,7 @@ def evaluate(
         roc[n] = roc_auc_binary(y == i, probs[:, i])
     valid = [v for v in roc.values() if v is not None]
     roc_macro = float(np.mean(valid)) if valid else None
-    roc_risk = roc_auc_binary(y == 1, risk) if binary else None
-    if binary:
-        roc = {class_names[0]: roc[class_names[0]], class_names[1]: roc_risk}
+    roc_risk = roc_auc_binary(y == 1, probs[:, 1]) if k == 2 else None
 
     hist = _history_dict(history)
     training = None

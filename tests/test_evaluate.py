@@ -78,6 +78,10 @@ def test_binary_roc_auc_matches_pairwise(tmp_path):
         assert rep["roc_auc_risk"] == pytest.approx(expected)
         assert rep["roc_auc"]["abnormal"] == pytest.approx(expected)
         assert rep["confusion_matrix"] == ev.confusion_matrix(y, risk >= 0.5, 2).tolist()
+    # Two-class softmax: the risk is column 1.
+    rep = ev.evaluate(np.stack([1 - risk, risk], 1), y, tmp_path, "test", ["normal", "abnormal"],
+                      data_source="unit", plots=False)
+    assert rep["binary"] is False and rep["roc_auc_risk"] == pytest.approx(expected)
     assert ev.roc_auc_binary([1, 1, 1], [0.1, 0.2, 0.3]) is None
     assert ev.roc_auc_binary([0, 1], [0.5, 0.5]) == 0.5
 

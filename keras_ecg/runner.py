@@ -211,7 +211,8 @@ def _run_config(config, args, models) -> dict:
 
 
 def _log(msg):
-    print(msg, flush=True)
+    if os.environ.get("RANK", "0") == "0":  # one voice under torchrun
+        print(msg, flush=True)
 
 
 def run(config: dict, args, callbacks=()) -> dict:
@@ -295,7 +296,8 @@ def _load_data(config, args, input_kind, cache):
             cfg["preprocess"] = config.get("page_preprocess", config.get("preprocess", "page"))
         data = sources.load_images(cfg, args.data, input_kind, seed=args.seed, log=_log)
     for w in data.warnings:
-        print(f"WARNING: {w}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":
+            print(f"WARNING: {w}", file=sys.stderr)
     if getattr(args, "mi_top", None):
         data = _select_mi(data, args.mi_top, args.seed)
     from keras_ecg.data import splits
@@ -393,7 +395,8 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
     if not strategy.is_chief:
         return {}
     model = result.model
-    probs = T.predict_proba(model, data.test, batch_size=max(args.batch_size, 256), loader=data.loader)
+    probs = T.predict_proba(model, data.test, batch_size=max(args.batch_size, 256), loader=data.loader,
+                            multiple=strategy.batch_multiple)
     from keras_ecg.evaluate import evaluate
 
     extra = {
@@ -426,7 +429,8 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
         card = {
             "name": model_name, "recipe": config.get("name"), "input_kind": kind,
             "input_shape": list(input_shape), "inputs": data.train.meta.get("inputs", ["input"]),
-            "class_names": class_names, "binary": binary, "preprocessing": data.preprocessing,
+            "class_names": class_names, "classes": class_names, "binary": binary,
+            "preprocessing": data.preprocessing,
             "data_source": data.source, "synthetic": data.synthetic, "split": split_name,
             "metrics": {k: report.get(k) for k in ("accuracy", "macro_f1", "roc_auc_macro", "roc_auc_risk")},
             "backend": args.backend, "precision": args.precision,

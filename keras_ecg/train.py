@@ -67,6 +67,7 @@ class Strategy:
     rank = 0
     world_size = 1
     num_replicas = 1
+    batch_multiple = 1  # every batch (the last one too) must hold a multiple of this many items
 
     @property
     def is_chief(self) -> bool:
@@ -99,7 +100,7 @@ class JaxDataParallel(Strategy):
         import keras
 
         self.devices = devices
-        self.num_replicas = len(devices)
+        self.num_replicas = self.batch_multiple = len(devices)
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
 
     def describe(self):
@@ -112,8 +113,12 @@ class TfMirrored(Strategy):
     def __init__(self):
         import tensorflow as tf
 
-        self.tf_strategy = tf.distribute.MirroredStrategy()
-        self.num_replicas = self.tf_strategy.num_replicas_in_sync
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        # MirroredStrategy() alone uses the GPUs, or one CPU: use all logical CPUs when there is no GPU
+        # (several exist only if configured with tf.config.set_logical_device_configuration).
+        self.tf_strategy = tf.distribute.MirroredStrategy(devices=gpus or cpus)
+        self.num_replicas = self.batch_multiple = self.tf_strategy.num_replicas_in_sync
 
     def scope(self):
         return self.tf_strategy.scope()
@@ -277,8 +282,24 @@ def _pipeline(ds, cfg, batch_size, shuffle, loader, train):
                                  balance="oversample" if (cfg.balance and train) else None, loader=loader)
 
 
-def predict_proba(model, ds, batch_size=256, loader=None):
-    """Predicted probabilities for every item of ``ds`` (in order)."""
+def trim(ds, multiple: int):
+    """``ds`` cut to a multiple of ``multiple`` items (data-parallel batches must split evenly)."""
+    if multiple <= 1 or ds is None or len(ds) % multiple == 0:
+        return ds
+    return ds.subset(np.arange(len(ds) - len(ds) % multiple))
+
+
+def predict_proba(model, ds, batch_size=256, loader=None, multiple: int = 1):
+    """Predicted probabilities for every item of ``ds`` (in order).
+
+    With ``multiple`` > 1 the inputs are padded (by repeating the last item) to a
+    multiple of it and the padding's outputs dropped.
+    """
+    n = len(ds)
+    if multiple > 1 and n % multiple:
+        pad = np.concatenate([np.arange(n), np.full(multiple - n % multiple, n - 1)])
+        batch_size = max(multiple, batch_size - batch_size % multiple)
+        return predict_proba(model, ds.subset(pad), batch_size, loader)[:n]
     x0 = ds.inputs[0]
     if loader is not None or (isinstance(x0, np.ndarray) and x0.dtype == object):
         data = _pipeline(ds, TrainConfig(), batch_size, False, loader, train=False)
@@ -362,7 +383,8 @@ def make_run_state(out_dir, cfg: TrainConfig, strategy: Strategy, state: dict | 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
             if cfg.monitor == "val_macro_f1" and val is not None:
-                probs = predict_proba(self.model, val, batch_size=max(cfg.batch_size, 256), loader=loader)
+                probs = predict_proba(self.model, val, batch_size=max(cfg.batch_size, 256), loader=loader,
+                                      multiple=strategy.batch_multiple)
                 logs["val_macro_f1"] = macro_f1(val.y, probs, val.num_classes)
             value = logs.get(cfg.monitor)
             if value is None:
@@ -480,8 +502,12 @@ def fit(build_fn, train, val, out_dir, cfg: TrainConfig, *, binary=False, strate
         initial_epoch = 0
     model = strategy.prepare_model(model)
 
-    train_local = strategy.shard(train, seed=cfg.seed)
+    m = strategy.batch_multiple
+    train_local = trim(strategy.shard(train, seed=cfg.seed), m)
+    val = trim(val, m)
     batch = max(1, cfg.batch_size // strategy.world_size)  # per-process batch on torch DDP
+    if m > 1:
+        batch = max(m, batch - batch % m)
     cw = None
     if cfg.class_weight not in (None, "none") and not cfg.balance:
         cw = class_weights(train.y, train.num_classes, cfg.class_weight, cfg.class_weight_cap)

@@ -258,14 +258,8 @@ def test_fit_with_tf_dataset_and_pydataset(tmp_path, backend_name):
     assert len(hist.history["loss"]) == 2 and np.isfinite(hist.history["loss"]).all()
     if backend_name == "tensorflow" or _has_tf():
         tfds = pipeline.to_tf_dataset(ds, batch_size=4, shuffle=True, augment=aug)
-        hist = model.fit(tfds, epochs=2, verbose=0)
+        hist = model.fit(tfds, epochs=1, verbose=0)
         assert np.isfinite(hist.history["loss"]).all()
-    # panels through a model too (13 panels as channels of one image)
-    pan = images.load_folder(root, preprocess="panels", panel_size=(16, 24), cache_dir=tmp_path / "c")
-    flat = pan.subset(np.arange(len(pan)))
-    flat.x = np.moveaxis(flat.x[..., 0], 1, -1)  # (n, 16, 24, 13)
-    m2 = _tiny_model((16, 24, 13), 2)
-    assert np.isfinite(m2.fit(pipeline.to_pydataset(flat, batch_size=3), epochs=1, verbose=0).history["loss"]).all()
 
 
 def _has_tf():

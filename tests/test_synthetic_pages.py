@@ -88,9 +88,9 @@ def test_synthetic_wrapper_if_present():
 
 def test_classes_are_learnable_from_panels():
     """A nearest-centroid rule on panel row profiles beats chance clearly on held-out pages."""
-    kw = dict(preprocess="panels", panel_size=(24, 32), width=700, height=497)
-    train = synthetic_pages.pages(n_per_class=5, seed=0, **kw)
-    test = synthetic_pages.pages(n_per_class=4, seed=1, **kw)
+    kw = dict(preprocess="panels", panel_size=(24, 32), width=600, height=426)
+    train = synthetic_pages.pages(n_per_class=4, seed=0, **kw)
+    test = synthetic_pages.pages(n_per_class=3, seed=1, **kw)
     # ink per row of each panel: where the trace lies relative to its baseline
     xtr = train.x[..., 0].sum(-1).reshape(len(train), -1)
     xte = test.x[..., 0].sum(-1).reshape(len(test), -1)

@@ -308,3 +308,22 @@ def test_real_folder_classes(ecg_images_dir):
     assert four.meta["decoded"] == 0  # everything came from the cache
     binary = images.load_folder(ecg_images_dir, image_size=32, binary=True)
     assert binary.class_counts() == {"normal": counts["normal"], "risky": len(ds) - counts["normal"]}
+
+
+def test_image_loader_bad_file_raises_or_blanks(tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(synthetic_pages.render_page("normal", seed=2, width=500, height=355)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff" + b"\x00" * 100)
+    strict = images.image_loader("page", image_size=16)
+    with pytest.raises(images.ImageError, match="bad.jpg"):
+        strict([str(good), str(bad)])
+    lenient = images.image_loader("page", image_size=16, on_error="blank")
+    out = lenient(np.array([str(good), str(bad)], dtype=object))
+    assert out.shape == (2, 16, 16, 3)
+    assert (out[1] == 1.0).all() and not (out[0] == 1.0).all()
+    assert [p for p, _ in lenient.failures] == [str(bad)]
+    pan = images.image_loader("panels", panel_size=(8, 8), on_error="blank")
+    blank_page = tmp_path / "blank.png"
+    Image.new("RGB", (400, 300), "white").save(blank_page)
+    assert pan([str(blank_page)]).shape == (1, 13, 8, 8, 1) and "blank.png" in pan.failures[0][1]

@@ -34,7 +34,6 @@ import numpy as np
 
 from keras_ecg.data import dedup, panels
 from keras_ecg.data.dataset import Dataset
-from keras_ecg.data.panels import LayoutError
 
 PREPROCESS = ("page", "panels", "grid_removed")
 CLASS_ORDER = ["normal", "abnormal_heartbeat", "mi", "history_of_mi", "covid19"]
@@ -56,6 +55,9 @@ CACHE_VERSION = 3  # bump when preprocessing or layout detection changes
 
 class ImageError(ValueError):
     """An image file that cannot be used; the message names the file."""
+
+
+LayoutError = panels.LayoutError  # re-exported: a page without a known layout
 
 
 # ---------------------------------------------------------------- decoding
@@ -222,21 +224,47 @@ def page_hash(page: np.ndarray) -> np.ndarray:
     return dedup.phash(panels.darkness(small, lo=60, hi=235))
 
 
-def image_loader(preprocess="page", image_size=224, panel_size=(64, 64), max_pixels=DEFAULT_MAX_PIXELS):
+def image_loader(
+    preprocess="page",
+    image_size=224,
+    panel_size=(64, 64),
+    max_pixels=DEFAULT_MAX_PIXELS,
+    on_error: str = "raise",
+):
     """A ``loader(items) -> np.ndarray`` for ``pipeline.to_tf_dataset(loader=...)``.
 
-    Decodes and preprocesses a batch of file paths; a bad file raises
-    :class:`ImageError` naming it (check files first with :func:`load_folder`).
+    Decodes and preprocesses a batch of file paths. A bad file (or a page
+    without a known layout, for ``panels``) raises :class:`ImageError` naming
+    it with ``on_error="raise"``; with ``on_error="blank"`` it becomes a blank
+    page (white paper; empty panels) and is listed in ``loader.failures`` as
+    ``(path, reason)``, so a pipeline worker never dies on it. :func:`load_folder`
+    checks every file before training and is the safer way in.
     """
+    if on_error not in ("raise", "blank"):
+        raise ValueError(f"on_error must be 'raise' or 'blank', got {on_error!r}")
+    if preprocess not in PREPROCESS:
+        raise ValueError(f"unknown preprocess {preprocess!r}; choose one of {PREPROCESS}")
+    if on_error == "blank" and preprocess != "panels" and image_size is None:
+        raise ValueError("on_error='blank' needs an image_size (the shape of a blank page)")
+
+    def blank():
+        if preprocess == "panels":
+            return np.zeros((len(panels.LEADS),) + _pair(panel_size) + (1,), np.float32)
+        return np.ones(_square(image_size) + ((3,) if preprocess == "page" else (1,)), np.float32)
 
     def loader(items):
-        return np.stack(
-            [
-                preprocess_image(str(p), preprocess, image_size, panel_size, max_pixels)
-                for p in np.asarray(items, dtype=object).ravel()
-            ]
-        )
+        out = []
+        for p in np.asarray(items, dtype=object).ravel():
+            try:
+                out.append(preprocess_image(str(p), preprocess, image_size, panel_size, max_pixels))
+            except (ImageError, LayoutError) as e:
+                if on_error == "raise":
+                    raise
+                loader.failures.append((str(p), str(e)))
+                out.append(blank())
+        return np.stack(out)
 
+    loader.failures = []
     return loader
 
 

@@ -571,10 +571,11 @@ def image_augment(rotation=2.0, scale=0.05, brightness=0.1, contrast=0.1, blur=0
     Each image (the last three axes, so page batches ``(B, H, W, C)`` and
     panel batches ``(B, 13, H, W, 1)`` both work) gets a small rotation
     (degrees, uniform in +-``rotation``) and zoom (+-``scale``) about its centre
-    with the background value filled in, then brightness and contrast shifts
+    (bilinear, Pillow) with the background value filled in, then brightness and contrast shifts
     (fractions of the data's value range), a Gaussian blur with sigma in
     [0, ``blur``] px and Gaussian noise (std ``noise`` x range). NumPy/SciPy.
     """
+    from PIL import Image
     from scipy import ndimage
 
     def fn(x_batch, rng):
@@ -591,12 +592,13 @@ def image_augment(rotation=2.0, scale=0.05, brightness=0.1, contrast=0.1, blur=0
                 ang = np.deg2rad(rng.uniform(-rotation, rotation))
                 z = 1.0 + rng.uniform(-scale, scale)
                 c, s = np.cos(ang) / z, np.sin(ang) / z
-                m = np.array([[c, -s], [s, c]])
-                center = np.array([(h - 1) / 2, (w - 1) / 2])
-                off = center - m @ center
+                # output pixel centre (x, y) -> input (PIL's affine map, about the centre)
+                cx, cy = w / 2.0, h / 2.0
+                data = (c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy)
                 for ch in range(img.shape[-1]):
-                    img[..., ch] = ndimage.affine_transform(
-                        img[..., ch], m, offset=off, order=1, mode="constant", cval=bg
+                    src = Image.fromarray(np.ascontiguousarray(img[..., ch]), mode="F")
+                    img[..., ch] = np.asarray(
+                        src.transform((w, h), Image.AFFINE, data, resample=Image.BILINEAR, fillcolor=bg)
                     )
             if blur:
                 sigma = rng.uniform(0, blur)
@@ -608,7 +610,7 @@ def image_augment(rotation=2.0, scale=0.05, brightness=0.1, contrast=0.1, blur=0
             if brightness:
                 img += rng.uniform(-brightness, brightness) * span
             if noise:
-                img += rng.normal(0.0, noise * span, img.shape).astype(np.float32)
+                img += np.float32(noise * span) * rng.standard_normal(img.shape, dtype=np.float32)
             np.clip(img, lo, hi, out=img)
         return imgs.reshape(shape).astype(x.dtype if x.dtype.kind == "f" else np.float32)
 

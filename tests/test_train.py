@@ -88,3 +88,19 @@ def test_resolve_strategy(monkeypatch):
     assert train.resolve_strategy("auto", "torch", 0) == "data_parallel"
     with pytest.raises(ValueError, match="unknown strategy"):
         train.resolve_strategy("mirrored", "jax", 0)
+
+
+def test_mixed_precision_keeps_float32_head():
+    import keras
+
+    from keras_ecg import registry
+
+    try:
+        train.set_precision("mixed_bfloat16")
+        model = train.ensure_float32_head(registry.build("cnn1d", (32, 1), 3, filters=(4,), dense_units=(4,)))
+        assert str(model.outputs[0].dtype) == "float32"
+        assert model.layers[1].dtype_policy.name == "mixed_bfloat16"
+        with pytest.raises(ValueError, match="unknown precision"):
+            train.set_precision("float8")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -1,4 +1,5 @@
-"""Custom layers, built from ``keras.ops`` only so they run on every backend.
+"""Custom layers, built from ``keras.ops`` so they run on every backend (the fused
+recurrent layers add a torch fast path, below).
 
 Each is registered as serializable under the ``keras_ecg`` package and its
 ``get_config`` returns every constructor argument, so a model saved on one
@@ -103,3 +104,102 @@ class AttentionGate(layers.Layer):
             "normalize": self.normalize,
             "return_attention": self.return_attention,
         }
+
+# -- Recurrent layers with the fused kernel on every device --------------------
+#
+# Keras 3's torch backend uses the fused ``torch._VF.lstm``/``gru`` kernels only
+# on CUDA; on a CPU it steps through time in a Python loop, about 15x slower
+# than TensorFlow. ``FusedLSTM`` and ``FusedGRU`` are the Keras layers with one
+# change: on the torch backend they call the fused kernel on any device. On
+# TensorFlow and JAX they are exactly ``keras.layers.LSTM``/``GRU``. Weights,
+# configuration and results are the same (tested), so a ``.keras`` file moves
+# between backends as usual. The fused path is taken when the layer uses the
+# defaults the kernel implements: tanh/sigmoid activations, a bias, no mask, no
+# recurrent dropout, no unrolling (and ``reset_after=True`` for the GRU);
+# otherwise the layer falls back to Keras's own implementation.
+
+
+def _standard(layer):
+    cell = layer.cell
+    return (
+        keras.backend.backend() == "torch"
+        and cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+        and cell.use_bias
+        and not layer.unroll
+        and not cell.recurrent_dropout
+    )
+
+
+def _dropped(layer, sequences, training):
+    if training and layer.cell.dropout:
+        mask = layer.cell.get_dropout_mask(sequences[:, 0, :])
+        return sequences * ops.expand_dims(mask, 1)
+    return sequences
+
+
+def _torch_run(kernel_fn, layer, sequences, initial_state, params, training):
+    import torch
+
+    x = sequences
+    params = [p.to(x.dtype) for p in params]
+    if layer.go_backwards:
+        x = torch.flip(x, dims=[1])
+    hx = [s.to(x.dtype).unsqueeze(0) for s in initial_state]
+    outputs, *states = kernel_fn(x, tuple(hx), tuple(params), bool(training))
+    states = [s.squeeze(0) for s in states]
+    last = outputs[:, -1]
+    if not layer.return_sequences:
+        outputs = last.unsqueeze(1)
+    return last, outputs, states
+
+
+@keras.saving.register_keras_serializable(package="keras_ecg")
+class FusedLSTM(keras.layers.LSTM):
+    """``keras.layers.LSTM`` that runs torch's fused LSTM kernel on CPU too."""
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if mask is not None or not _standard(self):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        import torch
+
+        cell = self.cell
+        # Gate order is [i, f, c, o] in both Keras and torch.
+        kernel, recurrent, bias = (ops.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, cell.bias))
+        params = [kernel.T.contiguous(), recurrent.T.contiguous(), bias, torch.zeros_like(bias)]
+
+        def run(x, hx, params, train):
+            return torch._VF.lstm(x, hx, params, True, 1, 0.0, train, False, True)
+
+        return _torch_run(run, self, _dropped(self, sequences, training), initial_state, params, training)
+
+
+def _reorder_gru(w, units):
+    # Keras gate order [z, r, h] -> torch [r, z, n] along the last axis.
+    return ops.concatenate([w[..., units:2 * units], w[..., :units], w[..., 2 * units:]], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_ecg")
+class FusedGRU(keras.layers.GRU):
+    """``keras.layers.GRU`` that runs torch's fused GRU kernel on CPU too."""
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if mask is not None or not _standard(self) or not self.cell.reset_after:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        import torch
+
+        cell, units = self.cell, self.cell.units
+        kernel, recurrent, bias = (ops.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, cell.bias))
+        params = [
+            _reorder_gru(kernel, units).T.contiguous(),
+            _reorder_gru(recurrent, units).T.contiguous(),
+            _reorder_gru(bias[0], units),
+            _reorder_gru(bias[1], units),
+        ]
+        state = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+
+        def run(x, hx, params, train):
+            return torch._VF.gru(x, hx[0], params, True, 1, 0.0, train, False, True)
+
+        last, outputs, states = _torch_run(run, self, _dropped(self, sequences, training), state, params, training)
+        return last, outputs, states[0]

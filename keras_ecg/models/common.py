@@ -3,9 +3,9 @@
 import keras
 from keras import layers
 
-from keras_ecg.layers import TemporalAttention
+from keras_ecg.layers import FusedGRU, FusedLSTM, TemporalAttention
 
-RECURRENT = {"lstm": layers.LSTM, "gru": layers.GRU}
+RECURRENT = {"lstm": FusedLSTM, "gru": FusedGRU}
 
 
 def pooled_length(name, length, stages, pool_size, kernel=None, stride=None):

@@ -26,6 +26,33 @@ folder inside ``out_dir`` and renamed into place only once all formats
 passed, so a failed or interrupted export leaves nothing under the final
 names.
 
+``model_card.json`` keys:
+
+=================  ===========================================================
+key                meaning
+=================  ===========================================================
+``model_name``     ``model.name``
+``classes``        class names (from ``card``), index = output column
+``input``          ``{name, shape (null = batch), dtype}`` plus any keys the
+                   caller gave in ``card["input"]`` (e.g. ``layout``)
+``output``         ``{shape, kind}``: softmax probabilities or a sigmoid risk
+``preprocessing``  from ``card`` (e.g. sampling rate, filtering, scaling)
+``metrics``        from ``card`` (e.g. the test ``report.json`` figures)
+``training_data``  from ``card`` (data source; say if synthetic)
+``split``          from ``card`` (how train/val/test were split)
+``backend``        Keras backend the model was exported from
+``versions``       python, keras_ecg, keras, numpy, backend framework, and
+                   tensorflow / tf2onnx / jax2onnx / onnx / onnxruntime used
+``files``          ``{format: file name}``
+``export``         ``{atol, verified_on, seconds, formats: {format: {status,
+                   path, max_abs_error, batch_sizes, seconds[, native_error]}},
+                   max_abs_error: {format: value}}``; ``path`` is
+                   ``native:<backend>`` or ``tensorflow-subprocess``
+``created``        UTC time of the export
+=================  ===========================================================
+
+Other keys of ``card`` are copied as given.
+
 This module imports keras at the top: import it after choosing the backend.
 """
 

@@ -180,7 +180,8 @@ class TorchDDP(Strategy):
     def agree(self, flag):
         import torch
 
-        t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        device = "cuda" if self.dist.get_backend() == "nccl" else "cpu"  # nccl only moves GPU tensors
+        t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
         self.dist.broadcast(t, src=0)
         return bool(t.item())
 

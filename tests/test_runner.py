@@ -218,3 +218,20 @@ def test_cli_train_forwards_to_runner(monkeypatch, capsys):
         cli.main(["fly"])
     cli.main(["models", "cnn*"])
     assert "cnn_lstm" in capsys.readouterr().out
+
+
+def test_kaggle_csv_source_intra(tmp_path):
+    from keras_ecg.data import mitbih, signal, synthetic, splits
+
+    ds = synthetic.beats(n_per_class=12, window=187, seed=0)
+    ds.x = signal.minmax(ds.x, axis=-1)
+    train, test = splits.intra_patient(ds, test_size=0.3, seed=0)
+    d = tmp_path / "kaggle"
+    mitbih.write_kaggle_csv(d / "mitbih_train.csv", train)
+    mitbih.write_kaggle_csv(d / "mitbih_test.csv", test)
+    out = tmp_path / "run"
+    reports = runner.main(CONFIG, _argv(out, "--data", str(d), "--source", "csv", "--split", "intra", "--no-plots"))
+    rep = reports["cnn_lstm"]
+    assert rep["split"].startswith("kaggle") and rep["num_test"] == len(test) and rep["synthetic"] is False
+    assert rep["extra"]["preprocessing"]["format"] == "kaggle_csv"
+    assert rep["extra"]["input_shape"] == [187, 1]

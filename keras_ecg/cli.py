@@ -4,6 +4,7 @@
     keras-ecg train --task mitbih --model cnn_lstm [runner flags]   # the recipes' runner, any model
     keras-ecg train --task images --model attention_vgg [--classes a,b,c] [--binary]
     keras-ecg models [PATTERN]                                       # registered models and input kinds
+    keras-ecg bench [ARGS]                                           # benchmarks/backends.py of a checkout
 
 Flags are parsed and the backend chosen before keras is imported.
 """
@@ -94,6 +95,23 @@ def _models(argv) -> int:
     return 0
 
 
+def _bench(argv) -> int:
+    """Forward to the backend benchmark harness of a checkout (benchmarks/backends.py)."""
+    import pathlib
+    import runpy
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "backends.py"
+    if not script.exists():
+        raise SystemExit("keras-ecg bench: error: the benchmark harness (benchmarks/backends.py) ships with the "
+                         "repository, not the package; run it from a checkout")
+    sys.argv = [str(script), *argv]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    return 0
+
+
 COMMANDS = {"predict": _predict, "train": _train, "models": _models}
 
 
@@ -104,12 +122,7 @@ def main(argv=None) -> int:
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd == "bench":
-        try:
-            from benchmarks import run as bench  # the benchmark harness, when run from a checkout
-        except ImportError:
-            raise SystemExit("keras-ecg bench: error: the benchmark harness (benchmarks/) is not importable here; "
-                             "run it from a checkout of the repository") from None
-        return int(bench.main(rest) or 0)
+        return _bench(rest)
     if cmd not in COMMANDS:
         raise SystemExit(f"keras-ecg: error: unknown command {cmd!r}; choose one of "
                          f"{', '.join(list(COMMANDS) + ['bench'])}")

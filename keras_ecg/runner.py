@@ -180,6 +180,8 @@ def main(config: dict, argv=None, callbacks=()) -> dict:
         return run(config, args, callbacks=callbacks)
     except (RunError, DataError) as e:
         raise SystemExit(f"{name}: error: {e}") from None
+    except ImportError as e:  # an optional dependency; the message names the extra to install
+        raise SystemExit(f"{name}: error: {str(e).splitlines()[0]}") from None
 
 
 def _models(config, args) -> list:

@@ -22,7 +22,10 @@ CONFIG = {
     "image_size": 224,
     "epochs": 10,
     "batch_size": 16,
-    "patience": 3,
+    "learning_rate": 3e-4,
+    "class_weight": "sqrt",
+    "monitor": "val_macro_f1",
+    "patience": 4,
     "synthetic_n": 12,
 }
 

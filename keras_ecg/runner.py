@@ -51,8 +51,9 @@ def build_parser(config: dict) -> argparse.ArgumentParser:
     name = config.get("name", "keras-ecg")
     p = _Parser(prog=name, description=config.get("description"))
     g = p.add_argument_group("common")
-    g.add_argument("--backend", choices=BACKENDS, default=_default_backend(),
-                   help="Keras backend (default: $KERAS_BACKEND or jax); chosen before keras is imported")
+    g.add_argument("--backend", choices=(*BACKENDS, "auto"), default=_default_backend(),
+                   help="Keras backend (default: $KERAS_BACKEND or jax), chosen before keras is imported; "
+                        "auto = the fastest measured on this machine for the (first) model")
     g.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="auto = data_parallel when more than one accelerator is visible")
     g.add_argument("--precision", choices=PRECISIONS, default="float32")
@@ -217,9 +218,27 @@ def _log(msg):
         print(msg, flush=True)
 
 
+def _auto_backend(config, args) -> str:
+    """``--backend auto``: the fastest backend for the first model (measured once, cached)."""
+    from keras_ecg import autobackend, registry
+
+    model = _models(config, args)[0]
+    kind = registry.input_kind(model)
+    if kind == "waveform":
+        shape = (int(getattr(args, "mi_top", None) or config.get("window", 187)), 1)
+    elif kind == "image":
+        shape = (args.image_size, args.image_size, 3)
+    else:
+        shape = (13, 64, 64, 1)
+    classes = 2 if config.get("binary") else len(config.get("classes") or []) or 5
+    return autobackend.choose(model, shape, num_classes=classes, batch_size=args.batch_size, log=_log)
+
+
 def run(config: dict, args, callbacks=()) -> dict:
     from keras_ecg import backend as kb
 
+    if args.backend == "auto":
+        args.backend = _auto_backend(config, args)
     try:
         kb.use(args.backend)
     except (RuntimeError, ValueError) as e:

@@ -235,3 +235,18 @@ def test_kaggle_csv_source_intra(tmp_path):
     assert rep["split"].startswith("kaggle") and rep["num_test"] == len(test) and rep["synthetic"] is False
     assert rep["extra"]["preprocessing"]["format"] == "kaggle_csv"
     assert rep["extra"]["input_shape"] == [187, 1]
+
+
+def test_backend_auto_uses_autobackend(monkeypatch):
+    from keras_ecg import autobackend
+
+    seen = {}
+
+    def choose(model, shape, num_classes=5, batch_size=64, log=print, **kw):
+        seen.update(model=model, shape=shape, num_classes=num_classes, batch_size=batch_size)
+        return "jax"
+
+    monkeypatch.setattr(autobackend, "choose", choose)
+    args = runner.parse_args(CONFIG, ["--backend", "auto", "--batch-size", "8"])
+    assert runner._auto_backend(CONFIG, args) == "jax"
+    assert seen == {"model": "cnn_lstm", "shape": (64, 1), "num_classes": 5, "batch_size": 8}

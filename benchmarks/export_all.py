@@ -3,6 +3,7 @@
     KERAS_BACKEND=jax python benchmarks/export_all.py            # all models, 3 formats
     python benchmarks/export_all.py --backend torch --small      # narrow widths (fast)
     python benchmarks/export_all.py --models "cnn*" --no-fallback
+    python benchmarks/export_all.py --models lstm gru --merge   # refresh two entries
 
 Each model is built with random weights (default widths unless ``--small``)
 and exported one format at a time with :func:`keras_ecg.export.export`, so a
@@ -58,7 +59,9 @@ def _parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
                    default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    p.add_argument("--models", default="*", help="shell pattern of model names")
+    p.add_argument("--models", nargs="+", default=["*"], help="shell patterns of model names")
+    p.add_argument("--merge", action="store_true",
+                   help="update these models in an existing result file, keep the others")
     p.add_argument("--formats", nargs="+", default=["keras", "saved_model", "onnx"])
     p.add_argument("--small", action="store_true", help="narrow widths (quick run)")
     p.add_argument("--no-fallback", action="store_true", help="native exporters only")
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     from keras_ecg.export import _versions, export
     from keras_ecg.registry import input_kind
 
-    names = keras_ecg.list_models(args.models)
+    names = sorted({n for pat in args.models for n in keras_ecg.list_models(pat)})
     work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="export_all_"))
     out_path = pathlib.Path(args.out or ROOT / "benchmarks" / "results" / f"export_{args.backend}.json")
     results = {
@@ -136,7 +139,14 @@ def main(argv=None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    results["seconds"] = round(time.perf_counter() - t_all, 1)
+    elapsed = results["seconds"] = round(time.perf_counter() - t_all, 1)
+    if args.merge and out_path.exists():
+        old = json.loads(out_path.read_text())
+        merged = {**old.get("models", {}), **results["models"]}
+        results["models"] = {k: merged[k] for k in sorted(merged)}
+        results["updated_models"] = {"created": results["created"], "models": names}
+        results["created"] = old.get("created", results["created"])
+        results["seconds"] = old.get("seconds")
     results["versions"] = _versions(args.backend)
     summary = {}
     for fmt in args.formats:
@@ -158,7 +168,7 @@ def main(argv=None) -> int:
     results["summary"] = summary
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _atomic.write_json(out_path, results)
-    print(f"\nwrote {out_path} ({results['seconds']} s)")
+    print(f"\nwrote {out_path} (this run: {elapsed} s)")
     for fmt, s in summary.items():
         print(f"  {fmt:12s} native {len(s['ok_native'])}, fallback {len(s['ok_fallback'])}, "
               f"failed {len(s['failed'])} {s['failed'] or ''}  max err {s['max_abs_error']}")

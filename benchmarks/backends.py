@@ -62,7 +62,7 @@ REFERENCES = ("plain_pytorch", "plain_tensorflow")
 # Torch-based runs again with torch.set_num_threads(1) (OpenMP spin-waiting makes
 # 2 threads pathological on a contended 2-core machine; see the notes).
 ONE_THREAD = ("torch@1thread", "plain_pytorch@1thread")
-ALL_BACKENDS = KERAS_BACKENDS + REFERENCES + ("pipeline",) + ONE_THREAD
+ALL_BACKENDS = KERAS_BACKENDS + REFERENCES + ("pipeline",) + ONE_THREAD + ("lstm_probe",)
 KERAS_VARIANTS = KERAS_BACKENDS + ("torch@1thread",)
 REFERENCE_VARIANTS = REFERENCES + ("plain_pytorch@1thread",)
 ONE_THREAD_MODELS = ("cnn_lstm", "bilstm")  # the 1-thread torch rerun covers these only
@@ -351,11 +351,68 @@ def base_backend(backend):
     return backend.split("@")[0]
 
 
+def bench_lstm_probe(cfg):
+    """The LSTM layer alone, forward + backward, keras (torch backend) vs torch's fused nn.LSTM.
+
+    Input (batch, 46, 64): what cnn_lstm's LSTM(64) sees after the conv blocks.
+    """
+    import keras
+    import torch
+
+    out = []
+    b, t, f = cfg.batch, 46, 64
+    x_np = np.random.default_rng(0).normal(size=(b, t, f)).astype(np.float32)
+    for threads in (torch.get_num_threads(), 1):
+        torch.set_num_threads(threads)
+        k_layer = keras.layers.LSTM(64)
+        k_layer.build((None, t, f))
+        t_layer = torch.nn.LSTM(f, 64, batch_first=True)
+
+        def k_step():
+            x = torch.tensor(x_np, requires_grad=True)
+            k_layer(x).sum().backward()
+
+        def t_step():
+            x = torch.tensor(x_np, requires_grad=True)
+            t_layer(x)[1][0][-1].sum().backward()
+
+        def k_fwd():
+            with torch.no_grad():
+                k_layer(torch.from_numpy(x_np))
+
+        def t_fwd():
+            with torch.inference_mode():
+                t_layer(torch.from_numpy(x_np))
+
+        res = {}
+        for name, fn in (("keras_torch_fwd_bwd", k_step), ("nn_lstm_fwd_bwd", t_step),
+                         ("keras_torch_fwd", k_fwd), ("nn_lstm_fwd", t_fwd)):
+            fn()
+            times = []
+            t_end = time.perf_counter() + cfg.repeat_seconds * 2
+            while len(times) < 3 or (time.perf_counter() < t_end and len(times) < 50):
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1e3)
+            res[name + "_ms"] = r(statistics.median(times))
+        out.append({
+            "model": f"lstm_layer_{threads}thread", "torch_threads_used": threads,
+            "input": [b, t, f], **res,
+            "fwd_bwd_ratio": r(res["keras_torch_fwd_bwd_ms"] / res["nn_lstm_fwd_bwd_ms"], 2),
+            "fwd_ratio": r(res["keras_torch_fwd_ms"] / res["nn_lstm_fwd_ms"], 2),
+            "note": "keras.layers.LSTM(64) on the torch backend (CPU: per-time-step Python loop, "
+                    "keras/src/backend/torch/rnn.py _fallback_lstm) vs torch.nn.LSTM (fused aten::lstm)",
+            "train_samples_per_s": None, "train_samples_per_s_spread": None, "first_step_s": None,
+            "predict_p50_ms": None, "predict_p99_ms": None, "predict_samples_per_s": None, "onnx_p50_ms": None,
+        })
+    return out
+
+
 def worker(cfg):
     backend = base_backend(cfg.backend)
     sys.path.insert(0, str(HERE))
-    if backend in KERAS_BACKENDS or backend == "pipeline":
-        os.environ["KERAS_BACKEND"] = "tensorflow" if backend == "pipeline" else backend
+    if backend in KERAS_BACKENDS or backend in ("pipeline", "lstm_probe"):
+        os.environ["KERAS_BACKEND"] = {"pipeline": "tensorflow", "lstm_probe": "torch"}.get(backend, backend)
         t0 = time.perf_counter()
         import keras  # noqa: F401 - import time kept out of first_step_s
         import_s = time.perf_counter() - t0
@@ -371,11 +428,13 @@ def worker(cfg):
               "cpus": os.cpu_count(), "gpu": None, "import_s": r(import_s)}
     if backend == "pipeline":
         todo = [lambda: bench_pipeline(cfg)]
+    elif backend == "lstm_probe":
+        todo = [lambda: bench_lstm_probe(cfg)]
     elif backend in REFERENCES:
         todo = [lambda: bench_reference(backend, cfg)]
     else:
         todo = [lambda m=m: bench_keras_model(m, cfg) for m in cfg.models]
-    names = ["pipeline"] if backend == "pipeline" else ["cnn_lstm"] if backend in REFERENCES else cfg.models
+    names = [backend] if backend in ("pipeline", "lstm_probe") else ["cnn_lstm"] if backend in REFERENCES else cfg.models
     for name, job in zip(names, todo):
         la0 = load_avg()
         t0 = time.perf_counter()
@@ -418,7 +477,8 @@ def run_workers(cfg):
             cmd += ["--models", ",".join(models)]
         if not cfg.onnx:
             cmd.append("--no-onnx")
-        env = dict(os.environ, KERAS_BACKEND=base_backend(b) if base_backend(b) in KERAS_BACKENDS else "tensorflow",
+        env = dict(os.environ, KERAS_BACKEND=base_backend(b) if base_backend(b) in KERAS_BACKENDS else
+                   "torch" if b == "lstm_probe" else "tensorflow",
                    TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=cfg.worker_timeout)
@@ -556,7 +616,8 @@ def write_markdown(out: pathlib.Path, records: list, notes: list):
               "predict samples/s | ONNX p50 ms | ONNX p99 ms | ONNX samples/s | peak RSS MB |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     order = {b: i for i, b in enumerate(ALL_BACKENDS)}
-    rows = [x for x in records if x.get("backend") not in ("pipeline",) and x.get("model") != "whole_record"]
+    rows = [x for x in records if x.get("backend") not in ("pipeline", "lstm_probe")
+            and x.get("model") != "whole_record"]
     rows.sort(key=lambda x: (DEFAULT_MODELS.index(x["model"]) if x.get("model") in DEFAULT_MODELS else 99,
                              order.get(x.get("backend"), 99)))
     for x in rows:
@@ -594,6 +655,18 @@ def write_markdown(out: pathlib.Path, records: list, notes: list):
             sp = x.get("pipeline_samples_per_s_spread")
             lines.append(f"| {x['model']} | {x.get('samples')} | {fmt(x.get('pipeline_samples_per_s'), 0)} | "
                          f"{'—' if sp is None else f'{100 * sp:.0f}%'} | {fmt(x.get('pipeline_setup_s'), 3)} |")
+    probe = [x for x in records if x.get("backend") == "lstm_probe" and not x.get("error")]
+    if probe:
+        lines += ["", "## The torch backend's LSTM: the layer alone (input 256 x 46 x 64, as in cnn_lstm)", "",
+                  "Keras' torch backend runs LSTM on CPU as a Python loop over time steps "
+                  "(`_fallback_lstm`: one input matmul, then per step a matmul and ~8 element-wise ops); "
+                  "PyTorch's `nn.LSTM` is one fused `aten::lstm` call.", "",
+                  "| torch threads | keras LSTM fwd+bwd ms | nn.LSTM fwd+bwd ms | ratio | "
+                  "keras LSTM fwd ms | nn.LSTM fwd ms | ratio |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        for x in probe:
+            lines.append(f"| {x['torch_threads_used']} | {fmt(x['keras_torch_fwd_bwd_ms'], 2)} | "
+                         f"{fmt(x['nn_lstm_fwd_bwd_ms'], 2)} | {fmt(x['fwd_bwd_ratio'], 2)}x | "
+                         f"{fmt(x['keras_torch_fwd_ms'], 2)} | {fmt(x['nn_lstm_fwd_ms'], 2)} | {fmt(x['fwd_ratio'], 2)}x |")
     wr = [x for x in records if x.get("model") == "whole_record"]
     if wr:
         lines += ["", "## Whole record: classify every beat of a 30-minute record (record_speed.py)", "",

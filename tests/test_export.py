@@ -27,9 +27,11 @@ def _conv_model():
 
 
 def _lstm_model():
-    inp = keras.Input((32, 1), name="beats")
-    h = keras.layers.LSTM(4)(inp)
-    return keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(h), name="tiny_lstm")
+    """The registry's LSTM (custom FusedLSTM layer, sigmoid risk head), small widths."""
+    import keras_ecg
+
+    return keras_ecg.build("lstm", input_shape=(32, 1), num_classes=2, binary=True,
+                           units=(4,), dense_units=(4,))
 
 
 def _expected_path(fmt, backend):

@@ -35,24 +35,7 @@ if str(ROOT) not in sys.path:
 
 INPUT_SHAPES = {"waveform": (187, 1), "image": (64, 64, 3), "panels": (4, 32, 32, 1)}
 NUM_CLASSES = 5
-# Narrow widths for a quick run (--small); other arguments keep their defaults.
-SMALL = {
-    "cnn1d": dict(filters=(8, 16), dense_units=(16,)),
-    "lstm": dict(units=(8,), dense_units=(8,)),
-    "bilstm": dict(units=(8,), dense_units=(8,)),
-    "gru": dict(units=(8,), dense_units=(8,)),
-    "attention_lstm": dict(units=(8,), dense_units=(8,)),
-    "cnn_lstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "cnn_bilstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "cnn_attention_lstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "resnet1d": dict(filters=8, blocks=3, dense_units=(16, 16)),
-    "cnn2d": dict(filters=(8, 16), dense_units=(16,)),
-    "cnn_lstm2d": dict(filters=(8, 8), units=(8,), dense_units=(16,)),
-    "attention_vgg": dict(filters=(8, 16, 16), convs_per_block=1, attend_blocks=(0, 1)),
-    "td_cnn": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "panel_attention_lstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "cnn3d": dict(filters=(8, 16), dense_units=(16,)),
-}
+from keras_ecg.models.presets import TINY as SMALL  # noqa: E402  (narrow widths for --small)
 
 
 def _parse(argv):

@@ -8,6 +8,8 @@ import pathlib
 
 import numpy as np
 
+from keras_ecg.models.presets import TINY
+
 # Two input sizes per input kind; the first is the one saved across backends.
 SHAPES = {
     "waveform": [(48, 1), (80, 2)],
@@ -16,24 +18,8 @@ SHAPES = {
 }
 
 # Narrow widths keep the suite fast on a 2-core CPU; defaults are exercised by
-# the recipes. Models not listed are built with their defaults.
-SMALL = {
-    "cnn1d": dict(filters=(8, 16), dense_units=(16,)),
-    "lstm": dict(units=(8,), dense_units=(8,)),
-    "bilstm": dict(units=(8,), dense_units=(8,)),
-    "gru": dict(units=(8,), dense_units=(8,)),
-    "attention_lstm": dict(units=(8,), dense_units=(8,)),
-    "cnn_lstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "cnn_bilstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "cnn_attention_lstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "resnet1d": dict(filters=8, blocks=3, dense_units=(16, 16)),
-    "cnn2d": dict(filters=(8, 16), dense_units=(16,)),
-    "cnn_lstm2d": dict(filters=(8, 8), units=(8,), dense_units=(16,)),
-    "attention_vgg": dict(filters=(8, 16, 16), convs_per_block=1, attend_blocks=(0, 1)),
-    "td_cnn": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "panel_attention_lstm": dict(filters=(8, 16), units=(8,), dense_units=(16,)),
-    "cnn3d": dict(filters=(8, 16), dense_units=(16,)),
-}
+# the recipes and benchmarks.
+SMALL = TINY
 
 NUM_CLASSES = 3
 BACKENDS = ("tensorflow", "jax", "torch")

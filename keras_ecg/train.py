@@ -387,10 +387,9 @@ def make_run_state(out_dir, cfg: TrainConfig, strategy: Strategy, state: dict | 
                 probs = predict_proba(self.model, val, batch_size=max(cfg.batch_size, 256), loader=loader,
                                       multiple=strategy.batch_multiple)
                 logs["val_macro_f1"] = macro_f1(val.y, probs, val.num_classes)
-            value = logs.get(cfg.monitor)
-            if value is None:
-                value = logs.get("loss")
-            value = sign * float(value) if value is not None else math.inf
+            key = cfg.monitor if logs.get(cfg.monitor) is not None else "loss"  # no validation side: loss
+            value = logs.get(key)
+            value = (sign if key == cfg.monitor else 1.0) * float(value) if value is not None else math.inf
             improved = math.isfinite(value) and (self.best is None or value < self.best)
             if improved:
                 self.best, self.best_epoch, self.wait = value, epoch, 0

@@ -79,6 +79,8 @@ def build_parser(config: dict) -> argparse.ArgumentParser:
     g.add_argument("--class-weight-cap", type=float, default=config.get("class_weight_cap", 50.0),
                    help="upper bound of any class weight")
     g.add_argument("--augment", action="store_true", default=config.get("augment", False))
+    g.add_argument("--bn-momentum", type=float, default=config.get("bn_momentum"),
+                   help="BatchNormalization momentum (default: the model's, 0.99; small datasets want ~0.9)")
     g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     g.add_argument("--no-plots", dest="plots", action="store_false", help="reports without PNG plots")
     g.add_argument("--export", default=",".join(config.get("export", EXPORT_FORMATS)),
@@ -404,7 +406,7 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
                          balance=args.balance,
                          augment=_augmenter(kind) if args.augment else None,
                          patience=args.patience, monitor=args.monitor, seed=args.seed, resume=args.resume,
-                         tensorboard=args.tensorboard, verbose=args.verbose)
+                         tensorboard=args.tensorboard, verbose=args.verbose, bn_momentum=args.bn_momentum)
     if strategy.is_chief:
         out.mkdir(parents=True, exist_ok=True)
     _log(f"[{model_name}] input {kind} {input_shape}, {len(class_names)} classes"

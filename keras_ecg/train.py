@@ -55,6 +55,7 @@ class TrainConfig:
     resume: bool = False
     tensorboard: bool = False
     verbose: int | str = "auto"
+    bn_momentum: float | None = None  # override BatchNormalization momentum (small data: few steps per epoch)
 
 
 # ----------------------------------------------------------------------------- strategy
@@ -227,6 +228,25 @@ def set_precision(precision: str):
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     keras.mixed_precision.set_global_policy(precision)
+
+
+def set_bn_momentum(model, momentum: float) -> int:
+    """Set the momentum of every BatchNormalization layer (inside wrappers too); returns how many.
+
+    Keras's default 0.99 needs hundreds of steps before the moving statistics
+    used at inference match the data; on a few hundred images (~30 steps per
+    epoch) predictions then collapse to one class. The value is saved with the model.
+    """
+    import keras
+
+    n = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        inner = getattr(layer, "layer", None)  # TimeDistributed / Bidirectional wrappers
+        for lyr in (layer, inner):
+            if isinstance(lyr, keras.layers.BatchNormalization):
+                lyr.momentum = float(momentum)
+                n += 1
+    return n
 
 
 def ensure_float32_head(model):
@@ -498,7 +518,10 @@ def fit(build_fn, train, val, out_dir, cfg: TrainConfig, *, binary=False, strate
     else:
         state = None
         with strategy.scope():
-            model = compile_model(build_fn(), binary, cfg.learning_rate)
+            model = build_fn()
+            if cfg.bn_momentum is not None:
+                set_bn_momentum(model, cfg.bn_momentum)
+            model = compile_model(model, binary, cfg.learning_rate)
         initial_epoch = 0
     model = strategy.prepare_model(model)
 

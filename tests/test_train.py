@@ -104,3 +104,19 @@ def test_mixed_precision_keeps_float32_head():
             train.set_precision("float8")
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_bn_momentum_override_reaches_wrapped_layers():
+    from keras_ecg import registry
+
+    model = registry.build("td_cnn", (3, 16, 16, 1), 2, filters=(4,), units=(4,), dense_units=(4,))
+    n = train.set_bn_momentum(model, 0.9)
+    import keras
+
+    bns = [l for l in model._flatten_layers(include_self=False, recursive=True)
+           if isinstance(l, keras.layers.BatchNormalization)]
+    bns += [l.layer for l in model.layers if isinstance(getattr(l, "layer", None), keras.layers.BatchNormalization)]
+    assert n == len(bns) and all(b.momentum == 0.9 for b in bns)
+    model2 = registry.build("cnn1d", (32, 1), 3, filters=(4,), dense_units=(4,))
+    assert train.set_bn_momentum(model2, 0.8) >= 1
+    assert all(l.get_config()["momentum"] == 0.8 for l in model2.layers if isinstance(l, keras.layers.BatchNormalization))

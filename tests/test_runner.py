@@ -61,6 +61,15 @@ def test_end_to_end_auto_falls_back_to_synthetic(tmp_path, offline, capsys):
     assert list(out.glob("*.keras")), "export wrote no .keras file"
     card = json.loads((out / "model_card.json").read_text())
     assert card["input_kind"] == "waveform" and card["preprocessing"]["window"] == 64
+    # the run's export is what `keras-ecg predict` reads
+    from keras_ecg import cli
+
+    beats = tmp_path / "beats.csv"
+    np.savetxt(beats, np.random.default_rng(0).normal(size=(2, 64)), delimiter=",")
+    capsys.readouterr()
+    cli.main(["predict", str(out / "model.keras"), str(beats), "--json", "--backend", _backend()])
+    res = json.loads(capsys.readouterr().out)["results"][0]
+    assert res["beats"] == 2 and set(res["items"][0]["probabilities"]) == {"N", "S", "V", "F", "Q"}
 
 
 def test_same_config_reruns_different_is_refused(tmp_path):

@@ -19,9 +19,13 @@ CONFIG = {
     "model_choices": ["cnn1d", "lstm", "cnn_lstm"],
     "split": "inter",
     "mi_top": None,
+    "normalize": "zscore",  # the same data and training choices as mitbih_hybrid
+    "class_weight": "balanced",
+    "class_weight_cap": 10.0,
+    "monitor": "val_macro_f1",
     "epochs": 3,
     "batch_size": 256,
-    "patience": 2,
+    "patience": 3,
     "synthetic_n": 300,
 }
 

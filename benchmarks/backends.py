@@ -727,21 +727,24 @@ def write_chart(out: pathlib.Path, records: list):
     if not models:
         return
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
-    w = 0.8 / max(1, len(backs))
+    w = 0.8 / max(1, max(sum(1 for b in backs if any(x.get("backend") == b and x.get("model") == m
+                                                      for x in records)) for m in models))
     colors = {"tensorflow": "#ff8f00", "jax": "#1565c0", "torch": "#c62828",
               "plain_pytorch": "#f48fb1", "plain_tensorflow": "#ffcc80", "torch@1thread": "#6d4c41",
               "plain_pytorch@1thread": "#ad1457"}
     for ax, key, title in ((axes[0], "train_samples_per_s", "Training (samples/s, batch 256, higher is better)"),
                            (axes[1], "predict_p50_ms", "Inference latency at batch 1 (p50 ms, lower is better)")):
-        for j, b in enumerate(backs):
+        labelled = set()
+        for i, m in enumerate(models):
             vals = []
-            for m in models:
+            for b in backs:
                 rec = next((x for x in records if x.get("backend") == b and x.get("model") == m), None)
-                vals.append(rec.get(key) if rec and rec.get(key) else 0)
-            if not any(vals):
-                continue
-            xs = np.arange(len(models)) + (j - (len(backs) - 1) / 2) * w
-            ax.bar(xs, vals, w, label=b, color=colors.get(b))
+                if rec and rec.get(key):
+                    vals.append((b, rec[key]))
+            for j, (b, v) in enumerate(vals):
+                ax.bar(i + (j - (len(vals) - 1) / 2) * w, v, w, color=colors.get(b),
+                       label=None if b in labelled else b)
+                labelled.add(b)
         if key == "predict_p50_ms":
             onnx = []
             for m in models:

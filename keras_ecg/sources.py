@@ -8,8 +8,8 @@
 3. an open download (MIT-BIH from PhysioNet, every file checked against the
    SHA256 sums shipped in ``keras_ecg/mitdb_sha256.txt``), unless
    ``KERAS_ECG_OFFLINE=1``,
-4. the embedded synthetic data, with a warning that is printed and written into
-   every report.
+4. the embedded synthetic data, with a warning (``Resolved.warnings``) that the
+   runner prints and writes into every report.
 
 ``--data PATH`` must exist (a clear :class:`DataError` otherwise) and
 ``--data synthetic`` skips the search. Importing this module never imports keras.
@@ -22,7 +22,6 @@ import hashlib
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
 import urllib.request
 
@@ -209,8 +208,7 @@ def resolve(data: str | None, kind: str, *, download: bool = True, log=print) ->
     warning = SYNTHETIC_FALLBACK.format(what=what, env=DATA_ENV, cache=cache, dl=dl)
     if notes:
         warning += " (" + "; ".join(notes) + ")"
-    print(f"WARNING: {warning}", file=sys.stderr)
-    return Resolved("synthetic", how="fallback", warnings=[warning])
+    return Resolved("synthetic", how="fallback", warnings=[warning])  # the caller prints it and reports it
 
 
 # ----------------------------------------------------------------------------- loading

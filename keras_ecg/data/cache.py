@@ -12,10 +12,11 @@ import hashlib
 import json
 import os
 import pathlib
-import tempfile
 import zipfile
 
 import numpy as np
+
+from keras_ecg._atomic import atomic_path
 
 CACHE_ENV = "KERAS_ECG_CACHE"
 VERSION = 1  # bump when the layout of cached arrays changes
@@ -42,16 +43,8 @@ def file_key(files, params: dict) -> str:
 def save(path, **arrays) -> pathlib.Path:
     """Write ``arrays`` to ``path`` (.npz) atomically (temp file, then rename)."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
     return path
 
 

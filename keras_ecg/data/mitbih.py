@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from keras_ecg._atomic import atomic_path
 from keras_ecg.data import cache as _cache
 from keras_ecg.data import signal as _signal
 from keras_ecg.data.dataset import Dataset
@@ -583,15 +583,8 @@ def write_kaggle_csv(path, ds: Dataset) -> pathlib.Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.concatenate([x.astype(np.float64), ds.y.astype(np.float64)[:, None]], axis=1)
     fmt = ["%.9e"] * x.shape[1] + ["%.1f"]
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            np.savetxt(f, data, fmt=fmt, delimiter=",")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        np.savetxt(f, data, fmt=fmt, delimiter=",")
     return path
 
 

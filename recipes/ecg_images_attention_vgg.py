@@ -19,16 +19,7 @@ CONFIG = {
     "model": "attention_vgg",
     "model_choices": ["attention_vgg", "cnn2d", "cnn_lstm2d", "td_cnn", "panel_attention_lstm", "cnn3d"],
     "classes": ["normal", "abnormal_heartbeat", "mi", "history_of_mi", "covid19"],
-    "image_size": 224,
-    "epochs": 10,
-    "batch_size": 16,
-    "learning_rate": 3e-4,
-    "bn_momentum": 0.9,  # ~30 steps per epoch: Keras's 0.99 leaves inference statistics far off
-    "class_weight": "sqrt",
-    "monitor": "val_macro_f1",
-    "patience": 4,
-    "synthetic_n": 12,
-}
+}  # training choices: runner.TASK_DEFAULTS["images"]
 
 if __name__ == "__main__":
     runner.main(CONFIG)

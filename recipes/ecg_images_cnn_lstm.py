@@ -16,16 +16,7 @@ CONFIG = {
     "task": "images",
     "model": "cnn_lstm2d",
     "classes": ["normal", "abnormal_heartbeat", "mi", "history_of_mi"],
-    "image_size": 224,
-    "epochs": 10,
-    "batch_size": 16,
-    "learning_rate": 3e-4,
-    "bn_momentum": 0.9,  # ~30 steps per epoch: Keras's 0.99 leaves inference statistics far off
-    "class_weight": "sqrt",
-    "monitor": "val_macro_f1",
-    "patience": 4,
-    "synthetic_n": 12,
-}
+}  # training choices: runner.TASK_DEFAULTS["images"]
 
 if __name__ == "__main__":
     runner.main(CONFIG)

@@ -786,11 +786,25 @@ def default_notes(records):
              "falling back to the TensorFlow subprocess.",
              "plain_tensorflow implements the LSTM by hand (tf.scan inside tf.function, no XLA), since "
              "tf.keras is Keras 3 here."]
+    runs = {}
+    for x in records:
+        runs.setdefault(x.get("date"), []).append(f"{x.get('backend')}/{x.get('model')}")
+    if len(runs) > 1:
+        parts = []
+        for d, names in sorted(runs.items(), key=lambda kv: str(kv[0])):
+            la = [x["load_avg_before"][0] for x in records if x.get("date") == d and x.get("load_avg_before")]
+            lo = f", load {min(la):.2f}-{max(la):.2f}" if la else ""
+            parts.append(f"{d} ({len(names)} records{lo}" + (f": {', '.join(names)})" if len(names) <= 8 else ")"))
+        notes.append("Records come from more than one run (each record keeps its own date and load average): "
+                     + "; ".join(parts) + ". The cnn_lstm rows were re-measured back to back in one short run "
+                     "so that the keras_ecg vs plain comparison is taken under the same load.")
     loads = [x.get("load_avg_before", [0])[0] for x in records if x.get("load_avg_before")]
-    if loads and max(loads) > 1.5:
-        notes.append(f"Measured under CPU contention from other users of the machine: 1-minute load average "
-                     f"up to {max(loads):.2f} on 2 cores; absolute figures are pessimistic and noisier "
-                     "than on a quiet machine.")
+    if loads:
+        notes.append(f"Contention: the 2 cores are shared with other users. The 1-minute load average sampled "
+                     f"before each measurement ranged {min(loads):.2f}-{max(loads):.2f} (median "
+                     f"{statistics.median(loads):.2f}); the benchmark's own worker accounts for up to ~2 of it, "
+                     "the rest is other work, so figures above a load of ~2 are pessimistic and noisier "
+                     "than on a quiet machine (see the per-record load_avg_before/after in the JSON).")
     return notes
 
 

@@ -50,14 +50,12 @@ def use(name: str) -> str:
 
 
 def list_devices() -> list:
-    """Devices visible to the active backend, e.g. ``['cpu:0']``."""
-    import keras
-
-    return list(keras.distribution.list_devices()) if keras.backend.backend() == "jax" else _other_devices()
-
-
-def _other_devices() -> list:
+    """Devices visible to the active backend, e.g. ``['cpu:0']`` or ``['cuda:0', 'cuda:1']``."""
     backend = current()
+    if backend == "jax":
+        import jax
+
+        return [f"{d.platform}:{d.id}" for d in jax.devices()]
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -71,4 +69,15 @@ def _other_devices() -> list:
 
 def num_accelerators() -> int:
     """How many GPUs/TPUs the active backend sees (0 on a CPU-only machine)."""
-    return sum(1 for d in list_devices() if not str(d).lower().split("/")[-1].startswith(("cpu", "device:cpu")) and "CPU" not in str(d))
+    backend = current()
+    if backend == "jax":
+        import jax
+
+        return sum(1 for d in jax.devices() if d.platform != "cpu")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return len(tf.config.list_logical_devices("GPU")) + len(tf.config.list_logical_devices("TPU"))
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -228,3 +228,10 @@ def test_switching_backend_after_keras_import_is_refused():
     assert keras_ecg.backend.use(BACKEND) == BACKEND
     with pytest.raises(ValueError, match="Unknown backend 'mxnet'"):
         keras_ecg.backend.use("mxnet")
+
+
+def test_devices_on_a_cpu_machine_have_no_accelerators():
+    devices = keras_ecg.backend.list_devices()
+    assert devices and all(isinstance(d, str) for d in devices)
+    expected = sum(1 for d in devices if "gpu" in d.lower() or "cuda" in d.lower() or "tpu" in d.lower())
+    assert keras_ecg.backend.num_accelerators() == expected

@@ -12,7 +12,7 @@ _LAZY = {
     "register_model": ("keras_ecg.registry", "register_model"),
     "load_model": ("keras_ecg.models", "load_model"),
     "export": ("keras_ecg.export", "export"),
-    "evaluate": ("keras_ecg.evaluate", "evaluate"),
+    "evaluate": ("keras_ecg.evaluation", "evaluate"),
 }
 
 __all__ = ["backend", "data", *_LAZY]

@@ -298,7 +298,7 @@ def run(config: dict, args, callbacks=()) -> dict:
         sub = out if len(models) == 1 else out / model_name
         reports[model_name] = _run_one(config, args, model_name, sub, strategy, cache, callbacks)
     if chief and len(models) > 1:
-        from keras_ecg.evaluate import compare_table
+        from keras_ecg.evaluation import compare_table
 
         table = compare_table(reports)
         _atomic.write_text(out / "comparison.md", f"# {name}: comparison\n\n{table}")
@@ -442,7 +442,7 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
     model = result.model
     probs = T.predict_proba(model, data.test, batch_size=max(args.batch_size, 256), loader=data.loader,
                             multiple=strategy.batch_multiple)
-    from keras_ecg.evaluate import evaluate
+    from keras_ecg.evaluation import evaluate
 
     extra = {
         "recipe": config.get("name"), "model": model_name, "model_args": margs,

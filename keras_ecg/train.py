@@ -365,7 +365,7 @@ def _callback_base():
 
 def macro_f1(y_true, probs, num_classes: int) -> float:
     """Macro-F1 over the classes present in ``y_true`` (binary: one risk column)."""
-    from keras_ecg.evaluate import classification_metrics, confusion_matrix
+    from keras_ecg.evaluation.metrics import classification_metrics, confusion_matrix
 
     probs = np.asarray(probs)
     if probs.ndim == 2 and probs.shape[1] == 1:

@@ -47,7 +47,7 @@ def xbackend_dir() -> pathlib.Path:
     root = pathlib.Path(__file__).resolve().parents[1]
     pkg = root / "keras_ecg"
     digest = hashlib.sha256()
-    for path in sorted([*(pkg / "models").glob("*.py"), pkg / "layers.py", pkg / "registry.py"]):
+    for path in sorted([*(pkg / "models").glob("*.py"), *(pkg / "layers").glob("*.py"), pkg / "registry.py"]):
         digest.update(path.read_bytes())
     digest.update(pathlib.Path(__file__).read_bytes())
     base = pathlib.Path(os.environ.get("KERAS_ECG_XBACKEND_DIR", root / "build" / "xbackend"))

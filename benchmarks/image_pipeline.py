@@ -34,7 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from keras_ecg.data import images, synthetic_pages  # noqa: E402
+from keras_ecg.data import images  # noqa: E402
+from keras_ecg.data.images import synthetic_pages  # noqa: E402
 from keras_ecg.data.dataset import Dataset  # noqa: E402
 from keras_ecg.data.pipeline import BatchPlan  # noqa: E402
 

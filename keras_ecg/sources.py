@@ -27,11 +27,12 @@ import urllib.request
 
 import numpy as np
 
+from keras_ecg.data.images.io import IMAGE_SUFFIXES
+
 DATA_ENV = "KERAS_ECG_DATA"
 OFFLINE_ENV = "KERAS_ECG_OFFLINE"
 MITDB_URL = "https://physionet.org/files/mitdb/1.0.0/"
 SHA256_FILE = pathlib.Path(__file__).with_name("mitdb_sha256.txt")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 SYNTHETIC_FALLBACK = (
     "No real {what} data found (looked at --data, ${env}, {cache}{dl}); using the EMBEDDED "
@@ -318,7 +319,7 @@ def load_images(cfg: dict, data: str | None, input_kind: str, seed: int = 0, log
     prep = {"input_kind": input_kind, "preprocess": preprocess, "image_size": image_size,
             "classes": classes, "binary": binary}
     if res.synthetic:
-        from keras_ecg.data import synthetic_pages
+        from keras_ecg.data.images import synthetic_pages
 
         ds = synthetic_pages.pages(n_per_class=int(cfg.get("synthetic_n", 12)), classes=classes,
                                    image_size=image_size, preprocess=preprocess, seed=seed, binary=binary)

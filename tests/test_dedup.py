@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_ecg.data import dedup, images, synthetic_pages
+from keras_ecg.data import images
+from keras_ecg.data.images import dedup, synthetic_pages
 
 
 def test_sha256_file(tmp_path):

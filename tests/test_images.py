@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_ecg.data import images, panels, synthetic_pages
+from keras_ecg.data import images
+from keras_ecg.data.images import panels, synthetic_pages
 
 KHAN = {
     "Normal Person ECG Images (859)": "normal",
@@ -27,6 +28,24 @@ def test_khan_folder_names_map_by_keyword():
     assert images.folder_class("a_normal_x", {"normal": "N"}) == "N"
     assert images.folder_class("other", {"normal": "N"}) is None  # dropped
     assert images.folder_class("x", lambda name: name.upper()) == "X"
+
+
+def test_one_list_of_image_suffixes_for_data_auto_load_folder_and_predict(tmp_path):
+    # a folder of .webp pages: found by --data auto, loaded, and (one list) accepted by predict
+    from keras_ecg import sources
+
+    root = tmp_path / "ecg_images"
+    for c in ("normal", "mi"):
+        (root / c).mkdir(parents=True)
+        page = synthetic_pages.render_page(c, seed=3, width=400, height=284)
+        Image.fromarray(page).save(root / c / f"{c}.WEBP", "WEBP")
+    (root / "normal" / "notes.txt").write_text("not a page")
+    assert sources.find_in(tmp_path, "ecg_images") == root
+    assert images.is_image_file(root / "mi" / "mi.WEBP") and not images.is_image_file(root / "normal" / "notes.txt")
+    assert sources.IMAGE_SUFFIXES is images.IMAGE_SUFFIXES
+    ds = images.load_folder(root, image_size=32, cache=False, on_error="skip")
+    assert ds.class_names == ["normal", "mi"] and ds.x.shape == (2, 32, 32, 3)
+    assert [s["file"] for s in ds.meta["skipped"]] == ["normal/notes.txt"]
 
 
 def _folder(tmp_path, classes=("normal", "mi", "covid19"), n=2, size=(400, 284), fmt="JPEG"):

@@ -1,4 +1,4 @@
-"""Page layout detection, panel crops and grid removal (keras_ecg.data.panels)."""
+"""Page layout detection, panel crops and grid removal (keras_ecg.data.images.panels)."""
 
 import os
 import pathlib
@@ -6,7 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from keras_ecg.data import images, panels, synthetic_pages
+from keras_ecg.data import images
+from keras_ecg.data.images import panels, synthetic_pages
 
 
 def test_import_does_not_import_keras():
@@ -14,8 +15,7 @@ def test_import_does_not_import_keras():
     import sys
 
     code = (
-        "import sys, keras_ecg.data.images, keras_ecg.data.panels, keras_ecg.data.dedup, "
-        "keras_ecg.data.synthetic_pages; "
+        "import sys, keras_ecg.data.images, keras_ecg.data.images.synthetic_pages, keras_ecg.sources; "
         "print([m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -172,7 +172,7 @@ def test_real_crops_one_page_per_class(ecg_images_dir, tmp_path):
     rows = []
     for folder in sorted(p for p in ecg_images_dir.iterdir() if p.is_dir()):
         cls = images.folder_class(folder.name)
-        for f in sorted(folder.iterdir(), key=lambda p: images._natural_key(p.name)):
+        for f in sorted(folder.iterdir(), key=lambda p: images.folder.natural_key(p.name)):
             page = images.read_image(f)
             try:
                 layout = panels.find_layout(page)
@@ -204,7 +204,7 @@ def test_real_non_standard_layouts_handled_or_reported_by_name(ecg_images_dir, t
     for folder, bad in known.items():
         if not (ecg_images_dir / folder / bad).exists():
             pytest.skip(f"real data: {folder}/{bad} not in this share")
-        names = sorted(os.listdir(ecg_images_dir / folder), key=images._natural_key)
+        names = sorted(os.listdir(ecg_images_dir / folder), key=images.folder.natural_key)
         picks[folder] = [bad, names[0]]  # the first pages of both folders are 3x4 + rhythm
     picks["ECG Images of COVID-19 Patients (250)"] = ["Binder1_Page_002.jpg", "Binder1_Page_125.jpg"]
     root = _link_folder(ecg_images_dir, tmp_path, picks)

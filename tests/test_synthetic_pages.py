@@ -1,9 +1,9 @@
-"""Rendered synthetic ECG pages (keras_ecg.data.synthetic_pages)."""
+"""Rendered synthetic ECG pages (keras_ecg.data.images.synthetic_pages)."""
 
 import numpy as np
 import pytest
 
-from keras_ecg.data import panels, synthetic_pages
+from keras_ecg.data.images import panels, synthetic_pages
 
 
 def test_render_page_basics():

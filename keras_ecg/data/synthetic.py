@@ -151,7 +151,7 @@ def record(duration_s: float = 60, fs: float = 360, seed: int = 0, class_probs=N
 
 
 def pages(*args, **kwargs):
-    """Synthetic ECG page images; see :func:`keras_ecg.data.synthetic_pages.pages`."""
-    from keras_ecg.data.synthetic_pages import pages as _pages
+    """Synthetic ECG page images; see :func:`keras_ecg.data.images.synthetic_pages.pages`."""
+    from keras_ecg.data.images.synthetic_pages import pages as _pages
 
     return _pages(*args, **kwargs)

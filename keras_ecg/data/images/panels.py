@@ -25,6 +25,8 @@ import dataclasses
 import numpy as np
 from scipy import ndimage, signal
 
+from keras_ecg import errors
+
 # Panels in the order they are stacked (standard lead order, then the rhythm strip).
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "rhythm"]
 # Where each lead is printed on the page: (row, column) of the 3x4 block.
@@ -35,7 +37,7 @@ PAGE_GRID = [
 ]
 
 
-class LayoutError(ValueError):
+class LayoutError(errors.DataError):
     """The page is not a 3x4 + rhythm-strip page on grid paper (or it can't be told)."""
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_ecg.data.dataset import Dataset
-from keras_ecg.data.panels import LEADS, PAGE_GRID, PAGE_GRID_6X2
+from keras_ecg.data.images.panels import LEADS, PAGE_GRID, PAGE_GRID_6X2
 
 CLASSES = ["normal", "abnormal_heartbeat", "mi", "history_of_mi", "covid19"]
 FS = 250  # Hz of the rendered signals
@@ -275,42 +275,42 @@ def pages(
     panel_size=(64, 64),
     layout: str = "3x4+1",
 ) -> Dataset:
-    """A labelled Dataset of rendered pages, preprocessed like :func:`images.load_folder`.
+    """A labelled Dataset of rendered pages, preprocessed like :func:`keras_ecg.data.images.load_folder`.
 
     ``image_size=None`` keeps the full page for ``page``/``grid_removed``;
     ``layout`` is ``"3x4+1"`` or ``"6x2+1"`` (see :func:`render_page`).
     ``meta["synthetic"]`` is True and ``meta["source"]`` is ``"synthetic"``.
     """
-    from keras_ecg.data import images
+    from keras_ecg.data.images import preprocess as prep
+    from keras_ecg.data.images.folder import BINARY_CLASSES
 
     classes = list(classes) if classes is not None else list(CLASSES)
     for c in classes:
         if c not in CLASSES:
             raise ValueError(f"unknown class {c!r}; choose from {CLASSES}")
-    if preprocess not in images.PREPROCESS:
-        raise ValueError(f"unknown preprocess {preprocess!r}; choose one of {images.PREPROCESS}")
+    prep.check_preprocess(preprocess)
     xs, ys, groups = [], [], []
     for label, cls in enumerate(classes):
         for i in range(n_per_class):
             s = seed * 1_000_003 + label * 10_007 + i
             page = render_page(cls, seed=s, width=width, height=height, layout=layout)
-            xs.append(images._raw(page, preprocess, image_size, panel_size))
+            xs.append(prep.prepare(page, preprocess, image_size, panel_size))
             ys.append(label)
             groups.append(f"synthetic-{cls}-{seed}-{i}")
-    x = images._finish(np.stack(xs), preprocess)
+    x = prep.normalise(np.stack(xs), preprocess)
     y = np.asarray(ys, np.int64)
     names = list(classes)
     if binary:
         if "normal" not in classes:
             raise ValueError(f"binary=True needs the 'normal' class; classes are {classes}")
         y = (y != classes.index("normal")).astype(np.int64)
-        names = list(images.BINARY_CLASSES)
+        names = list(BINARY_CLASSES)
     meta = {
         "source": "synthetic",
         "synthetic": True,
         "preprocess": preprocess,
         "image_size": image_size if preprocess != "panels" else None,
-        "panel_size": list(images._pair(panel_size)) if preprocess == "panels" else None,
+        "panel_size": list(prep.pair(panel_size)) if preprocess == "panels" else None,
         "panel_names": list(LEADS) if preprocess == "panels" else None,
         "page_size": [height, width],
         "layout": layout,

@@ -4,7 +4,7 @@ Exact duplicates share the sha256 of their file bytes. Near duplicates have
 perceptual hashes (:func:`phash`, a DCT hash of the page with its grid removed)
 within a Hamming distance. :func:`find_duplicates` joins both kinds with a
 union-find, so every image and all its copies land in one group and a split by
-group never puts copies on two sides. NumPy only.
+group never puts copies on two sides. NumPy and SciPy (Pillow for :func:`page_hash`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import hashlib
 
 import numpy as np
 from scipy import fft as _fft
+
+from keras_ecg.data.images import panels
 
 HASH_SHAPE = (12, 48)  # low DCT frequencies kept -> 576-bit hash
 RESIZE = (64, 256)  # (height, width) the image is reduced to before the DCT
@@ -63,6 +65,29 @@ def _area_resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
         return a[yi][:, xi]
     rows = np.add.reduceat(a, ys[:-1], axis=0) / np.diff(ys)[:, None]
     return np.add.reduceat(rows, xs[:-1], axis=1) / np.diff(xs)[None, :]
+
+
+def page_hash(page: np.ndarray) -> np.ndarray:
+    """Perceptual hash of a page's traces (for near duplicates).
+
+    The page is cut to its grid (or to its ink, if it has no grid), so copies
+    that were rescaled, shifted or cropped at the margins still match; the
+    grid is removed and the rest hashed with :func:`phash`.
+    """
+    from PIL import Image
+
+    try:
+        y0, y1, x0, x1 = panels.find_grid(page)
+    except panels.LayoutError:
+        ink = panels.darkness(page) > 0.5
+        ys, xs = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+        if len(ys) < 2 or len(xs) < 2:
+            y0, y1, x0, x1 = 0, page.shape[0], 0, page.shape[1]
+        else:
+            y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+    crop = np.ascontiguousarray(page[y0:y1, x0:x1])
+    small = np.asarray(Image.fromarray(crop).resize((256, 64), Image.BOX))
+    return phash(panels.darkness(small, lo=60, hi=235))
 
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)

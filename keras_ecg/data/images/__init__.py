@@ -1,0 +1,67 @@
+"""ECG page images: reading, layout and panels, preprocessing, duplicates, augmentation.
+
+One concern per module:
+
+- :mod:`.io`: which files are images (:data:`IMAGE_SUFFIXES`, the one list), safe decoding;
+- :mod:`.panels`: the page layout (grid, trace rows) and the 13 lead panels;
+- :mod:`.preprocess`: the variants ``page``, ``panels``, ``grid_removed`` and a batch loader;
+- :mod:`.dedup`: exact and near duplicates merged into groups;
+- :mod:`.folder`: a folder of class folders -> a :class:`~keras_ecg.data.Dataset` (cached);
+- :mod:`.augment`: augmentation for scanned pages;
+- :mod:`.synthetic_pages`: rendered pages, an embedded dataset for recipes and tests.
+
+The common names are importable from here: ``images.load_folder(...)``,
+``images.read_image(...)``. NumPy, SciPy and Pillow only; importing this never
+imports keras.
+"""
+
+from keras_ecg.data.images import dedup, panels
+from keras_ecg.data.images.augment import image_augment
+from keras_ecg.data.images.dedup import page_hash
+from keras_ecg.data.images.folder import (
+    BINARY_CLASSES,
+    CACHE_VERSION,
+    CLASS_ORDER,
+    KHAN_KEYWORDS,
+    folder_class,
+    format_report,
+    list_folder,
+    load_folder,
+)
+from keras_ecg.data.images.io import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_SIZE,
+    IMAGE_SUFFIXES,
+    ImageError,
+    as_page,
+    is_image_file,
+    read_image,
+)
+from keras_ecg.data.images.panels import LayoutError
+from keras_ecg.data.images.preprocess import PREPROCESS, image_loader, preprocess_image
+
+__all__ = [
+    "BINARY_CLASSES",
+    "CACHE_VERSION",
+    "CLASS_ORDER",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MIN_SIZE",
+    "IMAGE_SUFFIXES",
+    "ImageError",
+    "KHAN_KEYWORDS",
+    "LayoutError",
+    "PREPROCESS",
+    "as_page",
+    "dedup",
+    "folder_class",
+    "format_report",
+    "image_augment",
+    "image_loader",
+    "is_image_file",
+    "list_folder",
+    "load_folder",
+    "page_hash",
+    "panels",
+    "preprocess_image",
+    "read_image",
+]

@@ -1,0 +1,143 @@
+"""Preprocessing variants: one decoded page -> the array a model reads.
+
+:data:`PREPROCESS` names the variants:
+
+- ``page``: the whole page resized to ``image_size`` square, RGB, normalised
+  with mean 0.5 and std 0.5 -> float32 ``(S, S, 3)`` in [-1, 1];
+- ``panels``: the 13 panels (12 leads + rhythm strip, :data:`panels.LEADS`
+  order) cropped from the measured layout, gray, inverted, dilated, resized
+  -> float32 ``(13, H, W, 1)`` in [0, 1];
+- ``grid_removed``: the page with its pink grid removed, gray, resized to
+  ``image_size`` square (page size if ``image_size`` is None), normalised like
+  ``page`` -> float32 ``(S, S, 1)``.
+
+:func:`prepare` gives the uint8 array (what the cache keeps) and
+:func:`normalise` the float one. NumPy, SciPy and Pillow only.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from keras_ecg.data.images import panels
+from keras_ecg.data.images.io import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageError, as_page, read_image
+from keras_ecg.data.images.panels import LayoutError
+
+PREPROCESS = ("page", "panels", "grid_removed")
+
+
+def check_preprocess(preprocess: str) -> None:
+    """Raise ``ValueError`` naming the choices unless ``preprocess`` is in :data:`PREPROCESS`."""
+    if preprocess not in PREPROCESS:
+        raise ValueError(f"unknown preprocess {preprocess!r}; choose one of {PREPROCESS}")
+
+
+def _resize(a: np.ndarray, size) -> np.ndarray:
+    from PIL import Image
+
+    h, w = size
+    return np.asarray(Image.fromarray(a).resize((int(w), int(h)), Image.BILINEAR))
+
+
+def _square(image_size):
+    return None if image_size is None else (int(image_size), int(image_size))
+
+
+def pair(size):
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    return int(size[0]), int(size[1])
+
+
+def prepare(page: np.ndarray, preprocess: str, image_size, panel_size) -> np.ndarray:
+    """Preprocessed uint8 array (what is cached); :func:`normalise` makes floats."""
+    if preprocess == "page":
+        size = _square(image_size) or page.shape[:2]
+        return _resize(page, size)
+    if preprocess == "panels":
+        return panels.crop_panels(page, size=pair(panel_size))
+    if preprocess == "grid_removed":
+        g = panels.remove_grid(page)
+        size = _square(image_size)
+        return (g if size is None else _resize(g, size))[..., None]
+    raise ValueError(f"unknown preprocess {preprocess!r}; choose one of {PREPROCESS}")
+
+
+def normalise(raw: np.ndarray, preprocess: str, dtype="float32") -> np.ndarray:
+    x = raw.astype(dtype)
+    if preprocess == "panels":
+        return x / 255.0
+    return x / 127.5 - 1.0  # mean 0.5, std 0.5 on [0, 1]
+
+
+def preprocess_image(
+    path_or_array,
+    preprocess: str = "page",
+    image_size: int | None = 224,
+    panel_size=(64, 64),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_size: int = DEFAULT_MIN_SIZE,
+):
+    """One image (a file path or an array) preprocessed as in :func:`load_folder`.
+
+    Returns float32 ``(S, S, 3)`` for ``page``, ``(13, H, W, 1)`` for
+    ``panels``, ``(S, S, 1)`` for ``grid_removed``. Raises :class:`ImageError`
+    (or :class:`LayoutError` for ``panels``) naming the file.
+    """
+    check_preprocess(preprocess)
+    if isinstance(path_or_array, (str, os.PathLike)):
+        name = str(path_or_array)
+        page = read_image(name, max_pixels=max_pixels, min_size=min_size)
+    else:
+        name = "<array>"
+        page = as_page(path_or_array)
+    try:
+        raw = prepare(page, preprocess, image_size, panel_size)
+    except LayoutError as e:
+        raise LayoutError(f"{name}: {e}") from None
+    return normalise(raw, preprocess)
+
+
+def image_loader(
+    preprocess="page",
+    image_size=224,
+    panel_size=(64, 64),
+    max_pixels=DEFAULT_MAX_PIXELS,
+    on_error: str = "raise",
+):
+    """A ``loader(items) -> np.ndarray`` for ``pipeline.to_tf_dataset(loader=...)``.
+
+    Decodes and preprocesses a batch of file paths. A bad file (or a page
+    without a known layout, for ``panels``) raises :class:`ImageError` naming
+    it with ``on_error="raise"``; with ``on_error="blank"`` it becomes a blank
+    page (white paper; empty panels) and is listed in ``loader.failures`` as
+    ``(path, reason)``, so a pipeline worker never dies on it. :func:`load_folder`
+    checks every file before training and is the safer way in.
+    """
+    if on_error not in ("raise", "blank"):
+        raise ValueError(f"on_error must be 'raise' or 'blank', got {on_error!r}")
+    check_preprocess(preprocess)
+    if on_error == "blank" and preprocess != "panels" and image_size is None:
+        raise ValueError("on_error='blank' needs an image_size (the shape of a blank page)")
+
+    def blank():
+        if preprocess == "panels":
+            return np.zeros((len(panels.LEADS),) + pair(panel_size) + (1,), np.float32)
+        return np.ones(_square(image_size) + ((3,) if preprocess == "page" else (1,)), np.float32)
+
+    def loader(items):
+        out = []
+        for p in np.asarray(items, dtype=object).ravel():
+            try:
+                out.append(preprocess_image(str(p), preprocess, image_size, panel_size, max_pixels))
+            except (ImageError, LayoutError) as e:
+                if on_error == "raise":
+                    raise
+                loader.failures.append((str(p), str(e)))
+                out.append(blank())
+        return np.stack(out)
+
+    loader.failures = []
+    return loader

@@ -46,6 +46,7 @@ def _square(image_size):
 
 
 def pair(size):
+    """``(height, width)`` from an int or a pair."""
     if isinstance(size, (int, np.integer)):
         return int(size), int(size)
     return int(size[0]), int(size[1])
@@ -53,19 +54,18 @@ def pair(size):
 
 def prepare(page: np.ndarray, preprocess: str, image_size, panel_size) -> np.ndarray:
     """Preprocessed uint8 array (what is cached); :func:`normalise` makes floats."""
+    check_preprocess(preprocess)
     if preprocess == "page":
-        size = _square(image_size) or page.shape[:2]
-        return _resize(page, size)
+        return _resize(page, _square(image_size) or page.shape[:2])
     if preprocess == "panels":
         return panels.crop_panels(page, size=pair(panel_size))
-    if preprocess == "grid_removed":
-        g = panels.remove_grid(page)
-        size = _square(image_size)
-        return (g if size is None else _resize(g, size))[..., None]
-    raise ValueError(f"unknown preprocess {preprocess!r}; choose one of {PREPROCESS}")
+    g = panels.remove_grid(page)  # grid_removed
+    size = _square(image_size)
+    return (g if size is None else _resize(g, size))[..., None]
 
 
 def normalise(raw: np.ndarray, preprocess: str, dtype="float32") -> np.ndarray:
+    """The uint8 output of :func:`prepare` as floats: ``x/255`` for panels, else ``(x/255 - 0.5) / 0.5``."""
     x = raw.astype(dtype)
     if preprocess == "panels":
         return x / 255.0
@@ -80,7 +80,7 @@ def preprocess_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_size: int = DEFAULT_MIN_SIZE,
 ):
-    """One image (a file path or an array) preprocessed as in :func:`load_folder`.
+    """One image (a file path or an array) preprocessed as in :func:`~keras_ecg.data.images.load_folder`.
 
     Returns float32 ``(S, S, 3)`` for ``page``, ``(13, H, W, 1)`` for
     ``panels``, ``(S, S, 1)`` for ``grid_removed``. Raises :class:`ImageError`

@@ -13,6 +13,7 @@ _LAZY = {
     "load_model": ("keras_ecg.models", "load_model"),
     "export": ("keras_ecg.export", "export"),
     "evaluate": ("keras_ecg.evaluation", "evaluate"),
+    "KerasECGError": ("keras_ecg.errors", "KerasECGError"),
 }
 
 __all__ = ["backend", "data", *_LAZY]

@@ -31,8 +31,9 @@ def installed_backends() -> list:
 
 
 def _cache_file() -> pathlib.Path:
-    root = pathlib.Path(os.environ.get("KERAS_ECG_CACHE", pathlib.Path.home() / ".cache" / "keras_ecg"))
-    return root / "backend_choice.json"
+    from keras_ecg.data.cache import cache_dir
+
+    return cache_dir() / "backend_choice.json"
 
 
 def _machine() -> dict:

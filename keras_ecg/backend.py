@@ -11,6 +11,13 @@ import os
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT = "jax"  # keras_ecg's backend when $KERAS_BACKEND names none of BACKENDS
+
+
+def default() -> str:
+    """``$KERAS_BACKEND`` when it names a backend, else :data:`DEFAULT`."""
+    env = os.environ.get("KERAS_BACKEND")
+    return env if env in BACKENDS else DEFAULT
 
 
 def _check_name(name: str) -> str:
@@ -22,12 +29,12 @@ def _check_name(name: str) -> str:
 
 
 def current() -> str:
-    """The backend keras uses, or will use when it is first imported."""
+    """The backend keras uses, or the one keras_ecg's entry points will select (:func:`default`)."""
     if "keras" in sys.modules:
         import keras
 
         return keras.backend.backend()
-    return os.environ.get("KERAS_BACKEND", "tensorflow")
+    return default()
 
 
 def use(name: str) -> str:

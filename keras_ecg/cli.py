@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from keras_ecg.backend import BACKENDS
+from keras_ecg.errors import KerasECGError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,8 +39,7 @@ def _predict(argv) -> int:
     from keras_ecg import backend as kb
 
     try:
-        kb.use(args.backend or (os.environ.get("KERAS_BACKEND") if os.environ.get("KERAS_BACKEND") in BACKENDS
-                                else "jax"))
+        kb.use(args.backend or kb.default())
     except (RuntimeError, ValueError) as e:
         raise SystemExit(f"keras-ecg predict: error: {str(e).splitlines()[0]}") from None
     from keras_ecg import predict as P
@@ -58,11 +57,11 @@ def _predict(argv) -> int:
     return 0
 
 
+# What `keras-ecg train --task T` runs; every other setting is keras_ecg.config.RunConfig's default
+# (with the task's overlay, config.TASK_DEFAULTS) unless a flag sets it.
 TRAIN_DEFAULTS = {
-    "mitbih": {"name": "keras-ecg-train-mitbih", "task": "mitbih", "model": "cnn_lstm", "epochs": 4,
-               "batch_size": 256, "patience": 2, "synthetic_n": 300},
-    "images": {"name": "keras-ecg-train-images", "task": "images", "model": "cnn2d", "epochs": 10,
-               "batch_size": 16, "patience": 3, "synthetic_n": 12},
+    "mitbih": {"name": "keras-ecg-train-mitbih", "task": "mitbih", "model": "cnn_lstm"},
+    "images": {"name": "keras-ecg-train-images", "task": "images", "model": "cnn2d"},
 }
 
 
@@ -126,7 +125,10 @@ def main(argv=None) -> int:
     if cmd not in COMMANDS:
         raise SystemExit(f"keras-ecg: error: unknown command {cmd!r}; choose one of "
                          f"{', '.join(list(COMMANDS) + ['bench'])}")
-    return COMMANDS[cmd](rest)
+    try:
+        return COMMANDS[cmd](rest)
+    except KerasECGError as e:  # a problem the user can fix: one line, no traceback
+        raise SystemExit(f"keras-ecg {cmd}: error: {one_line(e)}") from None
 
 
 if __name__ == "__main__":

@@ -21,6 +21,27 @@ _MODEL_MODULES = (
     "keras_ecg.models.multi_panel",
 )
 
+# The built-in models and their input kinds, known without importing keras (the
+# backend is chosen after a recipe has checked its model names). A test checks
+# that this table matches what the model modules register.
+BUILTIN_KINDS = {
+    "cnn1d": "waveform",
+    "lstm": "waveform",
+    "bilstm": "waveform",
+    "gru": "waveform",
+    "attention_lstm": "waveform",
+    "cnn_lstm": "waveform",
+    "cnn_bilstm": "waveform",
+    "cnn_attention_lstm": "waveform",
+    "resnet1d": "waveform",
+    "cnn2d": "image",
+    "cnn_lstm2d": "image",
+    "attention_vgg": "image",
+    "td_cnn": "panels",
+    "panel_attention_lstm": "panels",
+    "cnn3d": "panels",
+}
+
 _REGISTRY: dict = {}
 _loaded = False
 
@@ -55,29 +76,38 @@ def _load():
         _loaded = True
 
 
+def _kinds() -> dict:
+    """``{name: input kind}`` of every model known so far, without importing keras."""
+    return {**BUILTIN_KINDS, **{k: v["input_kind"] for k, v in _REGISTRY.items()}}
+
+
 def list_models(pattern: str = "*", input_kind: str | None = None) -> list:
-    """Sorted names of registered models matching a shell-style ``pattern``."""
-    _load()
+    """Sorted names of registered models matching a shell-style ``pattern`` (imports no keras)."""
     return sorted(
         k
-        for k, v in _REGISTRY.items()
-        if fnmatch.fnmatch(k, pattern) and (input_kind is None or v["input_kind"] == input_kind)
+        for k, v in _kinds().items()
+        if fnmatch.fnmatch(k, pattern) and (input_kind is None or v == input_kind)
     )
 
 
+def _unknown(name: str, known) -> KeyError:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return KeyError(f"Unknown model {name!r}.{hint} Known models: {', '.join(sorted(known))}.")
+
+
 def input_kind(name: str) -> str:
-    """The input kind (waveform, image or panels) of a registered model."""
-    return _entry(name)["input_kind"]
+    """The input kind (waveform, image or panels) of a registered model (imports no keras)."""
+    kinds = _kinds()
+    if name not in kinds:
+        raise _unknown(name, kinds)
+    return kinds[name]
 
 
 def _entry(name: str) -> dict:
     _load()
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(
-            f"Unknown model {name!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))}."
-        )
+        raise _unknown(name, _REGISTRY)
     return _REGISTRY[name]
 
 

@@ -14,48 +14,18 @@ already holds a different run (unless ``--overwrite``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
-import shutil
 import sys
 import time
 
 from keras_ecg import _atomic
-from keras_ecg.backend import BACKENDS
-from keras_ecg.sources import DataError
-from keras_ecg.train import PRECISIONS, STRATEGIES
+from keras_ecg.config import RunConfig, add_flags, apply_flags, identity
+from keras_ecg.errors import KerasECGError, RunError, one_line
 
 RUN_CONFIG = "run_config.json"
-# Flags that do not change what a run is: a folder may be reused across them.
-_NOT_IDENTITY = ("epochs", "resume", "overwrite", "out", "verbose", "tensorboard", "export", "strategy",
-                 "patience", "plots")
-EXPORT_FORMATS = ("keras", "saved_model", "onnx")
-
-
-# Training choices shared by every recipe of a task; a recipe's CONFIG overrides them.
-TASK_DEFAULTS = {
-    "images": {
-        "image_size": 224,
-        "epochs": 10,
-        "batch_size": 16,
-        "learning_rate": 3e-4,
-        "bn_momentum": 0.9,  # ~30 steps per epoch: Keras's 0.99 leaves inference statistics far off
-        "class_weight": "sqrt",
-        "monitor": "val_macro_f1",
-        "patience": 4,
-        "synthetic_n": 12,
-    },
-}
-
-
-def with_defaults(config: dict) -> dict:
-    """``config`` on top of its task's defaults."""
-    return {**TASK_DEFAULTS.get(config.get("task", "mitbih"), {}), **config}
-
-
-class RunError(Exception):
-    """A problem the user can fix; reported as one line."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,105 +33,57 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(f"{self.prog}: error: {message}")
 
 
-def _default_backend() -> str:
-    env = os.environ.get("KERAS_BACKEND")
-    return env if env in BACKENDS else "jax"
-
-
-def build_parser(config: dict) -> argparse.ArgumentParser:
-    name = config.get("name", "keras-ecg")
-    p = _Parser(prog=name, description=config.get("description"))
-    g = p.add_argument_group("common")
-    g.add_argument("--backend", choices=(*BACKENDS, "auto"), default=_default_backend(),
-                   help="Keras backend (default: $KERAS_BACKEND or jax), chosen before keras is imported; "
-                        "auto = the fastest measured on this machine for the (first) model")
-    g.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                   help="auto = data_parallel when more than one accelerator is visible")
-    g.add_argument("--precision", choices=PRECISIONS, default="float32")
-    g.add_argument("--epochs", type=int, default=config.get("epochs", 5))
-    g.add_argument("--batch-size", type=int, default=config.get("batch_size", 64))
-    g.add_argument("--lr", type=float, default=config.get("learning_rate", 1e-3), help="learning rate")
-    g.add_argument("--patience", type=int, default=config.get("patience", 3),
-                   help="early stopping patience in epochs (0: never stop early)")
-    g.add_argument("--monitor", choices=("val_loss", "val_macro_f1", "val_accuracy"),
-                   default=config.get("monitor", "val_loss"),
-                   help="validation quantity for early stopping and the best checkpoint")
-    g.add_argument("--data", default="auto",
-                   help="a data folder, 'synthetic', or 'auto' (--data, $KERAS_ECG_DATA, ~/.keras/datasets, "
-                        "download where open, else synthetic with a warning)")
-    g.add_argument("--out", default=None, help="run folder (default runs/<recipe>-<backend>)")
-    g.add_argument("--seed", type=int, default=config.get("seed", 0))
-    g.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    g.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
-    g.add_argument("--balance", action="store_true", help="balanced sampling instead of class weights")
-    g.add_argument("--class-weight", choices=("balanced", "sqrt", "none"),
-                   default=config.get("class_weight", "balanced"),
-                   help="class weights: inverse frequency, its square root, or none")
-    g.add_argument("--class-weight-cap", type=float, default=config.get("class_weight_cap", 50.0),
-                   help="upper bound of any class weight")
-    g.add_argument("--augment", action="store_true", default=config.get("augment", False))
-    g.add_argument("--bn-momentum", type=float, default=config.get("bn_momentum"),
-                   help="BatchNormalization momentum (default: the model's, 0.99; small datasets want ~0.9)")
-    g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    g.add_argument("--no-plots", dest="plots", action="store_false", help="reports without PNG plots")
-    g.add_argument("--export", default=",".join(config.get("export", EXPORT_FORMATS)),
-                   help="comma-separated formats among keras,saved_model,onnx, or 'none'")
-    g.add_argument("--verbose", default="auto", help="keras fit verbosity: auto, 0, 1 or 2")
-    g.add_argument("--synthetic-n", type=int, default=config.get("synthetic_n"),
-                   help="items per class of synthetic data")
-    g.add_argument("--model-args", default=None, help="JSON dict of builder arguments (overrides the recipe's)")
-    models = list(config.get("model_choices") or [])
-    default_model = config.get("model")
-    if isinstance(default_model, (list, tuple)):
-        default_model = ",".join(default_model)
-    g.add_argument("--model", default=default_model,
-                   help="model name" + (f": one of {', '.join(models)}, a comma-separated list, or 'all'"
-                                        if models else " (or comma-separated list)"))
-    task = config.get("task", "mitbih")
-    t = p.add_argument_group(task)
-    if task == "mitbih":
-        t.add_argument("--split", choices=("inter", "intra"), default=config.get("split", "inter"),
-                       help="inter: DS1 -> DS2 by record (de Chazal); intra: random beats (Kaggle-style)")
-        t.add_argument("--source", choices=("wfdb", "csv"), default=config.get("source", "wfdb"),
-                       help="wfdb records, or the Kaggle mitbih_train.csv/mitbih_test.csv")
-        t.add_argument("--mi-top", type=int, default=config.get("mi_top"),
-                       help="keep the top-K samples by mutual information (fit on the training side)")
-    else:
-        t.add_argument("--image-size", type=int, default=config.get("image_size", 224))
+def build_parser(cfg: RunConfig, suppress: bool = False) -> argparse.ArgumentParser:
+    """The recipe's command line, generated from :class:`~keras_ecg.config.RunConfig` (defaults: ``cfg``)."""
+    p = _Parser(prog=cfg.name, description=cfg.description, argument_default=None)
+    add_flags(p, cfg, suppress=suppress)
     return p
 
 
-def parse_args(config: dict, argv=None) -> argparse.Namespace:
-    args = build_parser(config).parse_args(argv)
-    for flag in ("epochs", "batch_size"):
-        if getattr(args, flag) < 1:
-            raise SystemExit(f"{config.get('name', 'keras-ecg')}: error: --{flag.replace('_', '-')} must be >= 1")
-    formats = [f.strip() for f in args.export.split(",") if f.strip() and f.strip() != "none"]
-    bad = [f for f in formats if f not in EXPORT_FORMATS]
-    if bad:
-        raise SystemExit(f"{config.get('name')}: error: --export: unknown format(s) {', '.join(bad)}; "
-                         f"choose among {', '.join(EXPORT_FORMATS)} or none")
-    args.export_formats = formats
-    if args.verbose != "auto":
-        try:
-            args.verbose = int(args.verbose)
-        except ValueError:
-            raise SystemExit(f"{config.get('name')}: error: --verbose must be auto, 0, 1 or 2") from None
-    if args.model_args:
-        try:
-            args.model_args = json.loads(args.model_args)
-        except ValueError as e:
-            raise SystemExit(f"{config.get('name')}: error: --model-args is not valid JSON ({e})") from None
-        if not isinstance(args.model_args, dict):
-            raise SystemExit(f"{config.get('name')}: error: --model-args must be a JSON object")
+def parse_args(config, argv=None) -> RunConfig:
+    """The run's :class:`RunConfig`: the recipe's ``config`` (checked), then the flags in ``argv``.
+
+    With ``--resume`` and a ``run_config.json`` in the run folder, that run's
+    settings are reloaded and only the flags given in ``argv`` change them.
+    """
+    try:
+        cfg = RunConfig.for_recipe(config)
+    except RunError as e:
+        raise SystemExit(f"{config.get('name', 'keras-ecg') if isinstance(config, dict) else 'keras-ecg'}: "
+                         f"error: {one_line(e)}") from None
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = apply_flags(cfg, vars(build_parser(cfg).parse_args(argv)))
+        if args.resume:
+            args = _reload(args, vars(build_parser(cfg, suppress=True).parse_args(argv)))
+    except RunError as e:
+        raise SystemExit(f"{cfg.name}: error: {one_line(e)}") from None
     return args
 
 
+def out_dir(cfg: RunConfig) -> pathlib.Path | None:
+    """The run folder: ``--out``, else ``runs/<recipe>-<backend>`` (None while the backend is ``auto``)."""
+    if cfg.out:
+        return pathlib.Path(cfg.out)
+    return None if cfg.backend == "auto" else pathlib.Path("runs") / f"{cfg.name}-{cfg.backend}"
+
+
+def _reload(cfg: RunConfig, given: dict) -> RunConfig:
+    """``--resume``: the saved run's settings, with the flags given now on top."""
+    out = out_dir(cfg)
+    path = out / RUN_CONFIG if out is not None else None
+    if path is None or not path.is_file():
+        return cfg
+    try:
+        saved = json.loads(path.read_text())["config"]
+        saved = RunConfig.from_dict(saved, what=str(path))
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{path}: cannot reload the run's settings ({one_line(e)}); pass --overwrite "
+                       "to start again") from None
+    return apply_flags(saved, {**given, "resume": True, "out": cfg.out})
+
+
 # ----------------------------------------------------------------------------- run folder
-
-
-def identity(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in _NOT_IDENTITY}
 
 
 def check_out_dir(out: pathlib.Path, run_cfg: dict, overwrite: bool, resume: bool) -> None:
@@ -170,8 +92,6 @@ def check_out_dir(out: pathlib.Path, run_cfg: dict, overwrite: bool, resume: boo
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} exists and is not a folder")
     if not path.exists():
-        if resume:
-            return
         return
     try:
         old = json.loads(path.read_text())
@@ -196,32 +116,36 @@ def check_out_dir(out: pathlib.Path, run_cfg: dict, overwrite: bool, resume: boo
 # ----------------------------------------------------------------------------- main
 
 
-def main(config: dict, argv=None, callbacks=()) -> dict:
-    """Run a recipe; return ``{model name: report dict}`` (empty on non-chief processes)."""
-    config = with_defaults(config)
-    args = parse_args(config, argv)
-    name = config.get("name", "keras-ecg")
+def main(config, argv=None, callbacks=()) -> dict:
+    """Run a recipe; return ``{model name: report dict}`` (empty on non-chief processes).
+
+    ``config``: the recipe's ``CONFIG`` dict (checked against
+    :class:`~keras_ecg.config.RunConfig`) or a ``RunConfig``. Any
+    :class:`~keras_ecg.errors.KerasECGError` ends the process with one line
+    ``<recipe>: error: <message>`` (``SystemExit``), no traceback.
+    """
+    cfg = parse_args(config, argv)
     try:
-        return run(config, args, callbacks=callbacks)
-    except (RunError, DataError) as e:
-        raise SystemExit(f"{name}: error: {e}") from None
+        return run(cfg, callbacks=callbacks)
+    except KerasECGError as e:
+        raise SystemExit(f"{cfg.name}: error: {one_line(e)}") from None
     except ImportError as e:  # an optional dependency; the message names the extra to install
-        raise SystemExit(f"{name}: error: {str(e).splitlines()[0]}") from None
+        raise SystemExit(f"{cfg.name}: error: {one_line(e)}") from None
 
 
-def _models(config, args) -> list:
+def _models(cfg: RunConfig) -> list:
+    """The model names of ``--model`` (checked against the registry without importing keras)."""
     from keras_ecg import registry
 
-    spec = args.model or config.get("model")
-    if not spec:
+    if not cfg.model:
         raise RunError("no --model given")
-    choices = list(config.get("model_choices") or [])
-    if spec == "all":
+    choices = list(cfg.model_choices)
+    if cfg.model == "all":
         if not choices:
             raise RunError("--model all: this recipe lists no model choices")
         names = choices
     else:
-        names = [m.strip() for m in str(spec).split(",") if m.strip()]
+        names = [m.strip() for m in cfg.model.split(",") if m.strip()]
     known = registry.list_models()
     for m in names:
         if m not in known:
@@ -231,50 +155,47 @@ def _models(config, args) -> list:
     return names
 
 
-def _run_config(config, args, models) -> dict:
-    keep = {k: v for k, v in vars(args).items() if k not in ("export_formats",)}
-    return {"recipe": config.get("name"), "task": config.get("task", "mitbih"), "models": models,
-            "recipe_config": {k: v for k, v in config.items() if k not in ("description",)}, **keep}
-
-
 def _log(msg):
     if os.environ.get("RANK", "0") == "0":  # one voice under torchrun
         print(msg, flush=True)
 
 
-def _auto_backend(config, args) -> str:
+def _auto_backend(cfg: RunConfig) -> str:
     """``--backend auto``: the fastest backend for the first model (measured once, cached)."""
     from keras_ecg import autobackend, registry
 
-    model = _models(config, args)[0]
+    model = _models(cfg)[0]
     kind = registry.input_kind(model)
     if kind == "waveform":
-        shape = (int(getattr(args, "mi_top", None) or config.get("window", 187)), 1)
+        shape = (int(cfg.mi_top or cfg.window), 1)
     elif kind == "image":
-        shape = (args.image_size, args.image_size, 3)
+        shape = (cfg.image_size, cfg.image_size, 3)
     else:
         shape = (13, 64, 64, 1)
-    classes = 2 if config.get("binary") else len(config.get("classes") or []) or 5
-    return autobackend.choose(model, shape, num_classes=classes, batch_size=args.batch_size, log=_log)
+    classes = 2 if cfg.binary else len(cfg.classes or []) or 5
+    try:
+        return autobackend.choose(model, shape, num_classes=classes, batch_size=cfg.batch_size, log=_log)
+    except RuntimeError as e:
+        raise RunError(one_line(e)) from None
 
 
-def run(config: dict, args, callbacks=()) -> dict:
+def run(cfg: RunConfig, callbacks=()) -> dict:
+    """Run the recipe configured by ``cfg`` (flags already applied; see :func:`parse_args`)."""
     from keras_ecg import backend as kb
 
-    if args.backend == "auto":
-        args.backend = _auto_backend(config, args)
+    models = _models(cfg)
+    if cfg.backend == "auto":
+        cfg = dataclasses.replace(cfg, backend=_auto_backend(cfg))
     try:
-        kb.use(args.backend)
+        kb.use(cfg.backend)
     except (RuntimeError, ValueError) as e:
-        raise RunError(str(e).splitlines()[0]) from None
-    name = config.get("name", "keras-ecg")
-    task = config.get("task", "mitbih")
-    out = pathlib.Path(args.out or os.path.join("runs", f"{name}-{args.backend}"))
-    models = _models(config, args)
-    run_cfg = _run_config(config, args, models)
+        raise RunError(one_line(e)) from None
+    name = cfg.name
+    out = out_dir(cfg)
+    run_cfg = cfg.to_dict()
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
-        check_out_dir(out, run_cfg, args.overwrite, args.resume)
+        check_out_dir(out, run_cfg, cfg.overwrite, cfg.resume)
         out.mkdir(parents=True, exist_ok=True)
 
     t_start = time.time()
@@ -282,21 +203,21 @@ def run(config: dict, args, callbacks=()) -> dict:
 
     from keras_ecg import train as T
 
-    keras.utils.set_random_seed(args.seed)
-    T.set_precision(args.precision)
-    strategy_name = T.resolve_strategy(args.strategy, args.backend, _accelerators())
-    strategy = T.make_strategy(strategy_name, args.backend)
+    keras.utils.set_random_seed(cfg.seed)
+    T.set_precision(cfg.precision)
+    strategy_name = T.resolve_strategy(cfg.strategy, cfg.backend, _accelerators())
+    strategy = T.make_strategy(strategy_name, cfg.backend)
     chief = strategy.is_chief
     if chief:
-        _atomic.write_json(out / RUN_CONFIG, {"config": run_cfg, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                         time.gmtime())})
-    _log(f"[{name}] backend {args.backend}, strategy {strategy.describe()}, precision {args.precision}, out {out}")
+        _atomic.write_json(out / RUN_CONFIG, {"config": run_cfg, "models": models,
+                                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    _log(f"[{name}] backend {cfg.backend}, strategy {strategy.describe()}, precision {cfg.precision}, out {out}")
 
     cache: dict = {}
     reports: dict = {}
     for model_name in models:
         sub = out if len(models) == 1 else out / model_name
-        reports[model_name] = _run_one(config, args, model_name, sub, strategy, cache, callbacks)
+        reports[model_name] = _run_one(cfg, model_name, sub, strategy, cache, callbacks)
     if chief and len(models) > 1:
         from keras_ecg.evaluation import compare_table
 
@@ -322,32 +243,22 @@ def _accelerators() -> int:
         return 0
 
 
-def _load_data(config, args, input_kind, cache):
+def _load_data(cfg: RunConfig, input_kind, cache):
     from keras_ecg import sources
 
     if input_kind in cache:
         return cache[input_kind]
-    cfg = dict(config)
-    if args.synthetic_n:
-        cfg["synthetic_n"] = args.synthetic_n
-    if config.get("task", "mitbih") == "mitbih":
-        cfg.update(split=args.split, source=args.source)
-        data = sources.load_mitbih(cfg, args.data, seed=args.seed, log=_log)
+    if cfg.task == "mitbih":
+        data = sources.load_mitbih(cfg, cfg.data, seed=cfg.seed, log=_log)
     else:
-        cfg["image_size"] = args.image_size
-        if input_kind == "panels":
-            cfg["preprocess"] = config.get("panel_preprocess", "panels")
-        else:
-            cfg["preprocess"] = config.get("page_preprocess", config.get("preprocess", "page"))
-        data = sources.load_images(cfg, args.data, input_kind, seed=args.seed, log=_log)
+        data = sources.load_images(cfg, cfg.data, input_kind, seed=cfg.seed, log=_log)
     for w in data.warnings:
         if os.environ.get("RANK", "0") == "0":
             print(f"WARNING: {w}", file=sys.stderr)
-    if getattr(args, "mi_top", None):
-        data = _select_mi(data, args.mi_top, args.seed)
-    from keras_ecg.data import splits
+    if cfg.mi_top:
+        data = _select_mi(data, cfg.mi_top, cfg.seed)
 
-    train, val = _carve_validation(data.train, float(config.get("val_size", 0.15)), args.seed)
+    train, val = _carve_validation(data.train, cfg.val_size, cfg.seed)
     cache[input_kind] = (data, train, val)
     _log(f"data: {data.source}\n  train {train.summary()}\n  val   {val.summary()}\n  test  {data.test.summary()}")
     return cache[input_kind]
@@ -392,27 +303,27 @@ def _select_mi(data, k, seed):
     return data
 
 
-def _model_args(config, args, model_name) -> dict:
-    margs = dict(config.get("model_args", {}).get(model_name, {}))
-    if args.model_args:
-        margs.update(args.model_args)
-    if config.get("binary"):
+def _model_args(cfg: RunConfig, model_name) -> dict:
+    margs = dict(cfg.model_args.get(model_name, {}))
+    if cfg.builder_args:
+        margs.update(cfg.builder_args)
+    if cfg.binary:
         margs["binary"] = True
     return margs
 
 
-def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
+def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dict:
     import numpy as np
 
     from keras_ecg import registry
     from keras_ecg import train as T
 
     kind = registry.input_kind(model_name)
-    data, train, val = _load_data(config, args, kind, cache)
-    binary = bool(config.get("binary", False))
+    data, train, val = _load_data(cfg, kind, cache)
+    binary = cfg.binary
     class_names = list(data.test.class_names)
     input_shape = tuple(train.inputs[0].shape[1:])
-    margs = _model_args(config, args, model_name)
+    margs = _model_args(cfg, model_name)
     if isinstance(train.x, tuple) and len(train.inputs) > 1 and "rr_features" not in margs:
         margs["rr_features"] = int(train.inputs[1].shape[1])
 
@@ -423,12 +334,7 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
             raise RunError(f"model {model_name}: {str(e).splitlines()[0]}") from None
         return T.ensure_float32_head(model)
 
-    tcfg = T.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                         class_weight=args.class_weight, class_weight_cap=args.class_weight_cap,
-                         balance=args.balance,
-                         augment=_augmenter(kind) if args.augment else None,
-                         patience=args.patience, monitor=args.monitor, seed=args.seed, resume=args.resume,
-                         tensorboard=args.tensorboard, verbose=args.verbose, bn_momentum=args.bn_momentum)
+    tcfg = T.TrainConfig.from_run(cfg, augment=_augmenter(kind) if cfg.augment else None)
     if strategy.is_chief:
         out.mkdir(parents=True, exist_ok=True)
     _log(f"[{model_name}] input {kind} {input_shape}, {len(class_names)} classes"
@@ -440,20 +346,20 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
     if not strategy.is_chief:
         return {}
     model = result.model
-    probs = T.predict_proba(model, data.test, batch_size=max(args.batch_size, 256), loader=data.loader,
+    probs = T.predict_proba(model, data.test, batch_size=max(cfg.batch_size, 256), loader=data.loader,
                             multiple=strategy.batch_multiple)
     from keras_ecg.evaluation import evaluate
 
     extra = {
-        "recipe": config.get("name"), "model": model_name, "model_args": margs,
+        "recipe": cfg.name, "model": model_name, "model_args": margs,
         "params": int(model.count_params()),
         "input_kind": kind, "input_shape": list(input_shape),
-        "strategy": strategy.describe(), "precision": args.precision, "seed": args.seed,
-        "epochs_requested": args.epochs, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+        "strategy": strategy.describe(), "precision": cfg.precision, "seed": cfg.seed,
+        "epochs_requested": cfg.epochs, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "resumed": result.resumed,
-        "batch_size": args.batch_size, "learning_rate": args.lr,
-        "class_weight_mode": args.class_weight, "class_weight": result.class_weight,
-        "balanced_sampling": args.balance,
+        "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
+        "class_weight_mode": cfg.class_weight, "class_weight": result.class_weight,
+        "balanced_sampling": cfg.balance,
         "train_items": len(train), "val_items": len(val), "validation": train.meta.get("validation"),
         "train_class_counts": train.class_counts(), "fit_seconds": round(fit_s, 1),
         "data_warnings": list(data.warnings), "preprocessing": data.preprocessing,
@@ -461,7 +367,7 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
     split_name = data.test.meta.get("split") or "test"
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=class_names,
                       history=result.history or None, data_source=data.source, extra=extra,
-                      synthetic=data.synthetic, plots=args.plots)
+                      synthetic=data.synthetic, plots=cfg.plots)
     if data.warnings:  # the fallback warning goes into every report
         report["warnings"] = list(dict.fromkeys(list(report.get("warnings", [])) + list(data.warnings)))
         _atomic.write_json(out / "report.json", report)
@@ -470,18 +376,18 @@ def _run_one(config, args, model_name, out, strategy, cache, callbacks) -> dict:
     _log(f"[{model_name}] {split_name}: accuracy {report.get('accuracy'):.4f}, macro-F1 "
          f"{(report.get('macro_f1') or 0):.4f}" + (f", ROC-AUC {report['roc_auc_risk']:.4f}"
                                                    if binary and report.get("roc_auc_risk") is not None else ""))
-    if args.export_formats:
+    if cfg.export:
         card = {
-            "name": model_name, "recipe": config.get("name"), "input_kind": kind,
+            "name": model_name, "recipe": cfg.name, "input_kind": kind,
             "input_shape": list(input_shape), "inputs": data.train.meta.get("inputs", ["input"]),
             "class_names": class_names, "classes": class_names, "binary": binary,
             "preprocessing": data.preprocessing,
             "data_source": data.source, "synthetic": data.synthetic, "split": split_name,
             "metrics": {k: report.get(k) for k in ("accuracy", "macro_f1", "roc_auc_macro", "roc_auc_risk")},
-            "backend": args.backend, "precision": args.precision,
+            "backend": cfg.backend, "precision": cfg.precision,
         }
         sample = _sample_inputs(data.test, 8)
-        _export(model, out, args.export_formats, sample, card)
+        _export(model, out, cfg.export, sample, card)
     return report
 
 

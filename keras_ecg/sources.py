@@ -28,6 +28,7 @@ import urllib.request
 import numpy as np
 
 from keras_ecg.data.images.io import IMAGE_SUFFIXES
+from keras_ecg.errors import DataError
 
 DATA_ENV = "KERAS_ECG_DATA"
 OFFLINE_ENV = "KERAS_ECG_OFFLINE"
@@ -39,10 +40,6 @@ SYNTHETIC_FALLBACK = (
     "SYNTHETIC data instead. Results say nothing about ECG performance. Point --data or "
     "${env} at the real data to train on it."
 )
-
-
-class DataError(Exception):
-    """Data cannot be found, read or used; the message is one line for the user."""
 
 
 @dataclasses.dataclass
@@ -238,6 +235,13 @@ def _channel_last(ds):
     return ds
 
 
+def _run_config(cfg, task: str):
+    """``cfg`` as a :class:`~keras_ecg.config.RunConfig` (a dict is checked and completed with defaults)."""
+    from keras_ecg.config import RunConfig
+
+    return cfg if isinstance(cfg, RunConfig) else RunConfig.for_recipe({"task": task, **cfg})
+
+
 def check_classes(ds, what: str) -> None:
     """A clear error when a side of the data holds fewer than two classes."""
     present = np.unique(ds.y)
@@ -248,25 +252,29 @@ def check_classes(ds, what: str) -> None:
         )
 
 
-def load_mitbih(cfg: dict, data: str | None, seed: int = 0, log=print) -> Data:
-    """MIT-BIH beats split by ``cfg["split"]`` (inter | intra) from WFDB or the Kaggle CSVs."""
+def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
+    """MIT-BIH beats split by ``cfg.split`` (inter | intra) from WFDB or the Kaggle CSVs.
+
+    ``cfg``: a :class:`~keras_ecg.config.RunConfig` (or a dict of its settings).
+    """
     from keras_ecg.data import splits
 
-    split = cfg.get("split", "inter")
-    source = cfg.get("source", "wfdb")
-    window, fs = int(cfg.get("window", 187)), float(cfg.get("fs", 125))
+    cfg = _run_config(cfg, "mitbih")
+    split = cfg.split
+    source = cfg.source
+    window, fs = int(cfg.window), float(cfg.fs)
     kind = "mitbih_csv" if source == "csv" else "mitdb"
     res = resolve(data, kind, log=log)
-    prep = {"input_kind": "waveform", "window": window, "fs": fs, "lead": cfg.get("lead", "MLII"),
-            "normalize": cfg.get("normalize"), "r_offset": window // 2}
+    prep = {"input_kind": "waveform", "window": window, "fs": fs, "lead": cfg.lead,
+            "normalize": cfg.normalize, "r_offset": window // 2}
     if res.synthetic:
         from keras_ecg.data import synthetic
 
-        ds = synthetic.beats(n_per_class=int(cfg.get("synthetic_n", 200)), fs=fs, window=window, seed=seed)
-        if cfg.get("normalize"):
+        ds = synthetic.beats(n_per_class=int(cfg.synthetic_n), fs=fs, window=window, seed=seed)
+        if cfg.normalize:
             from keras_ecg.data import signal
 
-            ds.x = signal.normalize(ds.x, cfg["normalize"], axis=-1)
+            ds.x = signal.normalize(ds.x, cfg.normalize, axis=-1)
         train, test = splits.group_split(ds, test_size=0.25, seed=seed)
         desc = ds.meta.get("source", "embedded synthetic beats")
     elif source == "csv":
@@ -290,15 +298,14 @@ def load_mitbih(cfg: dict, data: str | None, seed: int = 0, log=print) -> Data:
         from keras_ecg.data import mitbih
 
         try:
-            ds = mitbih.load_beats(res.path, window=window, fs=fs, lead=cfg.get("lead", "MLII"),
-                                   rr_features=bool(cfg.get("rr_features", False)),
-                                   normalize=cfg.get("normalize"))
+            ds = mitbih.load_beats(res.path, window=window, fs=fs, lead=cfg.lead,
+                                   rr_features=bool(cfg.rr_features), normalize=cfg.normalize)
         except (OSError, ValueError) as e:
             raise DataError(f"{res.path}: {str(e).splitlines()[0]}") from None
         if split == "inter":
             train, test = splits.inter_patient(ds)
         else:
-            train, test = splits.intra_patient(ds, test_size=float(cfg.get("test_size", 0.2)), seed=seed)
+            train, test = splits.intra_patient(ds, test_size=float(cfg.test_size), seed=seed)
         desc = ds.meta.get("source", f"MIT-BIH ({res.path})")
         prep["r_offset"] = ds.meta.get("r_offset", window // 2)
     train, test = _channel_last(train), _channel_last(test)
@@ -307,34 +314,38 @@ def load_mitbih(cfg: dict, data: str | None, seed: int = 0, log=print) -> Data:
                 list(res.warnings), "waveform", prep)
 
 
-def load_images(cfg: dict, data: str | None, input_kind: str, seed: int = 0, log=print) -> Data:
-    """ECG page images (``input_kind`` image) or lead panels (``panels``), group-split by content."""
+def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print) -> Data:
+    """ECG page images (``input_kind`` image) or lead panels (``panels``), group-split by content.
+
+    ``cfg``: a :class:`~keras_ecg.config.RunConfig` (or a dict of its settings).
+    """
     from keras_ecg.data import splits
 
-    preprocess = cfg.get("preprocess") or ("panels" if input_kind == "panels" else "page")
-    image_size = cfg.get("image_size", 224)
-    classes = cfg.get("classes")
-    binary = bool(cfg.get("binary", False))
+    cfg = _run_config(cfg, "images")
+    preprocess = cfg.panel_preprocess if input_kind == "panels" else cfg.page_preprocess
+    image_size = cfg.image_size
+    classes = cfg.classes
+    binary = cfg.binary
     res = resolve(data, "ecg_images", log=log)
     prep = {"input_kind": input_kind, "preprocess": preprocess, "image_size": image_size,
             "classes": classes, "binary": binary}
     if res.synthetic:
         from keras_ecg.data.images import synthetic_pages
 
-        ds = synthetic_pages.pages(n_per_class=int(cfg.get("synthetic_n", 12)), classes=classes,
+        ds = synthetic_pages.pages(n_per_class=int(cfg.synthetic_n), classes=classes,
                                    image_size=image_size, preprocess=preprocess, seed=seed, binary=binary)
         desc = ds.meta.get("source", "embedded synthetic ECG pages")
     else:
         from keras_ecg.data import images
 
         try:
-            ds = images.load_folder(res.path, class_map=cfg.get("class_map"), preprocess=preprocess,
+            ds = images.load_folder(res.path, class_map=cfg.class_map, preprocess=preprocess,
                                     classes=classes, binary=binary, image_size=image_size)
         except (OSError, ValueError) as e:
             raise DataError(f"{res.path}: {str(e).splitlines()[0]}") from None
         desc = ds.meta.get("source", f"ECG images ({res.path})")
     check_classes(ds, "the image dataset")
-    train, test = splits.group_split(ds, test_size=float(cfg.get("test_size", 0.2)), seed=seed)
+    train, test = splits.group_split(ds, test_size=float(cfg.test_size), seed=seed)
     check_classes(train, "the training side")
     for key in ("image_size", "panel_size", "layout", "preprocess", "num_panels"):
         if key in ds.meta:

@@ -34,28 +34,35 @@ import sys
 import numpy as np
 
 from keras_ecg import _atomic
+from keras_ecg.config import PRECISIONS, STRATEGIES, default
 
 CHECKPOINTS = "checkpoints"
-STRATEGIES = ("auto", "none", "data_parallel")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    class_weight: str | None = "balanced"  # "balanced" (n / (k * count)), "sqrt" (its square root) or None
-    class_weight_cap: float = 50.0  # no class weighs more than this (a class with 6 beats would get ~1400)
-    balance: bool = False  # balanced sampling instead of class weights
+    """What :func:`fit` needs; the defaults are :class:`~keras_ecg.config.RunConfig`'s."""
+
+    epochs: int = default("epochs")
+    batch_size: int = default("batch_size")
+    learning_rate: float = default("learning_rate")
+    class_weight: str | None = default("class_weight")  # balanced (n / (k * count)), sqrt (its root), none
+    class_weight_cap: float = default("class_weight_cap")  # a class with 6 beats would otherwise get ~1400
+    balance: bool = default("balance")  # balanced sampling instead of class weights
     augment: object = None  # callable fn(x_batch, rng) -> x_batch (training side only), or None
-    patience: int = 3  # epochs without val improvement before stopping (0: never stop)
-    monitor: str = "val_loss"  # or "val_macro_f1" (computed on the validation side each epoch; higher is better)
-    seed: int = 0
-    resume: bool = False
-    tensorboard: bool = False
-    verbose: int | str = "auto"
-    bn_momentum: float | None = None  # override BatchNormalization momentum (small data: few steps per epoch)
+    patience: int = default("patience")  # epochs without val improvement before stopping (0: never stop)
+    monitor: str = default("monitor")  # val_macro_f1 is computed on the validation side each epoch
+    seed: int = default("seed")
+    resume: bool = default("resume")
+    tensorboard: bool = default("tensorboard")
+    verbose: int | str = default("verbose")
+    bn_momentum: float | None = default("bn_momentum")  # small data: few steps per epoch
+
+    @classmethod
+    def from_run(cls, cfg, augment=None) -> "TrainConfig":
+        """The training part of a :class:`~keras_ecg.config.RunConfig`."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "augment"]
+        return cls(augment=augment, **{n: getattr(cfg, n) for n in names})
 
 
 # ----------------------------------------------------------------------------- strategy
@@ -261,9 +268,6 @@ def ensure_float32_head(model):
 
 
 # ----------------------------------------------------------------------------- data
-
-
-CLASS_WEIGHTS = ("balanced", "sqrt", "none")
 
 
 def class_weights(y, num_classes: int, mode: str = "balanced", cap: float | None = None) -> dict:

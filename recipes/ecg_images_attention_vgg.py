@@ -19,7 +19,7 @@ CONFIG = {
     "model": "attention_vgg",
     "model_choices": ["attention_vgg", "cnn2d", "cnn_lstm2d", "td_cnn", "panel_attention_lstm", "cnn3d"],
     "classes": ["normal", "abnormal_heartbeat", "mi", "history_of_mi", "covid19"],
-}  # training choices: runner.TASK_DEFAULTS["images"]
+}  # training choices: keras_ecg.config.TASK_DEFAULTS["images"]
 
 if __name__ == "__main__":
     runner.main(CONFIG)

@@ -16,7 +16,7 @@ CONFIG = {
     "task": "images",
     "model": "cnn_lstm2d",
     "classes": ["normal", "abnormal_heartbeat", "mi", "history_of_mi"],
-}  # training choices: runner.TASK_DEFAULTS["images"]
+}  # training choices: keras_ecg.config.TASK_DEFAULTS["images"]
 
 if __name__ == "__main__":
     runner.main(CONFIG)

@@ -20,7 +20,7 @@ CONFIG = {
     "model_choices": ["cnn_lstm2d", "td_cnn"],
     "model_args": {"cnn_lstm2d": {"bidirectional": True}, "td_cnn": {"head": "bilstm"}},
     "binary": True,
-}  # training choices: runner.TASK_DEFAULTS["images"]
+}  # training choices: keras_ecg.config.TASK_DEFAULTS["images"]
 
 if __name__ == "__main__":
     runner.main(CONFIG)

@@ -45,3 +45,11 @@ def backend_name():
     import keras
 
     return keras.backend.backend()
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No $KERAS_ECG_DATA, an empty keras cache, no download (data resolution falls back to synthetic)."""
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("KERAS_ECG_OFFLINE", "1")

@@ -3,15 +3,13 @@
 Runs in-process with the suite's backend (``KERAS_BACKEND``), 1 epoch, tiny models.
 """
 
-import hashlib
 import json
 import os
-import pathlib
 
 import numpy as np
 import pytest
 
-from keras_ecg import runner, sources
+from keras_ecg import runner
 
 TINY = json.dumps({"filters": [4], "units": [4], "dense_units": [4], "dropout": 0.0})
 CONFIG = {
@@ -33,14 +31,6 @@ def _backend():
 def _argv(out, *extra):
     return ["--backend", _backend(), "--out", str(out), "--model-args", TINY, "--export", "none",
             "--verbose", "0", *extra]
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No $KERAS_ECG_DATA, an empty keras cache, no download."""
-    monkeypatch.delenv(sources.DATA_ENV, raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setenv(sources.OFFLINE_ENV, "1")
 
 
 def test_end_to_end_auto_falls_back_to_synthetic(tmp_path, offline, capsys):
@@ -75,15 +65,15 @@ def test_end_to_end_auto_falls_back_to_synthetic(tmp_path, offline, capsys):
 def test_same_config_reruns_different_is_refused(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    args = runner.parse_args(CONFIG, _argv(out, "--data", "synthetic"))
-    other = runner._run_config(CONFIG, args, ["cnn_lstm"])
+    cfg = runner.parse_args(CONFIG, _argv(out, "--data", "synthetic"))
+    other = cfg.to_dict()
     other["seed"] = 99
     (out / runner.RUN_CONFIG).write_text(json.dumps({"config": other}))
     with pytest.raises(SystemExit) as e:
         runner.main(CONFIG, _argv(out, "--data", "synthetic"))
     msg = str(e.value)
     assert "already holds a different run" in msg and "seed" in msg and "\n" not in msg
-    same = runner._run_config(CONFIG, args, ["cnn_lstm"])
+    same = cfg.to_dict()
     runner.check_out_dir(out, {**same, "seed": 99}, overwrite=False, resume=False)  # same run: accepted
     runner.check_out_dir(out, same, overwrite=True, resume=False)  # different, --overwrite: cleared
     assert not (out / runner.RUN_CONFIG).exists()
@@ -150,85 +140,6 @@ def test_split_inter_needs_records_for_csv(tmp_path):
     assert "use --split intra" in str(e.value)
 
 
-# ----------------------------------------------------------------------------- data resolution
-
-
-def test_resolve_order(tmp_path, monkeypatch, offline):
-    mitdb = tmp_path / "root" / "mitdb"
-    mitdb.mkdir(parents=True)
-    (mitdb / "100.hea").write_text("100 2 360 10\n")
-    assert sources.resolve(str(tmp_path / "root"), "mitdb").path == mitdb
-    assert sources.resolve(str(mitdb), "mitdb").path == mitdb
-    assert sources.resolve("auto", "mitdb").synthetic
-    monkeypatch.setenv(sources.DATA_ENV, str(tmp_path / "root"))
-    assert sources.resolve("auto", "mitdb").path == mitdb
-    assert sources.resolve("synthetic", "mitdb").synthetic
-    monkeypatch.delenv(sources.DATA_ENV)
-    cache = sources.keras_datasets_dir() / "mitdb"
-    cache.mkdir(parents=True)
-    (cache / "101.hea").write_text("101 2 360 10\n")
-    res = sources.resolve("auto", "mitdb")
-    assert res.path == cache and "cache" in res.how
-
-
-def _fake_server(files):
-    def fetch(url, dest, timeout=30.0):
-        name = url.rsplit("/", 1)[1]
-        if name not in files:
-            raise OSError(f"404 {url}")
-        pathlib.Path(dest).write_bytes(files[name])
-
-    return fetch
-
-
-def test_download_verifies_checksums(tmp_path, monkeypatch, offline):
-    files = {"100.hea": b"100 2 360 10\r\n", "100.dat": b"\x00" * 30, "100.atr": b"\x01\x02"}
-    sums = {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}
-    monkeypatch.setattr(sources, "fetch", _fake_server(files))
-    dest = sources.download_mitdb(tmp_path / "mitdb", sums=sums, log=lambda m: None)
-    assert sorted(p.name for p in dest.iterdir()) == ["100.atr", "100.dat", "100.hea", "RECORDS"]
-
-    bad = dict(sums, **{"100.dat": "0" * 64})
-    with pytest.raises(sources.DataError, match="SHA256 mismatch"):
-        sources.download_mitdb(tmp_path / "mitdb2", sums=bad, log=lambda m: None)
-    assert not (tmp_path / "mitdb2").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mitdb-download")]
-
-
-def test_auto_downloads_into_keras_cache(tmp_path, monkeypatch, offline):
-    files = {"100.hea": b"100 2 360 10\r\n", "100.dat": b"\x00" * 30}
-    sums = {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}
-    monkeypatch.delenv(sources.OFFLINE_ENV)
-    monkeypatch.setattr(sources, "fetch", _fake_server(files))
-    monkeypatch.setattr(sources, "read_sha256sums", lambda path=None: sums)
-    res = sources.resolve("auto", "mitdb", log=lambda m: None)
-    assert res.path == sources.keras_datasets_dir() / "mitdb" and "SHA256 verified" in res.how
-    # a failing download falls back to synthetic data with the reason in the warning
-    monkeypatch.setattr(sources, "fetch", _fake_server({}))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "other_home"))
-    res = sources.resolve("auto", "mitdb", log=lambda m: None)
-    assert res.synthetic and "download failed: 404" in res.warnings[0]
-
-
-def test_shipped_checksums_cover_mitdb():
-    sums = sources.read_sha256sums()
-    assert len(sums) == 144 and sums["100.hea"].startswith("60ebc904")
-
-
-def test_cli_train_forwards_to_runner(monkeypatch, capsys):
-    from keras_ecg import cli
-
-    seen = {}
-    monkeypatch.setattr(runner, "main", lambda config, argv: seen.update(config=config, argv=argv))
-    cli.main(["train", "--task", "images", "--binary", "--classes", "normal,mi", "--model", "cnn2d", "--epochs", "2"])
-    assert seen["config"]["task"] == "images" and seen["config"]["binary"] is True
-    assert seen["config"]["classes"] == ["normal", "mi"] and seen["argv"] == ["--model", "cnn2d", "--epochs", "2"]
-    with pytest.raises(SystemExit, match="unknown command 'fly'"):
-        cli.main(["fly"])
-    cli.main(["models", "cnn*"])
-    assert "cnn_lstm" in capsys.readouterr().out
-
-
 def test_kaggle_csv_source_intra(tmp_path):
     from keras_ecg.data import mitbih, signal, synthetic, splits
 
@@ -244,18 +155,3 @@ def test_kaggle_csv_source_intra(tmp_path):
     assert rep["split"].startswith("kaggle") and rep["num_test"] == len(test) and rep["synthetic"] is False
     assert rep["extra"]["preprocessing"]["format"] == "kaggle_csv"
     assert rep["extra"]["input_shape"] == [187, 1]
-
-
-def test_backend_auto_uses_autobackend(monkeypatch):
-    from keras_ecg import autobackend
-
-    seen = {}
-
-    def choose(model, shape, num_classes=5, batch_size=64, log=print, **kw):
-        seen.update(model=model, shape=shape, num_classes=num_classes, batch_size=batch_size)
-        return "jax"
-
-    monkeypatch.setattr(autobackend, "choose", choose)
-    args = runner.parse_args(CONFIG, ["--backend", "auto", "--batch-size", "8"])
-    assert runner._auto_backend(CONFIG, args) == "jax"
-    assert seen == {"model": "cnn_lstm", "shape": (64, 1), "num_classes": 5, "batch_size": 8}

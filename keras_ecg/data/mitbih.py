@@ -17,6 +17,7 @@ import pathlib
 
 import numpy as np
 
+from keras_ecg import errors
 from keras_ecg._atomic import atomic_path
 from keras_ecg.data import cache as _cache
 from keras_ecg.data import signal as _signal
@@ -42,7 +43,7 @@ _INVALID = {"8": -128, "16": -32768, "61": -32768, "80": -128, "160": -32768, "2
             "24": -8388608, "32": -2147483648, "310": -512, "311": -512}
 
 
-class DataFileError(ValueError):
+class DataFileError(errors.DataError):
     """A data file is malformed; the message names the file and the problem."""
 
 

@@ -201,7 +201,7 @@ def run(cfg: RunConfig, callbacks=()) -> dict:
     t_start = time.time()
     import keras
 
-    from keras_ecg import train as T
+    from keras_ecg import training as T
 
     keras.utils.set_random_seed(cfg.seed)
     T.set_precision(cfg.precision)
@@ -316,7 +316,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     import numpy as np
 
     from keras_ecg import registry
-    from keras_ecg import train as T
+    from keras_ecg import training as T
 
     kind = registry.input_kind(model_name)
     data, train, val = _load_data(cfg, kind, cache)

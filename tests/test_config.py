@@ -10,7 +10,7 @@ import pytest
 from keras_ecg import config, runner
 from keras_ecg.config import RunConfig
 from keras_ecg.errors import RunError
-from keras_ecg.train import TrainConfig
+from keras_ecg.training import TrainConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").glob("*.py"))

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_ecg import runner, train
+from keras_ecg import runner, training
 
 TINY = json.dumps({"filters": [4], "units": [4], "dense_units": [4], "dropout": 0.0})
 CONFIG = {"name": "test_train", "task": "mitbih", "model": "cnn_lstm", "window": 64, "fs": 125,
@@ -41,7 +41,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(Interrupt):
         runner.main(CONFIG, _argv(out, "--epochs", "3", "--patience", "0"), callbacks=[_interrupt_after(0)])
-    state = train.load_state(out)
+    state = training.load_state(out)
     assert state["epoch"] == 0 and (out / "checkpoints" / "last.keras").exists()
     assert not (out / "report.json").exists()
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]  # no temp files left
@@ -51,7 +51,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
     assert extra["resumed"] is True and extra["epochs_run"] == 3
     rows = (out / "training_log.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
-    assert train.load_state(out)["epoch"] == 2
+    assert training.load_state(out)["epoch"] == 2
 
     # resuming a finished run only re-evaluates
     again = runner.main(CONFIG, _argv(out, "--epochs", "3", "--patience", "0", "--resume"))
@@ -69,25 +69,25 @@ def test_early_stopping_restores_best(tmp_path):
 
 
 def test_class_weights_and_history(tmp_path):
-    w = train.class_weights(np.array([0, 0, 0, 1]), 3)
+    w = training.class_weights(np.array([0, 0, 0, 1]), 3)
     assert w == {0: pytest.approx(4 / 9), 1: pytest.approx(4 / 3), 2: 1.0}
     json.dumps(w)
-    assert train.class_weights(np.array([0, 0, 0, 1]), 3, "sqrt", cap=1.0) == {
+    assert training.class_weights(np.array([0, 0, 0, 1]), 3, "sqrt", cap=1.0) == {
         0: pytest.approx((4 / 9) ** 0.5), 1: 1.0, 2: 1.0}
     log = tmp_path / "log.csv"
     log.write_text("epoch,loss,val_loss\n0,1.5,1.6\n1,1.2,1.4\n")
-    assert train.history_from_csv(log) == {"loss": [1.5, 1.2], "val_loss": [1.6, 1.4]}
+    assert training.history_from_csv(log) == {"loss": [1.5, 1.2], "val_loss": [1.6, 1.4]}
 
 
 def test_resolve_strategy(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert train.resolve_strategy("auto", "jax", 0) == "none"
-    assert train.resolve_strategy("auto", "jax", 2) == "data_parallel"
-    assert train.resolve_strategy("none", "tensorflow", 8) == "none"
+    assert training.resolve_strategy("auto", "jax", 0) == "none"
+    assert training.resolve_strategy("auto", "jax", 2) == "data_parallel"
+    assert training.resolve_strategy("none", "tensorflow", 8) == "none"
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert train.resolve_strategy("auto", "torch", 0) == "data_parallel"
+    assert training.resolve_strategy("auto", "torch", 0) == "data_parallel"
     with pytest.raises(ValueError, match="unknown strategy"):
-        train.resolve_strategy("mirrored", "jax", 0)
+        training.resolve_strategy("mirrored", "jax", 0)
 
 
 def test_mixed_precision_keeps_float32_head():
@@ -96,12 +96,12 @@ def test_mixed_precision_keeps_float32_head():
     from keras_ecg import registry
 
     try:
-        train.set_precision("mixed_bfloat16")
-        model = train.ensure_float32_head(registry.build("cnn1d", (32, 1), 3, filters=(4,), dense_units=(4,)))
+        training.set_precision("mixed_bfloat16")
+        model = training.ensure_float32_head(registry.build("cnn1d", (32, 1), 3, filters=(4,), dense_units=(4,)))
         assert str(model.outputs[0].dtype) == "float32"
         assert model.layers[1].dtype_policy.name == "mixed_bfloat16"
         with pytest.raises(ValueError, match="unknown precision"):
-            train.set_precision("float8")
+            training.set_precision("float8")
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -110,7 +110,7 @@ def test_bn_momentum_override_reaches_wrapped_layers():
     from keras_ecg import registry
 
     model = registry.build("td_cnn", (3, 16, 16, 1), 2, filters=(4,), units=(4,), dense_units=(4,))
-    n = train.set_bn_momentum(model, 0.9)
+    n = training.set_bn_momentum(model, 0.9)
     import keras
 
     bns = [l for l in model._flatten_layers(include_self=False, recursive=True)
@@ -118,5 +118,5 @@ def test_bn_momentum_override_reaches_wrapped_layers():
     bns += [l.layer for l in model.layers if isinstance(getattr(l, "layer", None), keras.layers.BatchNormalization)]
     assert n == len(bns) and all(b.momentum == 0.9 for b in bns)
     model2 = registry.build("cnn1d", (32, 1), 3, filters=(4,), dense_units=(4,))
-    assert train.set_bn_momentum(model2, 0.8) >= 1
+    assert training.set_bn_momentum(model2, 0.8) >= 1
     assert all(l.get_config()["momentum"] == 0.8 for l in model2.layers if isinstance(l, keras.layers.BatchNormalization))

@@ -70,8 +70,8 @@ class RunConfig:
     builder_args: dict | None = setting(None, "JSON dict of builder arguments for every model (overrides "
                                               "the recipe's model_args)", flag="--model-args")
     # --- backend and hardware
-    backend: str | None = setting(None, "Keras backend (default: $KERAS_BACKEND or jax), chosen before keras is "
-                                        "imported; auto = the fastest measured here for the (first) model",
+    backend: str | None = setting(None, "Keras backend ($KERAS_BACKEND, else jax), chosen before keras is imported; "
+                                        "auto = the fastest measured here for the (first) model",
                                   flag=True, choices=(*BACKENDS, "auto"))
     strategy: str = setting("auto", "auto = data_parallel when more than one accelerator is visible",
                             flag=True, choices=STRATEGIES, identity=False)
@@ -265,9 +265,9 @@ def _check(key, value, hint, meta, what):
 def _comma_list(choices):
     def parse(text: str) -> list:
         items = [t.strip() for t in text.split(",") if t.strip() and t.strip() != "none"]
-        bad = [t for t in items if t not in choices]
+        bad = [t for t in items if choices and t not in choices]
         if bad:
-            raise argparse.ArgumentTypeError(f"unknown format(s) {', '.join(bad)}; choose among "
+            raise argparse.ArgumentTypeError(f"unknown value(s) {', '.join(bad)}; choose among "
                                              f"{', '.join(choices)} or none")
         return items
     return parse
@@ -312,17 +312,23 @@ def add_flags(parser: argparse.ArgumentParser, cfg: RunConfig, suppress: bool = 
             del kw["metavar"]
             kw["action"] = "store_false" if flag_name(f).startswith("--no-") else "store_true"
         elif list in allowed:
-            kw["type"], value = _comma_list(meta["choices"]), ",".join(value)
-            kw["help"] += f" (default: {value or 'none'})"
+            kw["type"] = _comma_list(meta["choices"])
+            if value is not None:
+                value = ",".join(map(str, value))
+                kw["help"] += f" (default: {value or 'none'})"
         elif dict in allowed:
             kw["type"] = _json_dict
         elif f.name == "verbose":
             kw["type"] = _verbosity
         else:
             kw["type"] = next(t for t in allowed if t is not type(None))
-            kw["choices"] = meta["choices"]
+            if meta["choices"]:
+                kw["choices"] = meta["choices"]
+                del kw["metavar"]
         if f.name == "backend" and value is None:
             value = kb.default()
+        if value not in (None, "") and not isinstance(value, bool) and list not in allowed:
+            kw["help"] += f" (default: {value})"
         kw["default"] = argparse.SUPPRESS if suppress else value
         groups[meta["group"]].add_argument(flag_name(f), **kw)
 

@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(cfg: RunConfig, suppress: bool = False) -> argparse.ArgumentParser:
     """The recipe's command line, generated from :class:`~keras_ecg.config.RunConfig` (defaults: ``cfg``)."""
-    p = _Parser(prog=cfg.name, description=cfg.description, argument_default=None)
+    p = _Parser(prog=cfg.name, description=cfg.description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(p, cfg, suppress=suppress)
     return p
 

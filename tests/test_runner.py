@@ -85,7 +85,7 @@ def test_same_config_reruns_different_is_refused(tmp_path):
         (["--backend", "theano"], "invalid choice: 'theano'"),
         (["--strategy", "model_parallel"], "invalid choice: 'model_parallel'"),
         (["--precision", "float8"], "invalid choice: 'float8'"),
-        (["--export", "tflite"], "unknown format"),
+        (["--export", "tflite"], "unknown value(s) tflite"),
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--model-args", "{oops"], "not valid JSON"),
     ],

@@ -6,7 +6,7 @@
     python benchmarks/export_all.py --models lstm gru --merge   # refresh two entries
 
 Each model is built with random weights (default widths unless ``--small``)
-and exported one format at a time with :func:`keras_ecg.export.export`, so a
+and exported one format at a time with :func:`keras_ecg.export`, so a
 failing format does not hide the others. Writes
 ``benchmarks/results/export_<backend>.json``: per model and format the
 status (``ok`` / ``failed``), the path used (``native:<backend>`` or
@@ -63,7 +63,8 @@ def main(argv=None) -> int:
 
     import keras_ecg
     from keras_ecg import _atomic
-    from keras_ecg.export import _versions, export
+    from keras_ecg import export
+    from keras_ecg.deploy.export.tf_fallback import exporter_versions
     from keras_ecg.registry import input_kind
 
     names = sorted({n for pat in args.models for n in keras_ecg.list_models(pat)})
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
         results["updated_models"] = {"created": results["created"], "models": names}
         results["created"] = old.get("created", results["created"])
         results["seconds"] = old.get("seconds")
-    results["versions"] = _versions(args.backend)
+    results["versions"] = exporter_versions(args.backend)
     summary = {}
     for fmt in args.formats:
         s = {"ok_native": [], "ok_fallback": [], "failed": []}

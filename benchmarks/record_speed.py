@@ -125,7 +125,7 @@ def worker(args):
     onnx_error, setup_onnx, probs_onnx, max_diff, annotate_ok = None, None, None, None, None
     with tempfile.TemporaryDirectory(prefix="keras_ecg_record_onnx_") as tmp:
         try:
-            from keras_ecg.export import export
+            from keras_ecg import export
 
             t0 = time.perf_counter()
             card = export(model, tmp, formats=("onnx",), sample_inputs=beats[:16])

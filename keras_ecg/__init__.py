@@ -11,7 +11,7 @@ _LAZY = {
     "list_models": ("keras_ecg.registry", "list_models"),
     "register_model": ("keras_ecg.registry", "register_model"),
     "load_model": ("keras_ecg.models", "load_model"),
-    "export": ("keras_ecg.export", "export"),
+    "export": ("keras_ecg.deploy.export", "export"),
     "evaluate": ("keras_ecg.evaluation", "evaluate"),
     "KerasECGError": ("keras_ecg.errors", "KerasECGError"),
 }

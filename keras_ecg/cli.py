@@ -42,16 +42,17 @@ def _predict(argv) -> int:
         kb.use(args.backend or kb.default())
     except (RuntimeError, ValueError) as e:
         raise SystemExit(f"keras-ecg predict: error: {str(e).splitlines()[0]}") from None
-    from keras_ecg import predict as P
+    from keras_ecg.deploy import predict as P
+    from keras_ecg.errors import KerasECGError
 
     try:
         model, card = P.load(args.model)
         results = P.predict_paths(model, card, args.inputs, args.batch_size)
-    except P.PredictError as e:
+    except KerasECGError as e:  # bad input, card or model: one line
         raise SystemExit(f"keras-ecg predict: error: {e}") from None
     if args.json:
-        print(json.dumps({"model": str(P.find_model(args.model)), "class_names": card["class_names"],
-                          "binary": bool(card.get("binary")), "results": results}, indent=2))
+        print(json.dumps({"model": str(P.find_model(args.model)), "class_names": card.class_names,
+                          "binary": card.binary, "results": results}, indent=2))
     else:
         print(P.format_text(results, card))
     return 0

@@ -377,14 +377,14 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
          f"{(report.get('macro_f1') or 0):.4f}" + (f", ROC-AUC {report['roc_auc_risk']:.4f}"
                                                    if binary and report.get("roc_auc_risk") is not None else ""))
     if cfg.export:
-        card = {
-            "name": model_name, "recipe": cfg.name, "input_kind": kind,
-            "input_shape": list(input_shape), "inputs": data.train.meta.get("inputs", ["input"]),
-            "class_names": class_names, "classes": class_names, "binary": binary,
+        card = {  # the caller's part of the model card (keras_ecg.card.ModelCard); export adds the rest
+            "model": model_name, "model_args": {"input_shape": list(input_shape), "num_classes": len(class_names),
+                                                **margs},
+            "recipe": cfg.name, "input_kind": kind, "class_names": class_names, "binary": binary,
             "preprocessing": data.preprocessing,
-            "data_source": data.source, "synthetic": data.synthetic, "split": split_name,
+            "training_data": {"source": data.source, "synthetic": data.synthetic, "split": split_name},
             "metrics": {k: report.get(k) for k in ("accuracy", "macro_f1", "roc_auc_macro", "roc_auc_risk")},
-            "backend": cfg.backend, "precision": cfg.precision,
+            "precision": cfg.precision,
         }
         sample = _sample_inputs(data.test, 8)
         _export(model, out, cfg.export, sample, card)
@@ -411,7 +411,7 @@ def _sample_inputs(ds, n):
 
 
 def _export(model, out, formats, sample, card):
-    from keras_ecg.export import export
+    from keras_ecg import export
 
     try:
         res = export(model, out, formats=tuple(formats), sample_inputs=sample, card=card)

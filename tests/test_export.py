@@ -12,7 +12,8 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("onnxruntime")
 
-from keras_ecg import export as ex  # noqa: E402
+from keras_ecg.deploy import export as ex  # noqa: E402
+from keras_ecg.deploy.export import tf_fallback, verify, writers  # noqa: E402
 
 FINAL_NAMES = ("model.keras", "saved_model", "model.onnx", "model_card.json")
 
@@ -43,16 +44,15 @@ def _expected_path(fmt, backend):
 def _check_export(res, out, model, x, backend):
     assert sorted(p.name for p in out.iterdir()) == sorted(FINAL_NAMES)  # no temp/staging left
     card = json.loads((out / "model_card.json").read_text())
-    assert card["backend"] == backend
-    assert card["input"]["name"] == model.inputs[0].name
-    assert card["input"]["shape"] == [None, *model.inputs[0].shape[1:]]
-    assert card["input"]["dtype"] == "float32"
+    assert card["card_version"] == 1 and card["backend"] == backend
+    assert card["inputs"] == [{"name": model.inputs[0].name, "shape": [None, *model.inputs[0].shape[1:]],
+                               "dtype": "float32"}]
     for fmt in ex.FORMATS:
         r = card["export"]["formats"][fmt]
         assert r["status"] == "ok" and r["batch_sizes"] == [1, len(x)]
         assert 0 <= r["max_abs_error"] <= 1e-4
         assert r["path"] == _expected_path(fmt, backend), (fmt, r)
-        assert card["export"]["max_abs_error"][fmt] == r["max_abs_error"]
+        assert r["file"] == card["files"][fmt]
     assert card["versions"]["keras"] == keras.__version__ and card["versions"][backend]
     assert res["paths"]["onnx"] == str((out / "model.onnx").resolve())
 
@@ -70,27 +70,31 @@ def _check_export(res, out, model, x, backend):
 def test_export_conv_all_formats(tmp_path, backend_name):
     model = _conv_model()
     x = np.random.default_rng(0).normal(size=(5, 64, 2)).astype("float32")
-    card = {"classes": ["N", "S", "V"], "preprocessing": {"sampling_rate": 360}, "split": "test",
-            "metrics": {"accuracy": 0.5}, "training_data": "synthetic", "input": {"layout": "(T, C)"}}
+    card = {"class_names": ["N", "S", "V"], "input_kind": "waveform",
+            "preprocessing": {"fs": 360, "before": 32, "after": 32, "leads": ["MLII", "V1"]},
+            "training_data": {"source": "synthetic beats", "synthetic": True, "split": "test"},
+            "metrics": {"accuracy": 0.5}}
     res = ex.export(model, tmp_path / "cnn", sample_inputs=x, card=card)
     _check_export(res, tmp_path / "cnn", model, x, backend_name)
-    assert res["classes"] == ["N", "S", "V"] and res["input"]["layout"] == "(T, C)"
-    assert res["preprocessing"] == {"sampling_rate": 360} and res["metrics"] == {"accuracy": 0.5}
+    assert res["class_names"] == ["N", "S", "V"] and res["binary"] is False
+    assert res["preprocessing"]["fs"] == 360.0 and res["preprocessing"]["leads"] == ["MLII", "V1"]
+    assert res["training_data"] == {"source": "synthetic beats", "synthetic": True, "split": "test"}
+    assert res["metrics"] == {"accuracy": 0.5} and res["output"] == {"shape": [None, 3], "kind": "softmax"}
     assert res["export"]["verified_on"].startswith("caller-provided inputs, 5")
 
 
 def test_export_lstm_all_formats(tmp_path, backend_name):
     model = _lstm_model()
-    res = ex.export(model, tmp_path / "lstm", card={"classes": ["normal", "abnormal"]})
-    x, _ = ex._sample_inputs(None, model.inputs[0].shape, "float32")
+    res = ex.export(model, tmp_path / "lstm", card={"class_names": ["normal", "abnormal"]})
+    (x,), _ = verify.sample_inputs(None, verify.model_inputs(model))
     _check_export(res, tmp_path / "lstm", model, x, backend_name)
-    assert res["output"]["kind"].startswith("binary")
+    assert res["output"]["kind"] == "sigmoid" and res["binary"] is True
     assert res["export"]["verified_on"].startswith("random")
 
 
 def test_interrupted_export_leaves_no_final_artefacts(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    real_write = ex._write
+    real_write = writers.write
 
     def write_then_die(model, fmt, path):
         if fmt == "onnx":
@@ -98,7 +102,7 @@ def test_interrupted_export_leaves_no_final_artefacts(tmp_path, monkeypatch):
             raise KeyboardInterrupt("simulated interruption mid-export")
         return real_write(model, fmt, path)
 
-    monkeypatch.setattr(ex, "_write", write_then_die)
+    monkeypatch.setattr(writers, "write", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         ex.export(_conv_model(), out, formats=("keras", "saved_model", "onnx"))
     assert out.is_dir() and list(out.iterdir()) == []  # no final names, no staging folder
@@ -132,14 +136,14 @@ def test_fallback_to_tensorflow_subprocess(tmp_path, backend_name):
 
 
 def test_cli_exports_keras_file(tmp_path, backend_name):
-    """``python -m keras_ecg.export`` logic, run in-process (TensorFlow only)."""
+    """``python -m keras_ecg.deploy.export.tf_fallback`` logic, run in-process (TensorFlow only)."""
     if backend_name != "tensorflow":
         pytest.skip("the CLI is the TensorFlow fallback; tested in-process on tensorflow")
     model = _conv_model()
     model.save(tmp_path / "m.keras")
     x = np.random.default_rng(1).normal(size=(3, 64, 2)).astype("float32")
-    np.savez(tmp_path / "in.npz", x=x, ref=model.predict(x, verbose=0))
-    rc = ex._main(["--keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "o"),
+    np.savez(tmp_path / "in.npz", x_0=x, ref=model.predict(x, verbose=0))
+    rc = tf_fallback.main(["--keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "o"),
                    "--formats", "saved_model", "onnx", "--inputs", str(tmp_path / "in.npz"),
                    "--result", str(tmp_path / "r.json")])
     res = json.loads((tmp_path / "r.json").read_text())
@@ -161,13 +165,17 @@ def test_export_registry_model(tmp_path, backend_name):
 
     model = keras_ecg.build("cnn1d", input_shape=(128, 1), num_classes=3)
     res = ex.export(model, tmp_path)
-    assert all(v <= 1e-4 for v in res["export"]["max_abs_error"].values())
+    assert all(r["max_abs_error"] <= 1e-4 for r in res["export"]["formats"].values())
 
 
-def test_package_attribute_is_callable(tmp_path):
+def test_package_attribute_is_a_plain_function(tmp_path):
+    import inspect
+
     import keras_ecg
 
-    assert callable(keras_ecg.export)
+    assert inspect.isfunction(keras_ecg.export) and keras_ecg.export is ex.export
     res = keras_ecg.export(_conv_model(), tmp_path, formats=("keras",), fallback=False)
     assert res["export"]["formats"]["keras"]["status"] == "ok"
-    assert callable(keras_ecg.export)  # still callable once the submodule is imported
+    import keras_ecg.deploy.export  # noqa: F401  (importing the package does not shadow the function)
+
+    assert inspect.isfunction(keras_ecg.export)

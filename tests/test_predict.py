@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from keras_ecg import cli
-from keras_ecg import predict as P
+from keras_ecg.deploy import predict as P
 
 WINDOW, FS = 64, 125
 BEAT_CLASSES = ["N", "S", "V", "F", "Q"]
 
 
 def _export(model, out, card):
-    from keras_ecg.export import export
+    from keras_ecg import export
 
     export(model, out, formats=("keras",), card=card)
     return out / "model.keras"
@@ -30,10 +30,10 @@ def beat_model(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("beat_model")
     model = registry.build("cnn1d", (WINDOW, 1), 5, filters=(4,), dense_units=(4,))
-    card = {"class_names": BEAT_CLASSES, "classes": BEAT_CLASSES, "binary": False, "input_kind": "waveform",
-            "input_shape": [WINDOW, 1],
-            "preprocessing": {"input_kind": "waveform", "window": WINDOW, "fs": FS, "lead": "MLII",
-                              "normalize": "zscore", "r_offset": WINDOW // 2}}
+    card = {"class_names": BEAT_CLASSES, "binary": False, "input_kind": "waveform", "model": "cnn1d",
+            "model_args": {"filters": [4], "dense_units": [4]},
+            "preprocessing": {"fs": FS, "before": WINDOW // 2, "after": WINDOW - WINDOW // 2, "leads": ["MLII"],
+                              "normalize": "zscore"}}
     return _export(model, out, card)
 
 
@@ -43,8 +43,8 @@ def risk_model(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("risk_model")
     model = registry.build("cnn2d", (32, 32, 3), 2, filters=(4, 4), dense_units=(4,), binary=True)
-    card = {"class_names": ["normal", "risky"], "binary": True, "input_kind": "image", "input_shape": [32, 32, 3],
-            "preprocessing": {"input_kind": "image", "preprocess": "page", "image_size": 32}}
+    card = {"class_names": ["normal", "risky"], "binary": True, "input_kind": "image",
+            "preprocessing": {"preprocess": "page", "image_size": 32}}
     return _export(model, out, card)
 
 
@@ -136,5 +136,22 @@ def test_bad_inputs(beat_model, risk_model, tmp_path):
 
 def test_card_lookup(beat_model):
     card = P.read_card(beat_model)
-    assert card["input_kind"] == "waveform" and card["preprocessing"]["window"] == WINDOW
+    assert card.input_kind == "waveform" and card.preprocessing.window == WINDOW
     assert P.find_model(beat_model.parent) == beat_model
+
+
+def test_old_or_broken_card_is_one_line_error(beat_model, tmp_path):
+    import shutil
+
+    model = tmp_path / "m" / "model.keras"
+    model.parent.mkdir()
+    shutil.copy(beat_model, model)
+    card = json.loads((beat_model.parent / "model_card.json").read_text())
+    old = {k: v for k, v in card.items() if k != "card_version"}
+    for bad, expect in ((old, "re-export the model"), (dict(card, preprocessing=None), "field preprocessing: missing"),
+                        (dict(card, binary="no"), "field binary: expected true/false")):
+        (model.parent / "model_card.json").write_text(json.dumps(bad))
+        with pytest.raises(SystemExit) as e:
+            cli.main(["predict", str(model), str(tmp_path / "any.csv")])
+        msg = str(e.value)
+        assert "\n" not in msg and str(model.parent / "model_card.json") in msg and expect in msg, msg

@@ -50,7 +50,10 @@ def test_end_to_end_auto_falls_back_to_synthetic(tmp_path, offline, capsys):
     assert cfg["backend"] == _backend() and cfg["data"] == "auto"
     assert list(out.glob("*.keras")), "export wrote no .keras file"
     card = json.loads((out / "model_card.json").read_text())
-    assert card["input_kind"] == "waveform" and card["preprocessing"]["window"] == 64
+    prep = card["preprocessing"]
+    assert card["card_version"] == 1 and card["input_kind"] == "waveform" and prep["before"] + prep["after"] == 64
+    assert card["model"] == "cnn_lstm" and card["model_args"]["input_shape"] == [64, 1]
+    assert card["training_data"]["synthetic"] is True and card["class_names"] == ["N", "S", "V", "F", "Q"]
     # the run's export is what `keras-ecg predict` reads
     from keras_ecg import cli
 

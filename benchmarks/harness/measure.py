@@ -42,12 +42,11 @@ def load_avg():
 
 
 def versions():
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("keras", "tensorflow", "jax", "torch", "onnxruntime", "tf2onnx", "jax2onnx"):
-        m = sys.modules.get(mod)
-        if m is not None:
-            out[mod] = getattr(m, "__version__", "?")
-    return out
+    """Versions of python, keras_ecg, keras, numpy and of the frameworks and exporters this process imported."""
+    from keras_ecg.versions import package_versions
+
+    loaded = [m for m in ("tensorflow", "jax", "torch", "onnxruntime", "tf2onnx", "jax2onnx") if m in sys.modules]
+    return package_versions(extra=loaded)
 
 
 def threads_info(backend):
@@ -133,7 +132,7 @@ def measure_onnx(model, x, cfg):
     out = {"onnx_p50_ms": None, "onnx_p99_ms": None, "onnx_samples_per_s": None,
            "onnx_export_s": None, "onnx_error": None}
     try:
-        from keras_ecg.export import export
+        from keras_ecg import export
     except Exception as e:  # noqa: BLE001 - export module missing/in progress
         out["onnx_error"] = f"keras_ecg.export import failed: {type(e).__name__}: {e}"[:300]
         return out

@@ -1,8 +1,8 @@
 """Predict with a saved model: image files, folders, WFDB records or CSVs of beats.
 
-The ``model_card.json`` beside the ``.keras`` file says how inputs are
-preprocessed (input kind, beat window and sampling rate, image preprocessing),
-so a prediction sees exactly what training saw::
+The model card beside the ``.keras`` file (:mod:`keras_ecg.card`) says how
+inputs are preprocessed (input kind, beat window and sampling rate, image
+preprocessing), so a prediction sees exactly what training saw::
 
     keras-ecg predict runs/mitbih_hybrid-jax/model.keras data/mitdb/100 beats.csv
     keras-ecg predict runs/ecg_risk-jax/model.keras page.jpg scans/ --json
@@ -15,16 +15,17 @@ an ``.atr`` file, else detected R peaks) and the per-class beat counts.
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp")
-CARD = "model_card.json"
+from keras_ecg import card as C
+from keras_ecg import errors
+from keras_ecg.data.images.io import IMAGE_SUFFIXES
+from keras_ecg.deploy import waveform_inputs as W  # model inputs from records/CSVs (the data side)
 
 
-class PredictError(Exception):
+class PredictError(errors.DataError):
     """An input or model that cannot be used; one line for the user."""
 
 
@@ -48,30 +49,11 @@ def find_model(path) -> pathlib.Path:
     return p
 
 
-def read_card(model_path) -> dict:
-    """The model card beside the model (``model_card.json``), flattened to what predict needs."""
-    model_path = pathlib.Path(model_path)
-    for cand in (model_path.with_name(CARD), model_path.parent.parent / CARD):
-        if cand.exists():
-            try:
-                raw = json.loads(cand.read_text())
-            except ValueError as e:
-                raise PredictError(f"{cand}: not valid JSON ({e})") from None
-            return normalize_card(raw)
-    raise PredictError(f"{model_path.with_name(CARD)}: model card missing; it tells how to preprocess inputs")
-
-
-def normalize_card(raw: dict) -> dict:
-    """Accept the card at the top level or nested under ``card``/``recipe_card``."""
-    card = dict(raw)
-    for key in ("card", "recipe_card", "user"):
-        if isinstance(raw.get(key), dict):
-            card = {**raw[key], **{k: v for k, v in raw.items() if k not in raw[key]}}
-    prep = dict(card.get("preprocessing") or {})
-    card["preprocessing"] = prep
-    card.setdefault("input_kind", prep.get("input_kind", "waveform"))
-    if "class_names" not in card:
-        raise PredictError("model card has no class_names")
+def read_card(model_path) -> C.ModelCard:
+    """The model card of a model file (beside it, or in the run folder above), checked for predict."""
+    path = C.find(model_path)
+    card = C.read(path)
+    card.require("class_names", "input_kind", "preprocessing", source=str(path))
     return card
 
 
@@ -112,111 +94,35 @@ def input_type(path) -> str:
 
 
 def _require(card, kinds, what, path):
-    if card["input_kind"] not in kinds:
-        raise PredictError(f"{path}: {what} input, but this model takes {card['input_kind']} input")
+    if card.input_kind not in kinds:
+        raise PredictError(f"{path}: {what} input, but this model takes {card.input_kind} input")
 
 
 def image_batch(paths, card) -> np.ndarray:
     from keras_ecg.data.images import preprocess_image
 
-    prep = card["preprocessing"]
-    preprocess = prep.get("preprocess") or ("panels" if card["input_kind"] == "panels" else "page")
+    prep = card.preprocessing
     kw = {}
-    if prep.get("image_size"):
-        kw["image_size"] = prep["image_size"]
-    if prep.get("panel_size"):
-        kw["panel_size"] = tuple(prep["panel_size"])
+    if prep.image_size:
+        kw["image_size"] = prep.image_size
+    if prep.panel_size:
+        kw["panel_size"] = tuple(prep.panel_size)
     out = []
     for p in paths:
         try:
-            out.append(preprocess_image(str(p), preprocess=preprocess, **kw))
+            out.append(preprocess_image(str(p), preprocess=prep.preprocess, **kw))
         except (OSError, ValueError) as e:
             raise PredictError(str(e).splitlines()[0]) from None
     return np.stack(out)
-
-
-def _select(beats, card):
-    idx = card["preprocessing"].get("mi_indices")
-    return beats[:, idx] if idx else beats
-
-
-def csv_beats(path, card) -> np.ndarray:
-    """Rows of a CSV as beats; a trailing label column (Kaggle format) is dropped."""
-    prep = card["preprocessing"]
-    window = int(prep.get("window") or card["input_shape"][0])
-    try:
-        rows = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
-    except ValueError as e:
-        raise PredictError(f"{path}: not a numeric CSV ({str(e).splitlines()[0]})") from None
-    if rows.shape[1] == window + 1:
-        rows = rows[:, :window]
-    if rows.shape[1] != window:
-        raise PredictError(f"{path}: rows have {rows.shape[1]} values; this model takes beats of {window} samples "
-                           f"(or {window + 1} with a label column)")
-    return rows
-
-
-def detect_r_peaks(x, fs: float) -> np.ndarray:
-    """R-peak sample positions (a simple band-pass + energy peak picker)."""
-    try:
-        from keras_ecg.data.signal import detect_r_peaks as detect
-
-        return np.asarray(detect(x, fs), dtype=np.int64)
-    except ImportError:
-        pass
-    from scipy.signal import find_peaks
-
-    from keras_ecg.data.signal import bandpass
-
-    f = bandpass(x, fs, 5.0, 15.0)
-    energy = np.gradient(f) ** 2
-    peaks, _ = find_peaks(energy, height=0.3 * np.percentile(energy, 99.5), distance=int(0.25 * fs))
-    half = int(0.05 * fs)  # move to the largest deflection nearby
-    return np.array([max(0, p - half) + int(np.argmax(np.abs(x[max(0, p - half):p + half])))
-                     for p in peaks], dtype=np.int64)
-
-
-def record_beats(path, card):
-    """(beats (n, window), R-peak samples at the record's rate, how the beats were found, record)."""
-    from keras_ecg.data import mitbih
-    from keras_ecg.data import signal as S
-
-    prep = card["preprocessing"]
-    if prep.get("format") == "kaggle_csv":
-        raise PredictError(f"{path}: this model was trained on Kaggle CSV beats; predict on a CSV of such beats")
-    window, fs = int(prep.get("window", 187)), float(prep.get("fs", 125))
-    before = int(prep.get("r_offset", window // 2))
-    try:
-        rec = mitbih.load_record(path)
-    except (OSError, ValueError) as e:
-        raise PredictError(str(e).splitlines()[0]) from None
-    lead = prep.get("lead", "MLII")
-    try:
-        x = rec.lead(lead)
-    except ValueError:
-        x = rec.signal[:, 0]
-    if rec.ann_samples is not None:
-        keep = np.isin(rec.ann_symbols, list(mitbih.AAMI_MAP))
-        peaks, how = rec.ann_samples[keep], "annotated beats (.atr)"
-    else:
-        peaks, how = detect_r_peaks(x, rec.fs), "detected R peaks"
-    if rec.fs != fs:
-        x = S.resample(x, rec.fs, fs)
-        r = S.resample_index(peaks, rec.fs, fs)
-    else:
-        r = peaks
-    start = r - before
-    ok = (start >= 0) & (start + window <= len(x))
-    beats = x[start[ok, None] + np.arange(window)]
-    if prep.get("normalize"):
-        beats = S.normalize(beats, prep["normalize"], axis=-1)
-    return beats.astype(np.float32), peaks[ok], how, rec
 
 
 # ----------------------------------------------------------------------------- predict
 
 
 def _outputs(model, x, batch_size=256) -> np.ndarray:
+    """Model outputs for ``x``: one array, or a list of arrays (one per model input)."""
+    if isinstance(x, list):
+        x = x[0] if len(x) == 1 else x
     out = model.predict(x, batch_size=batch_size, verbose=0)
     if isinstance(out, (list, tuple)):
         out = out[0]
@@ -224,18 +130,13 @@ def _outputs(model, x, batch_size=256) -> np.ndarray:
 
 
 def _item(probs, card, **where) -> dict:
-    names = list(card["class_names"])
-    if card.get("binary") or probs.shape[-1] == 1:
+    names = list(card.class_names)
+    if card.binary or probs.shape[-1] == 1:
         risk = float(probs[0] if probs.ndim else probs)
         return {**where, "class": names[int(risk >= 0.5)], "risk": risk}
     k = int(np.argmax(probs))
     return {**where, "class": names[k], "probability": float(probs[k]),
             "probabilities": {n: float(p) for n, p in zip(names, probs)}}
-
-
-def _waveform(beats, card):
-    beats = _select(beats, card)
-    return beats[..., None] if beats.ndim == 2 else beats
 
 
 def predict_paths(model, card, inputs, batch_size: int = 64) -> list:
@@ -256,25 +157,25 @@ def predict_paths(model, card, inputs, batch_size: int = 64) -> list:
                     results.append({"input": str(f), "type": "image", **_item(p, card)})
         elif kind == "csv":
             _require(card, ("waveform",), "a CSV of beats", inp)
-            probs = _outputs(model, _waveform(csv_beats(inp, card), card), batch_size)
+            probs = _outputs(model, W.csv_inputs(inp, card.preprocessing), batch_size)
             items = [_item(p, card, beat=i) for i, p in enumerate(probs)]
             results.append({"input": str(inp), "type": "csv", "beats": len(items), "items": items,
                             "counts": _counts(items, card)})
         else:
             _require(card, ("waveform",), "a WFDB record", inp)
-            beats, peaks, how, rec = record_beats(inp, card)
-            if not len(beats):
+            rec = W.record_inputs(inp, card.preprocessing)
+            if not len(rec.peaks):
                 raise PredictError(f"{inp}: no complete beat window found")
-            probs = _outputs(model, _waveform(beats, card), batch_size)
+            probs = _outputs(model, rec.inputs, batch_size)
             items = [_item(p, card, beat=i, sample=int(s), time_s=round(float(s) / rec.fs, 3))
-                     for i, (p, s) in enumerate(zip(probs, peaks))]
+                     for i, (p, s) in enumerate(zip(probs, rec.peaks))]
             results.append({"input": str(inp), "type": "record", "record": rec.name, "beats": len(items),
-                            "beats_from": how, "items": items, "counts": _counts(items, card)})
+                            "beats_from": rec.how, "items": items, "counts": _counts(items, card)})
     return results
 
 
 def _counts(items, card) -> dict:
-    names = list(card["class_names"])
+    names = list(card.class_names)
     got = [it["class"] for it in items]
     return {n: got.count(n) for n in names}
 

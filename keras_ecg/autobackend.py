@@ -52,18 +52,9 @@ def _machine() -> dict:
 
 
 def _versions(backends) -> dict:
-    from importlib import metadata
+    from keras_ecg.versions import version
 
-    out = {}
-    for name in ("keras", *(MODULES[b] for b in backends)):
-        try:
-            out[name] = metadata.version(name if name != "tensorflow" else "tensorflow-cpu")
-        except metadata.PackageNotFoundError:
-            try:
-                out[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                out[name] = None
-    return out
+    return {name: version(name) for name in ("keras", *(MODULES[b] for b in backends))}
 
 
 def _key(model, input_shape, batch_size, backends) -> str:

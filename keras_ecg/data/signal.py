@@ -216,21 +216,50 @@ def _search_back(peaks, weak, energy, level, thr, factor, dist):
     return np.sort(np.concatenate([peaks, np.array(added, dtype=peaks.dtype)]))
 
 
+def match_pairs(reference, detected, tolerance: int):
+    """One-to-one matching of ``detected`` to ``reference`` peaks within ``tolerance`` samples.
+
+    Nearest first: every (reference, detection) pair at most ``tolerance``
+    samples apart is a candidate; candidates are taken in order of distance
+    (ties: earlier reference, then earlier detection), skipping any whose
+    reference or detection is already matched. Returns ``(ref_index,
+    det_index)``, int64 arrays of the matched pairs as indices into the inputs
+    (in any order), sorted by reference position.
+    """
+    ref = np.asarray(reference, dtype=np.int64).ravel()
+    det = np.asarray(detected, dtype=np.int64).ravel()
+    if tolerance < 0:
+        raise ValueError(f"match tolerance must be >= 0 samples; got {tolerance}.")
+    empty = np.zeros(0, dtype=np.int64)
+    if len(ref) == 0 or len(det) == 0:
+        return empty, empty.copy()
+    order = np.argsort(det, kind="stable")
+    sdet = det[order]
+    lo = np.searchsorted(sdet, ref - tolerance, side="left")
+    hi = np.searchsorted(sdet, ref + tolerance, side="right")
+    counts = hi - lo
+    ri = np.repeat(np.arange(len(ref)), counts)
+    if len(ri) == 0:
+        return empty, empty.copy()
+    dj = order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi) if b > a])]
+    dist = np.abs(det[dj] - ref[ri])
+    cand = np.lexsort((dj, ri, det[dj], ref[ri], dist))  # by distance, then reference, then detection position
+    ref_used = np.zeros(len(ref), dtype=bool)
+    det_used = np.zeros(len(det), dtype=bool)
+    out_r, out_d = [], []
+    for k in cand:
+        i, j = ri[k], dj[k]
+        if not ref_used[i] and not det_used[j]:
+            ref_used[i] = det_used[j] = True
+            out_r.append(i)
+            out_d.append(j)
+    out_r, out_d = np.array(out_r, dtype=np.int64), np.array(out_d, dtype=np.int64)
+    by_time = np.argsort(ref[out_r], kind="stable")
+    return out_r[by_time], out_d[by_time]
+
+
 def match_peaks(reference, detected, tolerance: int):
-    """One-to-one matching within ``tolerance`` samples: (true pos, false neg, false pos)."""
-    ref = np.sort(np.asarray(reference, dtype=np.int64))
-    det = np.sort(np.asarray(detected, dtype=np.int64))
-    used = np.zeros(len(det), dtype=bool)
-    tp = 0
-    j = np.searchsorted(det, ref - tolerance)
-    for i, r in enumerate(ref):
-        k = j[i]
-        while k < len(det) and used[k]:
-            k += 1
-        if k < len(det) and det[k] <= r + tolerance:
-            # take the nearer of this detection and the next free one
-            if k + 1 < len(det) and not used[k + 1] and abs(det[k + 1] - r) < abs(det[k] - r):
-                k += 1
-            used[k] = True
-            tp += 1
-    return tp, len(ref) - tp, len(det) - tp
+    """One-to-one matching within ``tolerance`` samples (:func:`match_pairs`): (true pos, false neg, false pos)."""
+    ref_i, _ = match_pairs(reference, detected, tolerance)
+    tp = len(ref_i)
+    return tp, np.size(reference) - tp, np.size(detected) - tp

@@ -41,6 +41,15 @@ def rng():
 
 
 @pytest.fixture(scope="session")
+def xbackend_files(backend_name):
+    """``{backend: folder}`` of models saved under each backend (tests/make_xbackend_files.py)."""
+    from model_specs import BACKENDS, xbackend_files_for
+
+    xbackend_files_for(backend_name)  # this backend's first, so later backend runs load them
+    return {b: xbackend_files_for(b) for b in BACKENDS}
+
+
+@pytest.fixture(scope="session")
 def backend_name():
     import keras
 

@@ -1,7 +1,8 @@
-"""Save every registered model (small config) under the current backend.
+"""Save every registered model (small config) and a model per custom layer
+under the current backend.
 
 Writes ``<dir>/<backend>/<model>.keras`` and ``<model>.npz`` (a fixed input and
-this backend's output on it). The cross-backend tests load these files under
+this backend's output on it), and ``layer_<Layer>.keras``/``.npz`` likewise. The cross-backend tests load these files under
 the other backends. Usage: ``KERAS_BACKEND=jax python tests/make_xbackend_files.py``.
 """
 
@@ -13,7 +14,25 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 import numpy as np  # noqa: E402
 
-from model_specs import sample_input, small_model, xbackend_dir  # noqa: E402
+from model_specs import (  # noqa: E402
+    CUSTOM_LAYERS,
+    layer_input,
+    layer_model,
+    sample_input,
+    small_model,
+    xbackend_dir,
+)
+
+
+def _save(out, name, model, x):
+    import keras
+
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+    tmp = out / f".{name}.keras.tmp.keras"
+    model.save(tmp)
+    np.savez(out / f".{name}.npz.tmp.npz", x=x, y=y)
+    os.replace(out / f".{name}.npz.tmp.npz", out / f"{name}.npz")
+    os.replace(tmp, out / f"{name}.keras")
 
 
 def main():
@@ -26,16 +45,12 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     for name in keras_ecg.list_models():
         keras.utils.set_random_seed(0)
-        model = small_model(name)
-        x = sample_input(name)
-        y = keras.ops.convert_to_numpy(model(x, training=False))
-        tmp = out / f".{name}.keras.tmp.keras"
-        model.save(tmp)
-        np.savez(out / f".{name}.npz.tmp.npz", x=x, y=y)
-        os.replace(out / f".{name}.npz.tmp.npz", out / f"{name}.npz")
-        os.replace(tmp, out / f"{name}.keras")
+        _save(out, name, small_model(name), sample_input(name))
+    for name in CUSTOM_LAYERS:
+        keras.utils.set_random_seed(0)
+        _save(out, f"layer_{name}", layer_model(name), layer_input(name))
     (out / "DONE").write_text("ok")
-    print(f"saved {len(keras_ecg.list_models())} models to {out}")
+    print(f"saved {len(keras_ecg.list_models())} models and {len(CUSTOM_LAYERS)} layer models to {out}")
 
 
 if __name__ == "__main__":

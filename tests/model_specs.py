@@ -1,5 +1,6 @@
-"""Small configurations of every registered model, shared by the model tests
-and by ``make_xbackend_files.py`` (which saves them under each backend)."""
+"""Small configurations of every registered model and of a model per custom
+layer, shared by the model and layer tests and by ``make_xbackend_files.py``
+(which saves them under each backend)."""
 
 import functools
 import hashlib
@@ -40,6 +41,38 @@ def sample_input(name, batch=4, shape_index=0, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, *shape)).astype("float32")
 
 
+# One small model per custom layer (keras_ecg.layers), saved across backends too.
+# TemporalAttention and FusedGRU read a masked, zero-padded sequence.
+CUSTOM_LAYERS = ("TemporalAttention", "AttentionGate", "FusedLSTM", "FusedGRU")
+LAYER_INPUTS = {"AttentionGate": (6, 5, 3)}
+
+
+def layer_model(name):
+    import keras
+
+    from keras_ecg import layers as custom
+
+    inp = keras.Input(LAYER_INPUTS.get(name, (9, 3)))
+    if name == "AttentionGate":
+        glob = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(inp))
+        out = custom.AttentionGate(normalize="sigmoid")([inp, glob])
+    elif name == "TemporalAttention":
+        out = custom.TemporalAttention(units=5)(keras.layers.Masking(0.0)(inp))
+    elif name == "FusedLSTM":
+        out = custom.FusedLSTM(4, return_sequences=True, go_backwards=True)(inp)
+    else:
+        out = custom.FusedGRU(4)(keras.layers.Masking(0.0)(inp))
+    return keras.Model(inp, out, name=f"layer_{name}")
+
+
+def layer_input(name, batch=3, seed=1):
+    x = np.random.default_rng(seed).normal(size=(batch, *LAYER_INPUTS.get(name, (9, 3)))).astype("float32")
+    if name in ("TemporalAttention", "FusedGRU"):
+        x[0, 6:] = 0.0  # padded steps, masked by Masking(0.0)
+        x[1, 3:] = 0.0
+    return x
+
+
 @functools.lru_cache(maxsize=None)
 def xbackend_dir() -> pathlib.Path:
     """Folder for the cross-backend files, keyed by the model sources so a
@@ -49,6 +82,21 @@ def xbackend_dir() -> pathlib.Path:
     digest = hashlib.sha256()
     for path in sorted([*(pkg / "models").glob("*.py"), *(pkg / "layers").glob("*.py"), pkg / "registry.py"]):
         digest.update(path.read_bytes())
-    digest.update(pathlib.Path(__file__).read_bytes())
+    here = pathlib.Path(__file__).parent
+    for path in (here / "model_specs.py", here / "make_xbackend_files.py"):
+        digest.update(path.read_bytes())
     base = pathlib.Path(os.environ.get("KERAS_ECG_XBACKEND_DIR", root / "build" / "xbackend"))
     return base / digest.hexdigest()[:16]
+
+
+def xbackend_files_for(backend) -> pathlib.Path:
+    """The folder of ``backend``'s saved files, written by a subprocess on first use."""
+    import subprocess
+    import sys
+
+    folder = xbackend_dir() / backend
+    if not (folder / "DONE").exists():
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        script = pathlib.Path(__file__).parent / "make_xbackend_files.py"
+        subprocess.run([sys.executable, str(script)], env=env, check=True, capture_output=True)
+    return folder

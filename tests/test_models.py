@@ -2,7 +2,6 @@
 
 import copy
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -12,11 +11,10 @@ import pytest
 
 import keras_ecg
 from keras_ecg.registry import input_kind
-from model_specs import BACKENDS, NUM_CLASSES, SHAPES, sample_input, small_model, xbackend_dir
+from model_specs import BACKENDS, NUM_CLASSES, SHAPES, sample_input, small_model
 
 MODELS = keras_ecg.list_models()
 BACKEND = keras.backend.backend()
-HERE = pathlib.Path(__file__).parent
 
 
 def outputs(model, x):
@@ -128,21 +126,7 @@ def test_no_lambda_layers_and_custom_layers_are_registered():
 # -- Cross-backend portability ------------------------------------------------
 
 
-def _files_for(backend):
-    folder = xbackend_dir() / backend
-    if not (folder / "DONE").exists():
-        env = {**os.environ, "KERAS_BACKEND": backend}
-        subprocess.run(
-            [sys.executable, str(HERE / "make_xbackend_files.py")], env=env, check=True, capture_output=True
-        )
-    return folder
-
-
-@pytest.fixture(scope="session")
-def xbackend_files():
-    # Save this backend's files fresh, so later backend runs load them.
-    _files_for(BACKEND)
-    return {b: _files_for(b) for b in BACKENDS}
+# The xbackend_files fixture (conftest.py) saves each backend's files once.
 
 
 @pytest.mark.parametrize("source", [b for b in BACKENDS if b != BACKEND])

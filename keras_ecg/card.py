@@ -262,6 +262,10 @@ def _convert(value, tp, source: str, path: str):
                         f"got {value!r}")
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, source, path)
+    if tp in (list, dict):  # a bare annotation: any JSON list or object
+        if not isinstance(value, (list, tuple) if tp is list else dict):
+            raise CardError(f"{_where(source, path)}: expected {_type_name(tp)}, got {value!r}")
+        return list(value) if tp is list else dict(value)
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise CardError(f"{_where(source, path)}: expected a list, got {value!r}")

@@ -180,3 +180,15 @@ def test_export_of_two_inputs_lists_both(tmp_path):
     assert [(i.name, i.shape) for i in card.inputs] == [("beats", [None, 32, 1]), ("rr", [None, 4])]
     assert all(r.max_abs_error <= 1e-4 for r in card.export.formats.values())
     assert res["export"]["verified_on"].startswith("caller-provided inputs, 3")
+
+
+def test_bare_list_and_dict_fields_take_any_json():
+    @dataclasses.dataclass
+    class Part:
+        seen: dict | None = None
+        names: list = dataclasses.field(default_factory=list)
+
+    assert C._build(Part, {"seen": {"100": ["MLII"]}, "names": ("a",)}, "card.json", "p") == Part({"100": ["MLII"]},
+                                                                                                  ["a"])
+    with pytest.raises(CardError, match="card.json: field p.seen: expected an object, got"):
+        C._build(Part, {"seen": ["MLII"]}, "card.json", "p")

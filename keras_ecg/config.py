@@ -109,11 +109,26 @@ class RunConfig:
                           choices=("wfdb", "csv"), group="mitbih")
     mi_top: int | None = setting(None, "keep the top-K samples by mutual information (fit on the training side)",
                                  flag=True, group="mitbih")
-    window: int = setting(187, "samples per beat window", group="mitbih")
-    fs: float = setting(125.0, "sampling rate of the beats (Hz)", group="mitbih")
-    lead: str = setting("MLII", "ECG lead to read (records without it fall back to V5)", group="mitbih")
-    normalize: str | None = setting(None, "per-beat normalisation (e.g. zscore), or none", group="mitbih")
-    rr_features: bool = setting(False, "add RR-interval features as a second input", group="mitbih")
+    fs: float = setting(360.0, "sampling rate the beats are cut at (Hz); records are resampled to it",
+                        flag=True, group="mitbih")
+    before_s: float = setting(0.25, "seconds of signal before the R peak (0.25 s holds the P wave)", flag=True,
+                              group="mitbih")
+    after_s: float = setting(0.45, "seconds of signal from the R peak to the window's end", flag=True,
+                             group="mitbih")
+    leads: list = setting(["MLII"], "leads, in channel order (e.g. MLII,V1); see keras_ecg.data.beats for "
+                                    "the lead policy", flag=True, group="mitbih")
+    filter: str | None = setting("bandpass", "filter applied to each record before cutting (bandpass 0.5-40 Hz) "
+                                             "or none", choices=("bandpass", None), group="mitbih")
+    normalize: str | None = setting("zscore", "per-beat normalisation (zscore) or none", choices=("zscore", None),
+                                    group="mitbih")
+    rr_features: bool = setting(True, "add the RR features (pre/post/local RR and their ratios to the patient's "
+                                      "causal 5-minute baseline) as a second input 'rr' (--no-rr-features: none)",
+                                flag="--no-rr-features", group="mitbih")
+    template_beats: int = setting(20, "add each lead's mean of the previous N beats as a channel (0: none)",
+                                  flag=True, group="mitbih")
+    val_records: list = setting(["118", "124", "220", "223"],
+                                "DS1 records held out for validation in the inter split (S- and F-rich)",
+                                flag=True, group="mitbih")
     # --- ECG images
     image_size: int = setting(224, "page images are resized to this many pixels square", flag=True,
                               group="images")

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # run from a clone
 
-from keras_ecg import runner  # noqa: E402  (imports no keras: the backend is chosen from the flags)
+from keras_ecg.training import runner  # noqa: E402  (imports no keras: the backend is chosen from the flags)
 
 CONFIG = {
     "name": "mitbih_hybrid",
@@ -19,9 +19,9 @@ CONFIG = {
     "model": "cnn_lstm",
     "split": "inter",
     "source": "wfdb",
-    "window": 187,
-    "fs": 125,
-    "normalize": "zscore",
+    "fs": 180,  # beats 0.25 s before to 0.45 s after the R peak (126 samples), MLII, band-passed, z-scored
+    "rr_features": True,  # RR intervals and their ratios to the patient's causal 5-minute baseline
+    "template_beats": 20,  # each beat beside the mean of the patient's previous 20 beats
     "class_weight": "balanced",
     "class_weight_cap": 10.0,
     "monitor": "val_macro_f1",

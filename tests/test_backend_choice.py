@@ -10,7 +10,8 @@ import sys
 import keras
 import pytest
 
-from keras_ecg import autobackend, backend, registry, runner
+from keras_ecg import autobackend, backend, registry
+from keras_ecg.training import runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = json.dumps({"filters": [4], "units": [4], "dense_units": [4], "dropout": 0.0})
@@ -94,12 +95,24 @@ def test_backend_auto_uses_autobackend(monkeypatch):
         return "jax"
 
     monkeypatch.setattr(autobackend, "choose", choose)
-    cfg = runner.parse_args({"model": "cnn_lstm", "window": 64}, ["--backend", "auto", "--batch-size", "8"])
+    cfg = runner.parse_args({"model": "cnn_lstm", "fs": 100, "template_beats": 0}, ["--backend", "auto", "--batch-size", "8"])
     assert runner._auto_backend(cfg) == "jax"
-    assert seen == {"model": "cnn_lstm", "shape": (64, 1), "num_classes": 5, "batch_size": 8}
+    assert seen == {"model": "cnn_lstm", "shape": (70, 1), "num_classes": 5, "batch_size": 8}
 
 
 _NEXT = {"tensorflow": "jax", "jax": "torch", "torch": "tensorflow"}
+
+
+def _recipe_input_shape(name):
+    """The beat input shape a recipe's MIT-BIH settings give (what --backend auto measures)."""
+    import importlib.util
+
+    from keras_ecg.training.sources import beat_spec
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return beat_spec(runner.parse_args(mod.CONFIG, [])).input_shape
 
 
 @pytest.mark.parametrize("env_backend", ["set", "unset"])
@@ -112,7 +125,7 @@ def test_backend_auto_runs_a_recipe_end_to_end(tmp_path, env_backend):
         pytest.skip(f"{winner} is not installed")
     cache = tmp_path / "cache"
     cache.mkdir()
-    key = autobackend._key("cnn_lstm", (187, 1), 16, installed)
+    key = autobackend._key("cnn_lstm", _recipe_input_shape("mitbih_hybrid"), 16, installed)
     rates = {b: (100.0 if b == winner else 1.0) for b in installed}
     (cache / "backend_choice.json").write_text(json.dumps({key: {"choice": winner, "samples_per_s": rates}}))
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
-CONFIG = {"name": "dist", "task": "mitbih", "model": "cnn_lstm", "window": 64, "synthetic_n": 16}
+CONFIG = {"name": "dist", "task": "mitbih", "model": "cnn_lstm", "fs": 100, "rr_features": False, "template_beats": 0, "synthetic_n": 16}
 ARGS = ["--data", "synthetic", "--epochs", "1", "--batch-size", "16", "--export", "none", "--no-plots",
         "--verbose", "2", "--strategy", "data_parallel",
         "--model-args", json.dumps({"filters": [4], "units": [4], "dense_units": [4], "dropout": 0.0})]
@@ -33,7 +33,7 @@ if os.environ.get("KERAS_BACKEND") == "tensorflow":
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from keras_ecg import runner
+from keras_ecg.training import runner
 
 class DumpWeights(keras.callbacks.Callback):
     def on_train_end(self, logs=None):

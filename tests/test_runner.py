@@ -9,15 +9,16 @@ import os
 import numpy as np
 import pytest
 
-from keras_ecg import runner
+from keras_ecg.training import runner
 
 TINY = json.dumps({"filters": [4], "units": [4], "dense_units": [4], "dropout": 0.0})
 CONFIG = {
     "name": "test_recipe",
     "task": "mitbih",
     "model": "cnn_lstm",
-    "window": 64,
-    "fs": 125,
+    "fs": 100,  # beats of 25 + 45 = 70 samples
+    "rr_features": False,
+    "template_beats": 0,
     "epochs": 1,
     "batch_size": 32,
     "synthetic_n": 16,
@@ -51,14 +52,14 @@ def test_end_to_end_auto_falls_back_to_synthetic(tmp_path, offline, capsys):
     assert list(out.glob("*.keras")), "export wrote no .keras file"
     card = json.loads((out / "model_card.json").read_text())
     prep = card["preprocessing"]
-    assert card["card_version"] == 1 and card["input_kind"] == "waveform" and prep["before"] + prep["after"] == 64
-    assert card["model"] == "cnn_lstm" and card["model_args"]["input_shape"] == [64, 1]
+    assert card["card_version"] == 1 and card["input_kind"] == "waveform" and prep["before"] + prep["after"] == 70
+    assert card["model"] == "cnn_lstm" and card["model_args"]["input_shape"] == [70, 1]
     assert card["training_data"]["synthetic"] is True and card["class_names"] == ["N", "S", "V", "F", "Q"]
     # the run's export is what `keras-ecg predict` reads
     from keras_ecg import cli
 
     beats = tmp_path / "beats.csv"
-    np.savetxt(beats, np.random.default_rng(0).normal(size=(2, 64)), delimiter=",")
+    np.savetxt(beats, np.random.default_rng(0).normal(size=(2, 70)), delimiter=",")
     capsys.readouterr()
     cli.main(["predict", str(out / "model.keras"), str(beats), "--json", "--backend", _backend()])
     res = json.loads(capsys.readouterr().out)["results"][0]
@@ -121,13 +122,13 @@ def test_unknown_model(tmp_path):
 def test_one_class_dataset(tmp_path, monkeypatch):
     from keras_ecg.data import synthetic
 
-    real = synthetic.beats
+    real = synthetic.record_beats
 
-    def one_class(**kw):
-        ds = real(**kw)
+    def one_class(*a, **kw):
+        ds = real(*a, **kw)
         return ds.subset(np.flatnonzero(ds.y == 0))
 
-    monkeypatch.setattr(synthetic, "beats", one_class)
+    monkeypatch.setattr(synthetic, "record_beats", one_class)
     with pytest.raises(SystemExit) as e:
         runner.main(CONFIG, _argv(tmp_path / "run", "--data", "synthetic"))
     assert "1 class (N)" in str(e.value) and "at least two classes" in str(e.value)

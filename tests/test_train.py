@@ -10,10 +10,11 @@ import os
 import numpy as np
 import pytest
 
-from keras_ecg import runner, training
+from keras_ecg import training
+from keras_ecg.training import runner
 
 TINY = json.dumps({"filters": [4], "units": [4], "dense_units": [4], "dropout": 0.0})
-CONFIG = {"name": "test_train", "task": "mitbih", "model": "cnn_lstm", "window": 64, "fs": 125,
+CONFIG = {"name": "test_train", "task": "mitbih", "model": "cnn_lstm", "fs": 100, "rr_features": False, "template_beats": 0,
           "batch_size": 32, "synthetic_n": 16}
 
 

@@ -268,6 +268,24 @@ def _record_beats(base, window, fs, before, lead, normalize, annotator):
     }
 
 
+def _spec_record_beats(base, spec, annotator):
+    """Beats of one record cut by a :class:`~keras_ecg.data.beats.BeatSpec` (what the cache stores)."""
+    from keras_ecg.data import beats as _beats
+
+    spec = _beats.BeatSpec.from_dict(spec)
+    sig, fs0, leads = _read_signal(base)
+    samples, symbols = _read_annotations(base, annotator)
+    is_beat = np.isin(symbols, list(AAMI_MAP))
+    labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols[is_beat]], dtype=np.int64)
+    peaks = samples[is_beat]
+    x, rr, keep, used = _beats.beat_inputs(sig, fs0, peaks, spec, leads, where=f"{base}.dat", fallback=True)
+    out = {"beats": x, "labels": labels[keep], "samples": peaks[keep],
+           "dropped": np.bincount(labels[~keep], minlength=len(AAMI_CLASSES)), "lead": np.array(used)}
+    if rr is not None:
+        out["rr"] = rr
+    return out
+
+
 def _header_signal_files(hea: pathlib.Path) -> list:
     """Signal file names listed in a WFDB header (read as text: cheap, no wfdb)."""
     lines = [ln.strip() for ln in hea.read_text(errors="replace").splitlines()]
@@ -353,8 +371,15 @@ def load_beats(
     cache: bool = True,
     cache_dir=None,
     workers: int = 1,
+    spec=None,
 ) -> Dataset:
     """Annotated beats of the WFDB records in ``path`` as a :class:`Dataset`.
+
+    With ``spec`` (a :class:`keras_ecg.data.beats.BeatSpec`) the beats are cut
+    by :func:`keras_ecg.data.beats.beat_inputs`, the code predict uses too:
+    ``x`` is ``beats`` (n, window, channels) or ``(beats, rr)``, and ``window``,
+    ``fs``, ``before``, ``lead``, ``rr_features`` and ``normalize`` are ignored.
+    The leads used per record are ``meta["leads_used"]``.
 
     Args:
         path: folder of ``NNN.hea/.dat/.atr`` records (e.g. mitdb).
@@ -384,6 +409,8 @@ def load_beats(
     window = int(window)
     if window < 1:
         raise ValueError(f"window must be a positive number of samples; got {window}.")
+    if spec is not None:
+        return _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers)
     before = window // 2 if before is None else int(before)
     params = dict(window=window, fs=float(fs), before=before, lead=lead, normalize=normalize,
                   annotator=annotator)
@@ -413,6 +440,38 @@ def load_beats(
     }
     if rr_features:
         meta["rr_features"] = RR_FEATURES
+    return Dataset(x, y, groups, AAMI_CLASSES, meta)
+
+
+def _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers) -> Dataset:
+    params = dict(spec=spec.to_dict(), annotator=annotator)
+    parts = _build_all(path, names, params, cache, cache_dir, "spec", workers)
+    shape = spec.input_shape
+    beats = np.concatenate([p["beats"].reshape(-1, *shape) for p in parts]).astype(np.float32)
+    y = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
+    groups = np.concatenate([np.full(len(p["labels"]), n) for n, p in zip(names, parts)])
+    dropped = np.sum([p["dropped"] for p in parts], axis=0)
+    x = beats
+    if spec.rr:
+        x = (beats, np.concatenate([p["rr"].reshape(-1, len(spec.rr_names)) for p in parts]).astype(np.float32))
+    used = {n: [str(v) for v in np.atleast_1d(p["lead"])] for n, p in zip(names, parts)}
+    meta = {
+        "source": f"MIT-BIH Arrhythmia Database ({path})",
+        "synthetic": False,
+        "sampling_rate": float(spec.fs),
+        "window": spec.window,
+        "r_offset": spec.before,
+        "beat_spec": spec.to_dict(),
+        "leads_used": used,
+        "lead_fallback": {n: u for n, u in used.items() if u != list(spec.leads)},
+        "records": names,
+        "edge_dropped": {c: int(k) for c, k in zip(AAMI_CLASSES, dropped)},
+        "edge_dropped_total": int(dropped.sum()),
+        "normalize": spec.normalize,
+        "inputs": ["beats", "rr"] if spec.rr else ["beats"],
+    }
+    if spec.rr:
+        meta["rr_features"] = spec.rr_names
     return Dataset(x, y, groups, AAMI_CLASSES, meta)
 
 
@@ -453,8 +512,8 @@ def _kaggle_record(base, lead, annotator, seconds=10.0):
     }
 
 
-_BUILDERS = {"beats": _record_beats, "kaggle": _kaggle_record}
-_VERSIONS = {"beats": 1, "kaggle": 2}
+_BUILDERS = {"beats": _record_beats, "kaggle": _kaggle_record, "spec": _spec_record_beats}
+_VERSIONS = {"beats": 1, "kaggle": 2, "spec": 1}
 
 
 def kaggle_beats_from_records(path, records=None, lead="MLII", annotator: str = "atr",

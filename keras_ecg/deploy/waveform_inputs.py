@@ -32,6 +32,7 @@ class RecordInputs:
     fs: float  # the record's sampling rate
     name: str  # the record's name
     how: str  # how the beats were found ("annotated beats (.atr)" or "detected R peaks")
+    leads_used: list = dataclasses.field(default_factory=list)  # the record's leads read (lead policy)
 
 
 def _model_shape(beats, prep):
@@ -42,46 +43,43 @@ def _model_shape(beats, prep):
 
 def _no_rr(prep, where):
     if prep.rr_features:
-        raise DataError(f"{where}: this model takes RR features ({', '.join(prep.rr_features)}), which predict "
-                        "cannot build yet")
+        raise DataError(f"{where}: this model takes RR features ({', '.join(prep.rr_features)}), which need R-peak "
+                        "times: predict on a WFDB record instead of a CSV of beats")
+    if getattr(prep, "template_beats", 0):
+        raise DataError(f"{where}: this model compares each beat with the patient's previous beats, which a CSV "
+                        "of beats does not give: predict on a WFDB record instead")
 
 
-def record_inputs(path, prep) -> RecordInputs:
-    """The model inputs for every beat of the WFDB record at ``path`` (see the module doc)."""
+def record_inputs(path, prep, peaks=None) -> RecordInputs:
+    """The model inputs for every beat of the WFDB record at ``path`` (see the module doc).
+
+    ``peaks`` (sample indices at the record's rate) overrides the beats: e.g.
+    detected R peaks for a record that has reference annotations.
+    """
+    from keras_ecg.data import beats as B
     from keras_ecg.data import mitbih
     from keras_ecg.data import signal as S
 
     if prep.format == "kaggle_csv":
         raise DataError(f"{path}: this model was trained on Kaggle CSV beats; predict on a CSV of such beats")
-    _no_rr(prep, path)
     try:
         rec = mitbih.load_record(path)
+        spec = B.BeatSpec.from_card(prep)
     except (OSError, ValueError) as e:
-        raise DataError(str(e).splitlines()[0]) from None
-    try:
-        x = rec.lead(prep.leads[0])
-    except ValueError:
-        x = rec.signal[:, 0]
-    if rec.ann_samples is not None:
+        raise DataError(f"{path}: {str(e).splitlines()[0]}") from None
+    lead0 = rec.signal[:, B.choose_leads(rec.leads, spec.leads[:1], rec.path or str(path))[0]]
+    if peaks is not None:
+        peaks, how = np.asarray(peaks, dtype=np.int64), "given R peaks"
+    elif rec.ann_samples is not None:
         keep = np.isin(rec.ann_symbols, list(mitbih.AAMI_MAP))
         peaks, how = rec.ann_samples[keep], "annotated beats (.atr)"
     else:
-        peaks, how = np.asarray(S.detect_r_peaks(x, rec.fs), dtype=np.int64), "detected R peaks"
-    if prep.filter == "bandpass":
-        x = S.bandpass(x, rec.fs)
-    elif prep.filter is not None:
-        raise DataError(f"{path}: unknown filter {prep.filter!r} in the model card's preprocessing")
-    if rec.fs != prep.fs:
-        x = S.resample(x, rec.fs, prep.fs)
-        r = S.resample_index(peaks, rec.fs, prep.fs)
-    else:
-        r = peaks
-    start = r - prep.before
-    ok = (start >= 0) & (start + prep.window <= len(x))
-    beats = x[start[ok, None] + np.arange(prep.window)]
-    if prep.normalize:
-        beats = S.normalize(beats, prep.normalize, axis=-1)
-    return RecordInputs(_model_shape(beats, prep), peaks[ok], float(rec.fs), rec.name, how)
+        peaks, how = np.asarray(S.detect_r_peaks(lead0, rec.fs), dtype=np.int64), "detected R peaks"
+    beats, rr, ok, used = B.beat_inputs(rec.signal, rec.fs, peaks, spec, rec.leads, where=rec.path or str(path))
+    inputs = _model_shape(beats, prep)
+    if rr is not None:
+        inputs.append(rr)
+    return RecordInputs(inputs, peaks[ok], float(rec.fs), rec.name, how, used)
 
 
 def csv_inputs(path, prep) -> list:

@@ -33,7 +33,7 @@ from keras_ecg.errors import DataError
 DATA_ENV = "KERAS_ECG_DATA"
 OFFLINE_ENV = "KERAS_ECG_OFFLINE"
 MITDB_URL = "https://physionet.org/files/mitdb/1.0.0/"
-SHA256_FILE = pathlib.Path(__file__).with_name("mitdb_sha256.txt")
+SHA256_FILE = pathlib.Path(__file__).parents[1] / "mitdb_sha256.txt"
 
 SYNTHETIC_FALLBACK = (
     "No real {what} data found (looked at --data, ${env}, {cache}{dl}); using the EMBEDDED "
@@ -252,6 +252,23 @@ def check_classes(ds, what: str) -> None:
         )
 
 
+def beat_spec(cfg):
+    """The :class:`~keras_ecg.data.beats.BeatSpec` of a run configuration's MIT-BIH settings."""
+    from keras_ecg.data.beats import BeatSpec
+
+    return BeatSpec(fs=float(cfg.fs), before_s=float(cfg.before_s), after_s=float(cfg.after_s),
+                    leads=tuple(cfg.leads), filter=cfg.filter, normalize=cfg.normalize, rr=bool(cfg.rr_features),
+                    template_beats=int(cfg.template_beats))
+
+
+def _inter_records(path):
+    """The DS1 and DS2 records (the inter split needs no others; a folder missing some is refused there)."""
+    from keras_ecg.data import mitbih, splits
+
+    have = set(mitbih.list_records(path))
+    return [r for r in (*splits.DS1, *splits.DS2) if r in have]
+
+
 def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
     """MIT-BIH beats split by ``cfg.split`` (inter | intra) from WFDB or the Kaggle CSVs.
 
@@ -262,21 +279,19 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
     cfg = _run_config(cfg, "mitbih")
     split = cfg.split
     source = cfg.source
-    window, fs = int(cfg.window), float(cfg.fs)
     kind = "mitbih_csv" if source == "csv" else "mitdb"
     res = resolve(data, kind, log=log)
-    prep = {"input_kind": "waveform", "window": window, "fs": fs, "lead": cfg.lead,
-            "normalize": cfg.normalize, "r_offset": window // 2}
+    try:
+        spec = beat_spec(cfg)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    prep = {"input_kind": "waveform", **spec.to_card()}
     if res.synthetic:
         from keras_ecg.data import synthetic
 
-        ds = synthetic.beats(n_per_class=int(cfg.synthetic_n), fs=fs, window=window, seed=seed)
-        if cfg.normalize:
-            from keras_ecg.data import signal
-
-            ds.x = signal.normalize(ds.x, cfg.normalize, axis=-1)
+        ds = synthetic.record_beats(spec, n_per_class=int(cfg.synthetic_n), seed=seed)
         train, test = splits.group_split(ds, test_size=0.25, seed=seed)
-        desc = ds.meta.get("source", "embedded synthetic beats")
+        desc = ds.meta.get("source", "embedded synthetic records")
     elif source == "csv":
         from keras_ecg.data import mitbih
 
@@ -291,15 +306,15 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
         for side in (train, test):
             side.meta["split"] = "kaggle mitbih_train.csv / mitbih_test.csv (intra-patient)"
         desc = f"Kaggle MIT-BIH heartbeat CSVs ({res.path})"
-        prep.update(window=int(train.inputs[0].shape[1]), fs=float(train.meta.get("sampling_rate", 125)),
-                    r_offset=int(train.meta.get("r_offset", 0)), normalize="kaggle (row min-max, zero-padded)",
-                    format="kaggle_csv")
+        width = int(train.inputs[0].shape[1])
+        prep = {"input_kind": "waveform", "window": width, "fs": float(train.meta.get("sampling_rate", 125)),
+                "r_offset": int(train.meta.get("r_offset", 0)), "leads": ["MLII"],
+                "normalize": "kaggle (row min-max, zero-padded)", "format": "kaggle_csv"}
     else:
         from keras_ecg.data import mitbih
 
         try:
-            ds = mitbih.load_beats(res.path, window=window, fs=fs, lead=cfg.lead,
-                                   rr_features=bool(cfg.rr_features), normalize=cfg.normalize)
+            ds = mitbih.load_beats(res.path, spec=spec, records=_inter_records(res.path) if split == "inter" else None)
         except (OSError, ValueError) as e:
             raise DataError(f"{res.path}: {str(e).splitlines()[0]}") from None
         if split == "inter":
@@ -307,7 +322,7 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
         else:
             train, test = splits.intra_patient(ds, test_size=float(cfg.test_size), seed=seed)
         desc = ds.meta.get("source", f"MIT-BIH ({res.path})")
-        prep["r_offset"] = ds.meta.get("r_offset", window // 2)
+        prep["leads_used"] = ds.meta.get("leads_used")
     train, test = _channel_last(train), _channel_last(test)
     check_classes(train, "the training side")
     return Data(train, test, f"{desc} [{res.how}]", res.synthetic or bool(train.meta.get("synthetic")),

@@ -167,7 +167,10 @@ def _auto_backend(cfg: RunConfig) -> str:
     model = _models(cfg)[0]
     kind = registry.input_kind(model)
     if kind == "waveform":
-        shape = (int(cfg.mi_top or cfg.window), 1)
+        from keras_ecg.training.sources import beat_spec
+
+        spec = beat_spec(cfg)
+        shape = (int(cfg.mi_top), spec.input_shape[1]) if cfg.mi_top else spec.input_shape
     elif kind == "image":
         shape = (cfg.image_size, cfg.image_size, 3)
     else:
@@ -244,7 +247,7 @@ def _accelerators() -> int:
 
 
 def _load_data(cfg: RunConfig, input_kind, cache):
-    from keras_ecg import sources
+    from keras_ecg.training import sources
 
     if input_kind in cache:
         return cache[input_kind]
@@ -258,19 +261,32 @@ def _load_data(cfg: RunConfig, input_kind, cache):
     if cfg.mi_top:
         data = _select_mi(data, cfg.mi_top, cfg.seed)
 
-    train, val = _carve_validation(data.train, cfg.val_size, cfg.seed)
+    by_record = cfg.task == "mitbih" and cfg.split == "inter" and cfg.source == "wfdb" and not data.synthetic
+    train, val = _carve_validation(data.train, cfg.val_size, cfg.seed, cfg.val_records if by_record else None)
     cache[input_kind] = (data, train, val)
     _log(f"data: {data.source}\n  train {train.summary()}\n  val   {val.summary()}\n  test  {data.test.summary()}")
     return cache[input_kind]
 
 
-def _carve_validation(train, size, seed):
-    """Validation side by group (record/patient/content hash); random when groups are too few."""
+def _carve_validation(train, size, seed, records=None):
+    """Validation side by group (record/patient/content hash); random when groups are too few.
+
+    ``records``: the groups (e.g. MIT-BIH records) that make the validation side, when named.
+    """
     import numpy as np
 
     from keras_ecg.data import splits
 
-    if len(np.unique(train.groups)) >= 4:
+    if records:
+        names = [str(r) for r in records]
+        missing = sorted(set(names) - set(np.unique(train.groups).astype(str)))
+        if missing:
+            raise RunError(f"--val-records: {', '.join(missing)} not on the training side "
+                           f"(it holds {', '.join(sorted(np.unique(train.groups).astype(str)))})")
+        is_val = np.isin(train.groups.astype(str), names)
+        tr, val = train.subset(np.flatnonzero(~is_val)), train.subset(np.flatnonzero(is_val))
+        how = f"records {', '.join(names)} of the training side"
+    elif len(np.unique(train.groups)) >= 4:
         tr, val = splits.group_split(train, test_size=size, seed=seed)
         how = "group_split"
     else:

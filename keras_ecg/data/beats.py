@@ -1,0 +1,214 @@
+"""The beat representation shared by training, predict and whole-record annotation.
+
+A :class:`BeatSpec` says how a beat becomes model input: the rate, the window
+around the R peak (by default 0.25 s before to 0.45 s after, so the P wave is
+inside), the leads, the filter, the per-beat normalisation and the RR features
+(:mod:`keras_ecg.data.rr`), and optionally the patient's own recent beats: with
+``template_beats=K`` every lead gets a second channel holding the mean of the
+K beats before this one (causal: past beats only, no labels), so the model can
+compare a beat with the patient's usual beat rather than with other patients'.
+With ``rr_log`` (the default) the model gets the natural log of the RR features
+(intervals and ratios alike), which puts early and late beats symmetrically
+around 0.
+:func:`beat_inputs` applies it to a recording and a
+list of R peaks: the training loader calls it with the reference annotations,
+predict and annotate with detected peaks, so the inputs are built by the same
+code in both places. The spec is stored in the model card's preprocessing
+(:meth:`BeatSpec.to_dict`) and read back with :meth:`BeatSpec.from_dict`.
+
+Lead policy (:func:`choose_leads`), for each lead the spec asks for:
+the lead of that exact name; else a known alias (``MLII`` <-> ``II``/``ML2``,
+``V1`` <-> ``V1-V2``...); else, for the first lead only, a generic single
+channel name (``ECG``, ``ECG1``, ``ECG 1``, ``CH1``); else, where the caller
+allows it (``fallback=True``: the MIT-BIH loader, whose records 102/104 lack
+MLII and many lack V1), the recording's first unused lead; otherwise a
+:class:`~keras_ecg.errors.DataError` naming the recording and its leads. The
+lead used is returned for every recording and reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from keras_ecg.data import rr as _rr
+from keras_ecg.data import signal as _signal
+from keras_ecg.errors import DataError
+
+LEAD_ALIASES = {
+    "MLII": ("MLII", "II", "ML2", "ML II", "LEAD II", "II+"),
+    "II": ("II", "MLII", "ML2", "ML II", "LEAD II"),
+    "V1": ("V1", "MLV1", "V1-V2"),
+}
+GENERIC_LEADS = ("ECG", "ECG1", "ECG 1", "ECG0", "CH1", "SIGNAL", "SIG0")
+NORMALIZE = (None, "zscore")
+FILTERS = (None, "bandpass")
+
+
+@dataclasses.dataclass(frozen=True)
+class BeatSpec:
+    """How a beat becomes model input (see the module doc)."""
+
+    fs: float = 360.0
+    before_s: float = 0.25
+    after_s: float = 0.45
+    leads: tuple = ("MLII",)
+    filter: str | None = "bandpass"
+    normalize: str | None = "zscore"
+    rr: bool = True
+    template_beats: int = 0
+    rr_log: bool = True
+    local_beats: int = _rr.LOCAL_BEATS
+    baseline_s: float = _rr.BASELINE_S
+
+    def __post_init__(self):
+        object.__setattr__(self, "leads", tuple(self.leads))
+        if self.fs <= 0 or self.before_s < 0 or self.after_s <= 0:
+            raise ValueError(f"beat spec: fs, after_s must be > 0 and before_s >= 0; got {self}.")
+        if not self.leads:
+            raise ValueError("beat spec: at least one lead is needed.")
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"beat spec: normalize must be one of {NORMALIZE}; got {self.normalize!r}.")
+        if self.template_beats < 0:
+            raise ValueError(f"beat spec: template_beats must be >= 0; got {self.template_beats}.")
+        if self.filter not in FILTERS:
+            raise ValueError(f"beat spec: filter must be one of {FILTERS}; got {self.filter!r}.")
+
+    @property
+    def before(self) -> int:
+        """Samples before the R peak, at ``fs``."""
+        return int(round(self.before_s * self.fs))
+
+    @property
+    def window(self) -> int:
+        """Samples per beat, at ``fs``."""
+        return self.before + int(round(self.after_s * self.fs))
+
+    @property
+    def input_shape(self) -> tuple:
+        return (self.window, len(self.leads) * (2 if self.template_beats else 1))
+
+    @property
+    def rr_names(self) -> list:
+        return list(_rr.RR_FEATURE_NAMES) if self.rr else []
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["leads"] = list(self.leads)
+        d.update(window=self.window, before=self.before, rr_features=self.rr_names)
+        return d
+
+    def to_card(self) -> dict:
+        """The model card's waveform preprocessing (:class:`keras_ecg.card.WaveformPreprocessing`) keys."""
+        return {"fs": float(self.fs), "before": self.before, "after": self.window - self.before,
+                "leads": list(self.leads), "filter": self.filter, "normalize": self.normalize,
+                "rr_features": self.rr_names, "rr_baseline_s": float(self.baseline_s) if self.rr else None,
+                "rr_local_beats": int(self.local_beats) if self.rr else None, "rr_log": bool(self.rr and self.rr_log),
+                "template_beats": int(self.template_beats)}
+
+    @classmethod
+    def from_card(cls, prep) -> "BeatSpec":
+        """The spec a model card's waveform preprocessing describes (the inverse of :meth:`to_card`)."""
+        fs = float(prep.fs)
+        rr = bool(prep.rr_features)
+        if rr and list(prep.rr_features) != list(_rr.RR_FEATURE_NAMES):
+            raise ValueError(f"RR features {prep.rr_features} are not the ones this version computes "
+                             f"({', '.join(_rr.RR_FEATURE_NAMES)}).")
+        return cls(fs=fs, before_s=prep.before / fs, after_s=prep.after / fs, leads=tuple(prep.leads),
+                   filter=prep.filter, normalize=prep.normalize, rr=rr,
+                   template_beats=int(getattr(prep, "template_beats", 0) or 0),
+                   rr_log=bool(getattr(prep, "rr_log", False)),
+                   local_beats=int(getattr(prep, "rr_local_beats", None) or _rr.LOCAL_BEATS),
+                   baseline_s=float(getattr(prep, "rr_baseline_s", None) or _rr.BASELINE_S))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BeatSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _norm(name) -> str:
+    return str(name).strip().upper()
+
+
+def choose_leads(available, wanted, where: str = "record", fallback: bool = False) -> list:
+    """Indices into ``available`` for each lead in ``wanted`` (see the module doc's policy)."""
+    names = [_norm(a) for a in available]
+    chosen = []
+    for k, lead in enumerate(wanted):
+        want = _norm(lead)
+        options = [want, *(_norm(a) for a in LEAD_ALIASES.get(want, ()))]
+        if k == 0:
+            options += list(GENERIC_LEADS)
+        idx = next((names.index(o) for o in options if o in names and names.index(o) not in chosen), None)
+        if idx is None and fallback:
+            idx = next((i for i in range(len(names)) if i not in chosen), None)
+        if idx is None:
+            raise DataError(f"{where}: no lead {lead!r} (nor an alias of it) among its leads "
+                            f"{list(available)}; name the lead to use explicitly.")
+        chosen.append(idx)
+    return chosen
+
+
+def beat_inputs(signal, fs: float, peaks, spec: BeatSpec, lead_names=None, where: str = "record",
+                fallback: bool = False):
+    """Model inputs for the beats at ``peaks`` of one recording.
+
+    Args:
+        signal: (samples, leads) or (samples,) array in physical units at ``fs``.
+        peaks: R-peak sample indices at ``fs`` (reference or detected), increasing.
+        spec: the :class:`BeatSpec`.
+        lead_names: names of the signal's leads (default ``spec.leads`` when the
+            signal has exactly those leads).
+
+    Returns ``(beats, rr, keep, leads_used)``: ``beats`` (m, window, channels) float32
+    (channels: the leads, then with ``template_beats`` each lead's template),
+    ``rr`` (m, 8) float32 or None, ``keep`` the boolean mask of ``peaks`` whose
+    window fits inside the recording (the RR features use every peak), and the
+    names of the leads used.
+    """
+    x = np.asarray(signal, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    if lead_names is None:
+        lead_names = list(spec.leads) if x.shape[1] == len(spec.leads) else [f"ECG{i + 1}" for i in range(x.shape[1])]
+    idx = choose_leads(lead_names, spec.leads, where, fallback)
+    x = x[:, idx]
+    if not np.isfinite(x).all():
+        bad = ~np.isfinite(x)
+        raise DataError(f"{where}: {int(bad.sum())} non-finite samples, first at sample "
+                        f"{int(np.argmax(bad.any(axis=1)))}.")
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if spec.filter == "bandpass":
+        x = _signal.bandpass(x, fs, axis=0)
+    if fs != spec.fs:
+        x = _signal.resample(x, fs, spec.fs, axis=0)
+        r = _signal.resample_index(peaks, fs, spec.fs)
+    else:
+        r = peaks
+    start = r - spec.before
+    keep = (start >= 0) & (start + spec.window <= len(x))
+    beats = x[start[keep, None] + np.arange(spec.window)]  # (m, window, leads)
+    if spec.normalize == "zscore":
+        beats = _signal.zscore(beats, axis=1)
+    if spec.template_beats:
+        beats = np.concatenate([beats, running_template(beats, spec.template_beats)], axis=-1)
+    rr = None
+    if spec.rr:
+        rr = _rr.rr_features(peaks, fs, spec.local_beats, spec.baseline_s)[keep]
+        rr = np.log(rr) if spec.rr_log else rr
+    return beats.astype(np.float32), rr, keep, [str(lead_names[i]) for i in idx]
+
+
+def running_template(beats, k: int) -> np.ndarray:
+    """The mean of the ``k`` beats before each beat (the first beat: itself), same shape as ``beats``."""
+    beats = np.asarray(beats, dtype=np.float64)
+    if len(beats) == 0:
+        return beats.astype(np.float32)
+    c = np.concatenate([np.zeros_like(beats[:1]), np.cumsum(beats, axis=0)])
+    i = np.arange(len(beats))
+    lo = np.maximum(i - int(k), 0)
+    out = (c[i] - c[lo]) / np.maximum(i - lo, 1).reshape(-1, *([1] * (beats.ndim - 1)))
+    out[0] = beats[0]
+    return out.astype(np.float32)

@@ -384,6 +384,8 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=class_names,
                       history=result.history or None, data_source=data.source, extra=extra,
                       synthetic=data.synthetic, plots=cfg.plots)
+    if data.path is not None and kind == "waveform" and cfg.source == "wfdb" and cfg.split == "inter":
+        report = _ec57(model, data, out, report, split_name)
     if data.warnings:  # the fallback warning goes into every report
         report["warnings"] = list(dict.fromkeys(list(report.get("warnings", [])) + list(data.warnings)))
         _atomic.write_json(out / "report.json", report)
@@ -404,6 +406,30 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
         }
         sample = _sample_inputs(data.test, 8)
         _export(model, out, cfg.export, sample, card)
+    return report
+
+
+def _ec57(model, data, out, report, split_name):
+    """Add AAMI EC57 figures on the test records (reference and detected beats) to the report files."""
+    import numpy as np
+
+    from keras_ecg import card as C
+    from keras_ecg.evaluation import records as ER
+
+    prep = C.preprocessing_from("waveform", data.preprocessing)
+    names = sorted(np.unique(data.test.groups).astype(str))
+
+    def predict(xs):
+        return model.predict(xs if len(xs) > 1 else xs[0], batch_size=1024, verbose=0)
+
+    _log(f"EC57: {len(names)} test records, on reference beats and on detected R peaks")
+    report["ec57"] = ER.evaluate_records(predict, data.path, names, prep)
+    _atomic.write_json(out / "report.json", report)
+    _atomic.write_text(out / "report.md", (out / "report.md").read_text() + "\n" + ER.markdown(report["ec57"], split_name))
+    for side in ("reference", "detected"):
+        m = report["ec57"][side]
+        _log(f"  {side}: accuracy {m['accuracy']:.4f}, macro-F1 NSVF {m['macro_f1']:.4f}, F1 "
+             + ", ".join(f"{c} {v:.3f}" if v is not None else f"{c} -" for c, v in m["f1"].items()))
     return report
 
 

@@ -224,6 +224,7 @@ class Data:
     input_kind: str
     preprocessing: dict
     loader: object = None  # callable loading a batch of x (paths) into arrays, or None
+    path: object = None  # the folder the data was read from (None for synthetic data)
 
 
 def _channel_last(ds):
@@ -326,7 +327,7 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
     train, test = _channel_last(train), _channel_last(test)
     check_classes(train, "the training side")
     return Data(train, test, f"{desc} [{res.how}]", res.synthetic or bool(train.meta.get("synthetic")),
-                list(res.warnings), "waveform", prep)
+                list(res.warnings), "waveform", prep, path=None if res.synthetic else res.path)
 
 
 def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print) -> Data:

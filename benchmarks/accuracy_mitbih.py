@@ -1,0 +1,213 @@
+"""Inter-patient accuracy of the main MIT-BIH recipe (DS1 -> DS2), over seeds, with ablations.
+
+    KERAS_ECG_DATA=../shared/data python benchmarks/accuracy_mitbih.py                 # 3 seeds
+    KERAS_ECG_DATA=../shared/data python benchmarks/accuracy_mitbih.py --ablations     # + one run per ablation
+
+Each run is ``recipes/mitbih_hybrid.py`` in its own process (its default configuration, plus the flags of
+an ablation), reading the real MIT-BIH records; DS2 is evaluated once per run, at the end, and chooses
+nothing (validation: DS1 records 118 124 220 223). The figures are the AAMI EC57 ones of the run's
+report: on the reference beat positions and end to end on detected R peaks. Writes
+``benchmarks/results/accuracy_mitbih.json`` (top-level ``reference`` and ``detected``: means over the
+seeds of ``accuracy``, ``macro_f1`` and per-class ``f1``/``se``/``ppv``; ``*_std`` the spread) and
+``accuracy_mitbih.md`` (the tables the README shows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from keras_ecg import _atomic  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+SCORED = ("N", "S", "V", "F")
+TARGETS = {"accuracy": 0.94, "f1_S": 0.60, "f1_V": 0.90, "detected_gap": 0.02}
+ABLATIONS = {  # name -> the flags that change the main configuration
+    "no RR features": ["--no-rr-features"],
+    "no patient template": ["--template-beats", "0"],
+    "no RR, no template (morphology only)": ["--no-rr-features", "--template-beats", "0"],
+    "window from R-0.05 s (no P wave)": ["--before-s", "0.05"],
+    "two leads (MLII + V1)": ["--leads", "MLII,V1"],
+    "balanced sampling instead of class weights": ["--balance"],
+}
+ANCHORS = [  # published DS1 -> DS2 figures (../shared/ACCURACY.md)
+    {"work": "de Chazal 2004", "model": "linear discriminant, RR + morphology, 2 leads", "accuracy": 0.862,
+     "S": "Se 0.76 / +P 0.38", "V": "Se 0.77 / +P 0.82"},
+    {"work": "Llamedo & Martinez 2011", "model": "linear discriminant, RR + wavelet, 2 leads", "accuracy": 0.93,
+     "S": "Se 0.77 / +P 0.39", "V": "Se 0.81 / +P 0.87"},
+    {"work": "Mondejar-Guerra 2019", "model": "SVM ensemble, RR + wavelet + HOS + LBP, 2 leads",
+     "accuracy": 0.945, "S": "-", "V": "-"},
+    {"work": "Niu et al. 2020", "model": "multi-perspective CNN, symbolised morphology + RR", "accuracy": 0.964,
+     "S": "F1 0.766", "V": "F1 0.897"},
+]
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_recipe(seed: int, flags, backend: str, out: pathlib.Path) -> dict:
+    """Run the main recipe once; return its report.json plus the wall time."""
+    cmd = [sys.executable, str(ROOT / "recipes" / "mitbih_hybrid.py"), "--backend", backend, "--seed", str(seed),
+           "--out", str(out), "--overwrite", "--export", "none", "--no-plots", "--verbose", "0", *flags]
+    t0 = time.time()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.time() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"accuracy_mitbih: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    report = json.loads((out / "report.json").read_text())
+    if report.get("synthetic"):
+        raise SystemExit("accuracy_mitbih: the recipe fell back to synthetic data; set KERAS_ECG_DATA to the folder "
+                         "holding mitdb/")
+    if "ec57" not in report:
+        raise SystemExit("accuracy_mitbih: the report has no EC57 section (inter split on WFDB records expected)")
+    return {"seed": seed, "flags": list(flags), "wall_s": round(wall, 1), "report": report}
+
+
+def summary(side: dict) -> dict:
+    """The figures of one EC57 dict that the results keep."""
+    pc = side["per_class"]
+    return {"accuracy": side["accuracy"], "macro_f1": side["macro_f1"],
+            "f1": {c: pc[c]["f1"] for c in SCORED}, "se": {c: pc[c]["se"] for c in SCORED},
+            "ppv": {c: pc[c]["ppv"] for c in SCORED}, "fpr": {c: pc[c]["fpr"] for c in SCORED},
+            "support": {c: pc[c]["support"] for c in SCORED}}
+
+
+def _mean_std(values):
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    return float(np.nanmean(v)), float(np.nanstd(v))
+
+
+def aggregate(runs, side: str) -> dict:
+    """Means (and ``*_std`` spreads) over runs of one side (reference or detected)."""
+    sums = [summary(r["report"]["ec57"][side]) for r in runs]
+    out = {}
+    for key in ("accuracy", "macro_f1"):
+        out[key], out[key + "_std"] = _mean_std([s[key] for s in sums])
+    for key in ("f1", "se", "ppv", "fpr"):
+        pairs = {c: _mean_std([s[key][c] for s in sums]) for c in SCORED}
+        out[key] = {c: m for c, (m, _) in pairs.items()}
+        out[key + "_std"] = {c: sd for c, (_, sd) in pairs.items()}
+    out["support"] = sums[0]["support"]
+    if side == "detected":
+        det = [r["report"]["ec57"]["detected"] for r in runs]
+        out["detector_se"] = det[0].get("detector_se")
+        out["detector_ppv"] = det[0].get("detector_ppv")
+    return out
+
+
+def _fmt(m, s=None):
+    if m is None or (isinstance(m, float) and np.isnan(m)):
+        return "—"
+    return f"{m:.3f}" if s is None else f"{m:.3f} ± {s:.3f}"
+
+
+def markdown(res: dict) -> str:
+    lines = [f"# MIT-BIH inter-patient accuracy ({res['split']})", "",
+             f"`{res['command']}`; {len(res['seeds'])} seeds ({', '.join(map(str, res['seeds']))}), backend "
+             f"{res['backend']}, CPU {res['cpu']}; mean ± spread (std) over seeds. DS2 is evaluated once per run "
+             f"and chooses nothing; validation records {', '.join(res['validation_records'])} (DS1).", "",
+             "| beats | accuracy | macro-F1 (NSVF) | F1 N | F1 S | F1 V | F1 F | Se S / +P S | Se V / +P V |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for side in ("reference", "detected"):
+        m = res[side]
+        lines.append(f"| {side} | {_fmt(m['accuracy'], m['accuracy_std'])} | {_fmt(m['macro_f1'], m['macro_f1_std'])} | "
+                     + " | ".join(_fmt(m["f1"][c], m["f1_std"][c]) for c in SCORED)
+                     + f" | {_fmt(m['se']['S'])} / {_fmt(m['ppv']['S'])} | {_fmt(m['se']['V'])} / {_fmt(m['ppv']['V'])} |")
+    lines += ["", f"Wall time per run (train + evaluate, no export): {res['wall_s_mean']:.0f} s mean "
+              f"(max {res['wall_s_max']:.0f} s). Detector on DS2: Se {_fmt(res['detected'].get('detector_se'))}, "
+              f"+P {_fmt(res['detected'].get('detector_ppv'))}.", "",
+              "Targets (issue 10): " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in res["targets_met"].items()),
+              "", "## Published anchors (DS1 -> DS2)", "", "| work | model | accuracy | S | V |", "|---|---|---:|---|---|"]
+    lines += [f"| {a['work']} | {a['model']} | {a['accuracy']} | {a['S']} | {a['V']} |" for a in ANCHORS]
+    if res.get("ablations"):
+        lines += ["", "## Ablations (seed 0, reference beats; detected beats in brackets)", "",
+                  "| configuration | accuracy | macro-F1 | F1 S | F1 V | F1 F |", "|---|---:|---:|---:|---:|---:|"]
+        for a in res["ablations"]:
+            r, d = a["reference"], a["detected"]
+            lines.append(f"| {a['name']} | {_fmt(r['accuracy'])} ({_fmt(d['accuracy'])}) | {_fmt(r['macro_f1'])} | "
+                         f"{_fmt(r['f1']['S'])} | {_fmt(r['f1']['V'])} | {_fmt(r['f1']['F'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--backend", default="tensorflow")
+    p.add_argument("--ablations", action="store_true", help="also one run (seed 0) per ablation")
+    p.add_argument("--only-ablations", action="store_true", help="keep the seed runs of an existing results file")
+    p.add_argument("--work", default=str(ROOT / "runs" / "accuracy_mitbih"), help="folder for the runs")
+    p.add_argument("--out", default=str(RESULTS / "accuracy_mitbih.json"))
+    args = p.parse_args(argv)
+    if not os.environ.get("KERAS_ECG_DATA"):
+        raise SystemExit("accuracy_mitbih: set KERAS_ECG_DATA to the folder holding mitdb/ (e.g. ../shared/data)")
+    work, out = pathlib.Path(args.work), pathlib.Path(args.out)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.only_ablations:
+        res = json.loads(out.read_text())
+    else:
+        runs = []
+        for s in seeds:
+            print(f"seed {s} ...", flush=True)
+            runs.append(run_recipe(s, [], args.backend, work / f"seed{s}"))
+            print(f"  {runs[-1]['wall_s']} s", flush=True)
+        rep = runs[0]["report"]
+        res = {
+            "benchmark": "accuracy_mitbih", "recipe": "recipes/mitbih_hybrid.py",
+            "command": f"python benchmarks/accuracy_mitbih.py --seeds {args.seeds} --backend {args.backend}",
+            "split": rep["split"], "backend": args.backend, "cpu": cpu_name(), "cores": os.cpu_count(),
+            "seeds": seeds, "validation_records": [str(r) for r in rep["extra"].get("validation_records", [])]
+            or ["118", "124", "220", "223"],
+            "model": rep["extra"].get("model"), "preprocessing": rep["extra"].get("preprocessing"),
+            "reference": aggregate(runs, "reference"), "detected": aggregate(runs, "detected"),
+            "wall_s": [r["wall_s"] for r in runs],
+            "wall_s_mean": float(np.mean([r["wall_s"] for r in runs])),
+            "wall_s_max": float(np.max([r["wall_s"] for r in runs])),
+            "per_seed": [{"seed": r["seed"], "wall_s": r["wall_s"],
+                          "reference": summary(r["report"]["ec57"]["reference"]),
+                          "detected": summary(r["report"]["ec57"]["detected"]),
+                          "epochs_run": r["report"]["extra"].get("epochs_run"),
+                          "best_epoch": r["report"]["extra"].get("best_epoch")} for r in runs],
+            "anchors": ANCHORS, "targets": TARGETS,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        ref, det = res["reference"], res["detected"]
+        res["targets_met"] = {
+            "accuracy >= 0.94": ref["accuracy"] >= TARGETS["accuracy"],
+            "F1(S) >= 0.60": (ref["f1"]["S"] or 0) >= TARGETS["f1_S"],
+            "F1(V) >= 0.90": (ref["f1"]["V"] or 0) >= TARGETS["f1_V"],
+            "detected within 0.02 of reference": abs(ref["accuracy"] - det["accuracy"]) <= TARGETS["detected_gap"],
+            "main recipe under 15 min": res["wall_s_max"] < 900,
+        }
+    if args.ablations or args.only_ablations:
+        res["ablations"] = []
+        for name, flags in ABLATIONS.items():
+            print(f"ablation: {name} ...", flush=True)
+            r = run_recipe(0, flags, args.backend, work / ("ablation-" + "-".join(f.strip("-") for f in flags)))
+            res["ablations"].append({"name": name, "flags": flags, "wall_s": r["wall_s"],
+                                     "reference": summary(r["report"]["ec57"]["reference"]),
+                                     "detected": summary(r["report"]["ec57"]["detected"])})
+    _atomic.write_json(out, res)
+    _atomic.write_text(out.with_suffix(".md"), markdown(res))
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The beat representation: RR features, lead policy, windows, templates, and the same inputs in
+training and predict (records at other rates and with other lead names included)."""
+
+import numpy as np
+import pytest
+
+from keras_ecg import card as C
+from keras_ecg.data import beats as B
+from keras_ecg.data import mitbih, rr
+from keras_ecg.errors import DataError
+
+wfdb = pytest.importorskip("wfdb")
+
+
+def test_rr_features_by_hand():
+    fs = 360
+    peaks = np.array([0, 1, 2, 2.5, 4]) * fs
+    f = rr.rr_features(peaks, fs, local_beats=2, baseline_s=1.5)
+    pre, post, local, base = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
+    np.testing.assert_allclose(pre, [1, 1, 1, 0.5, 1.5])  # the first beat's pre-RR is its post-RR
+    np.testing.assert_allclose(post, [1, 1, 0.5, 1.5, 1.5])  # the last beat's post-RR is its pre-RR
+    np.testing.assert_allclose(local, [1, 1, 1, 0.75, 1.0])  # mean of this and the previous pre-RR
+    np.testing.assert_allclose(base, [1, 1, 1, 0.75, 1.5])  # beats in (t - 1.5 s, t]
+    np.testing.assert_allclose(f[:, 4], pre / base, rtol=1e-6)
+    np.testing.assert_allclose(f[:, 7], pre / local, rtol=1e-6)
+    assert list(rr.RR_FEATURE_NAMES)[4:] == ["pre_ratio", "post_ratio", "local_ratio", "pre_local"]
+
+
+def test_rr_features_use_only_the_past_and_the_next_beat():
+    rng = np.random.default_rng(0)
+    peaks = np.cumsum(rng.integers(200, 400, 60))
+    a = rr.rr_features(peaks, 360)
+    moved = peaks.copy()
+    moved[41:] += 50  # a change after beat 40 reaches beat 40 only through its post-RR
+    b = rr.rr_features(moved, 360)
+    np.testing.assert_array_equal(a[:40], b[:40])
+    cols = [i for i, n in enumerate(rr.RR_FEATURE_NAMES) if not n.startswith("post")]
+    np.testing.assert_array_equal(a[40, cols], b[40, cols])
+    assert not np.array_equal(a[40], b[40])
+    with pytest.raises(ValueError, match="increasing"):
+        rr.rr_features([10, 5], 360)
+
+
+@pytest.mark.parametrize("leads, wanted, expect", [
+    (["V1", "MLII"], ["MLII"], [1]),
+    (["V1", "II"], ["MLII"], [1]),
+    (["ECG1", "ECG2"], ["MLII"], [0]),
+    (["MLII", "V1"], ["MLII", "V1"], [0, 1]),
+    (["V5", "MLII"], ["II", "V1"], None),  # no V1 and no fallback: refused
+])
+def test_lead_policy(leads, wanted, expect):
+    if expect is None:
+        with pytest.raises(DataError, match="no lead 'V1'"):
+            B.choose_leads(leads, wanted, "rec")
+        assert B.choose_leads(leads, wanted, "rec", fallback=True) == [1, 0]
+    else:
+        assert B.choose_leads(leads, wanted, "rec") == expect
+
+
+def test_beat_inputs_window_template_and_edges():
+    fs = 360
+    x = np.sin(np.arange(20 * fs) / 30.0).astype(np.float32)
+    peaks = np.array([10, 400, 900, 1400, 1900, 20 * fs - 20])
+    spec = B.BeatSpec(fs=fs, filter=None, template_beats=2)
+    beats, feats, keep, used = B.beat_inputs(x, fs, peaks, spec, ["MLII"])
+    assert keep.tolist() == [False, True, True, True, True, False]  # windows past the edges are dropped
+    assert beats.shape == (4, spec.window, 2) and spec.window == 90 + 162 and feats.shape == (4, 8)
+    assert used == ["MLII"]
+    raw = B.beat_inputs(x, fs, peaks, B.BeatSpec(fs=fs, filter=None), ["MLII"])[0][..., 0]
+    np.testing.assert_allclose(beats[..., 0], raw)
+    np.testing.assert_allclose(beats[0, :, 1], raw[0], atol=1e-6)  # the first beat's template is itself
+    np.testing.assert_allclose(beats[3, :, 1], raw[1:3].mean(axis=0), atol=1e-5)  # mean of the 2 beats before
+    np.testing.assert_allclose(feats, np.log(rr.rr_features(peaks, fs)[keep]), rtol=1e-6)
+    bad = x.copy()
+    bad[100] = np.nan
+    with pytest.raises(DataError, match="non-finite"):
+        B.beat_inputs(bad, fs, peaks, spec, ["MLII"])
+
+
+def test_spec_round_trips_through_the_model_card():
+    spec = B.BeatSpec(fs=180, leads=("MLII", "V1"), template_beats=20)
+    prep = C.preprocessing_from("waveform", {"input_kind": "waveform", **spec.to_card()})
+    assert B.BeatSpec.from_card(prep) == spec
+    assert spec.input_shape == (126, 4)
+
+
+def _write(folder, name, fs, leads, seconds=30, seed=3):
+    from keras_ecg.data import synthetic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sig, peaks, labels = synthetic.record(seconds, 360, seed=seed, class_probs=[0.6, 0.2, 0.2, 0, 0])
+    from keras_ecg.data import signal as S
+
+    if fs != 360:
+        sig = S.resample(sig, 360, fs)
+        peaks = S.resample_index(peaks, 360, fs)
+    two = np.stack([sig, 0.5 * sig], axis=1).astype(np.float64)
+    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=list(leads), p_signal=two, fmt=["16", "16"],
+                adc_gain=[1000, 1000], baseline=[0, 0], write_dir=str(folder))
+    sym = np.array(["N", "A", "V"])[labels]
+    wfdb.wrann(name, "atr", peaks, list(sym), write_dir=str(folder))
+    return peaks
+
+
+def test_predict_builds_the_training_inputs(tmp_path):
+    """deploy.waveform_inputs.record_inputs (predict) and mitbih.load_beats (training) give the same arrays."""
+    from keras_ecg.deploy.waveform_inputs import record_inputs
+
+    _write(tmp_path, "r1", 360, ["MLII", "V1"])
+    spec = B.BeatSpec(fs=180, template_beats=5)
+    ds = mitbih.load_beats(tmp_path, spec=spec, cache=False)
+    prep = C.preprocessing_from("waveform", {"input_kind": "waveform", **spec.to_card()})
+    got = record_inputs(tmp_path / "r1", prep)
+    np.testing.assert_array_equal(got.inputs[0], ds.x[0])
+    np.testing.assert_array_equal(got.inputs[1], ds.x[1])
+    assert got.leads_used == ["MLII"] and ds.meta["leads_used"] == {"r1": ["MLII"]}
+
+
+@pytest.mark.parametrize("fs, leads", [(250, ["II", "V1"]), (500, ["ECG1", "ECG2"]), (200, ["V1", "MLII"])])
+def test_other_rates_and_lead_names_give_nearly_the_same_inputs(tmp_path, fs, leads):
+    from keras_ecg.deploy.waveform_inputs import record_inputs
+
+    _write(tmp_path / "native", "r", 360, ["MLII", "V1"])
+    _write(tmp_path / "other", "r", fs, leads)
+    spec = B.BeatSpec(fs=180, template_beats=5)
+    prep = C.preprocessing_from("waveform", {"input_kind": "waveform", **spec.to_card()})
+    a, b = record_inputs(tmp_path / "native" / "r", prep), record_inputs(tmp_path / "other" / "r", prep)
+    assert len(a.peaks) == len(b.peaks)
+    corr = [np.corrcoef(u[:, 0], v[:, 0])[0, 1] for u, v in zip(a.inputs[0], b.inputs[0])]
+    # R peaks at another rate round to other samples: a few windows shift by one sample (5.6 ms at 180 Hz)
+    assert np.median(corr) > 0.999 and np.mean(np.array(corr) > 0.99) >= 0.8 and min(corr) > 0.9, sorted(corr)[:3]
+    np.testing.assert_allclose(a.inputs[1], b.inputs[1], atol=0.02)  # RR features (log) agree to rounding
+    assert b.leads_used == [leads[1] if leads[0] == "V1" else leads[0]]

@@ -159,3 +159,24 @@ def test_kaggle_csv_source_intra(tmp_path):
     assert rep["split"].startswith("kaggle") and rep["num_test"] == len(test) and rep["synthetic"] is False
     assert rep["extra"]["preprocessing"]["format"] == "kaggle_csv"
     assert rep["extra"]["input_shape"] == [187, 1]
+
+
+def test_rr_and_template_model_trains_exports_and_predicts_a_record(tmp_path, offline, capsys):
+    """The main job's two-input model (beats + RR features): fit, report, every export format, predict."""
+    pytest.importorskip("wfdb")
+    from test_predict import _write_record
+
+    from keras_ecg import cli
+
+    out = tmp_path / "run"
+    config = {**CONFIG, "rr_features": True, "template_beats": 4}
+    runner.main(config, _argv(out, "--data", "synthetic", "--export", "keras,saved_model,onnx"))
+    card = json.loads((out / "model_card.json").read_text())
+    assert [i["name"] for i in card["inputs"]] == ["input", "rr"] and card["inputs"][0]["shape"] == [None, 70, 2]
+    assert card["preprocessing"]["template_beats"] == 4 and len(card["preprocessing"]["rr_features"]) == 8
+    assert set(card["files"]) == {"keras", "saved_model", "onnx"}  # each verified against the model
+    base, n = _write_record(tmp_path / "rec")
+    capsys.readouterr()
+    cli.main(["predict", str(out / "model.keras"), str(base), "--json", "--backend", _backend()])
+    res = json.loads(capsys.readouterr().out)["results"][0]
+    assert res["type"] == "record" and n - 3 <= res["beats"] <= n and sum(res["counts"].values()) == res["beats"]

@@ -1,4 +1,5 @@
-"""cnn1d vs lstm vs cnn_lstm on one MIT-BIH split, one comparison table (comparison.md/json).
+"""The classical baseline (LDA on RR + morphology features) vs cnn1d, lstm and cnn_lstm on one MIT-BIH
+split, one comparison table (comparison.md/json). `--model baseline_svm,cnn1d` picks others.
 
     python recipes/mitbih_compare.py --backend jax                # inter-patient DS1 -> DS2
     python recipes/mitbih_compare.py --split intra --mi-top 60    # on the 60 most informative samples
@@ -9,17 +10,19 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from keras_ecg import runner  # noqa: E402
+from keras_ecg.training import runner  # noqa: E402
 
 CONFIG = {
     "name": "mitbih_compare",
     "description": __doc__,
     "task": "mitbih",
-    "model": ["cnn1d", "lstm", "cnn_lstm"],
-    "model_choices": ["cnn1d", "lstm", "cnn_lstm"],
+    "model": ["baseline_lda", "cnn1d", "lstm", "cnn_lstm"],
+    "model_choices": ["baseline_lda", "baseline_svm", "baseline_logreg", "cnn1d", "lstm", "cnn_lstm"],
     "split": "inter",
     "mi_top": None,
-    "normalize": "zscore",  # the same data and training choices as mitbih_hybrid
+    "fs": 180,  # the same data and training choices as mitbih_hybrid
+    "rr_features": True,
+    "template_beats": 20,
     "class_weight": "balanced",
     "class_weight_cap": 10.0,
     "monitor": "val_macro_f1",

@@ -81,3 +81,22 @@ def markdown(result: dict, split: str) -> str:
     d = result["detected"]
     lines += ["", f"Detector: Se {f(d.get('detector_se'))}, +P {f(d.get('detector_ppv'))}.", ""]
     return "\n".join(lines)
+
+
+def add_to_report(predict, data, out, report, split_name, log=print) -> dict:
+    """Add :func:`evaluate_records` on ``data``'s test records to ``report`` and its files in ``out``."""
+    from keras_ecg import _atomic
+    from keras_ecg import card as C
+
+    prep = C.preprocessing_from("waveform", data.preprocessing)
+    names = sorted(np.unique(data.test.groups).astype(str))
+    log(f"EC57: {len(names)} test records, on reference beats and on detected R peaks")
+    report["ec57"] = evaluate_records(predict, data.path, names, prep)
+    _atomic.write_json(pathlib.Path(out) / "report.json", report)
+    md = pathlib.Path(out) / "report.md"
+    _atomic.write_text(md, md.read_text() + "\n" + markdown(report["ec57"], split_name))
+    for side in ("reference", "detected"):
+        m = report["ec57"][side]
+        log(f"  {side}: accuracy {m['accuracy']:.4f}, macro-F1 NSVF {m['macro_f1']:.4f}, F1 "
+            + ", ".join(f"{c} {v:.3f}" if v is not None else f"{c} -" for c, v in m["f1"].items()))
+    return report

@@ -146,7 +146,9 @@ def _models(cfg: RunConfig) -> list:
         names = choices
     else:
         names = [m.strip() for m in cfg.model.split(",") if m.strip()]
-    known = registry.list_models()
+    from keras_ecg.training.baseline_run import NAMES as BASELINES
+
+    known = [*registry.list_models(), *BASELINES]
     for m in names:
         if m not in known:
             raise RunError(f"unknown model {m!r}; known models: {', '.join(known)}")
@@ -164,7 +166,12 @@ def _auto_backend(cfg: RunConfig) -> str:
     """``--backend auto``: the fastest backend for the first model (measured once, cached)."""
     from keras_ecg import autobackend, registry
 
-    model = _models(cfg)[0]
+    from keras_ecg.training.baseline_run import is_baseline
+
+    deep = [m for m in _models(cfg) if not is_baseline(m)]
+    if not deep:
+        return "tensorflow"  # the baseline runs in scikit-learn; any backend serves the reports
+    model = deep[0]
     kind = registry.input_kind(model)
     if kind == "waveform":
         from keras_ecg.training.sources import beat_spec
@@ -334,6 +341,10 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     from keras_ecg import registry
     from keras_ecg import training as T
 
+    from keras_ecg.training.baseline_run import is_baseline
+
+    if is_baseline(model_name):
+        return _run_baseline(cfg, model_name, out, cache)
     kind = registry.input_kind(model_name)
     data, train, val = _load_data(cfg, kind, cache)
     binary = cfg.binary
@@ -384,8 +395,8 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=class_names,
                       history=result.history or None, data_source=data.source, extra=extra,
                       synthetic=data.synthetic, plots=cfg.plots)
-    if data.path is not None and kind == "waveform" and cfg.source == "wfdb" and cfg.split == "inter":
-        report = _ec57(model, data, out, report, split_name)
+    if cfg.task == "mitbih" and cfg.source == "wfdb" and cfg.split == "inter":
+        report = _ec57(_keras_predict(model), data, out, report, split_name)
     if data.warnings:  # the fallback warning goes into every report
         report["warnings"] = list(dict.fromkeys(list(report.get("warnings", [])) + list(data.warnings)))
         _atomic.write_json(out / "report.json", report)
@@ -409,28 +420,29 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     return report
 
 
-def _ec57(model, data, out, report, split_name):
-    """Add AAMI EC57 figures on the test records (reference and detected beats) to the report files."""
-    import numpy as np
-
-    from keras_ecg import card as C
-    from keras_ecg.evaluation import records as ER
-
-    prep = C.preprocessing_from("waveform", data.preprocessing)
-    names = sorted(np.unique(data.test.groups).astype(str))
-
+def _keras_predict(model):
     def predict(xs):
         return model.predict(xs if len(xs) > 1 else xs[0], batch_size=1024, verbose=0)
 
-    _log(f"EC57: {len(names)} test records, on reference beats and on detected R peaks")
-    report["ec57"] = ER.evaluate_records(predict, data.path, names, prep)
-    _atomic.write_json(out / "report.json", report)
-    _atomic.write_text(out / "report.md", (out / "report.md").read_text() + "\n" + ER.markdown(report["ec57"], split_name))
-    for side in ("reference", "detected"):
-        m = report["ec57"][side]
-        _log(f"  {side}: accuracy {m['accuracy']:.4f}, macro-F1 NSVF {m['macro_f1']:.4f}, F1 "
-             + ", ".join(f"{c} {v:.3f}" if v is not None else f"{c} -" for c, v in m["f1"].items()))
-    return report
+    return predict
+
+
+def _run_baseline(cfg, name, out, cache) -> dict:
+    from keras_ecg.training import baseline_run
+
+    if cfg.task != "mitbih":
+        raise RunError(f"--model {name}: the baseline classifies MIT-BIH beats only")
+    data, train, _ = _load_data(cfg, "waveform", cache)
+    return baseline_run.run(cfg, name, out, data, train, ec57=_ec57, log=_log)
+
+
+def _ec57(predict, data, out, report, split_name):
+    """AAMI EC57 figures on the test records (inter split on WFDB records) added to the report files."""
+    from keras_ecg.evaluation import records as ER
+
+    if data.path is None or data.input_kind != "waveform" or not data.preprocessing.get("before"):
+        return report
+    return ER.add_to_report(predict, data, out, report, split_name, log=_log)
 
 
 def _augmenter(kind):

@@ -84,7 +84,8 @@ def main(argv=None):
     results = {}
     for name in args.kinds.split(","):
         t1 = time.time()
-        model = FeatureBaseline(**KINDS[name]).fit(xb[mask], xr[mask], y[mask])
+        model = FeatureBaseline(**KINDS[name], fs=SPEC.fs, before=SPEC.before, rr_log=SPEC.rr_log)
+        model.fit(xb[mask], xr[mask], y[mask])
         t_fit = time.time() - t1
         ref_pred = [model.predict(r["beats"], r["rr"]) for r in test]
         det_pred = [model.predict(r["det_beats"], r["det_rr"]) for r in test]

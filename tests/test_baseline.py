@@ -27,14 +27,18 @@ def toy(n_per_class=60, seed=0):
             rr.append([pre, post, local, base, pre / base, post / base, local / base, pre / local])
             beats.append(x[:, None])
             y.append(c)
-    return np.array(beats, np.float32), np.abs(np.array(rr, np.float32)), np.array(y)
+    return np.array(beats, np.float32), np.log(np.abs(np.array(rr, np.float32))), np.array(y)
 
 
 def test_features_shape_and_what_they_measure():
     beats, rr, _ = toy(5)
     f = baseline.features(beats, rr, FS, BEFORE)
     assert f.shape == (15, 8 + 27)
-    assert np.allclose(f[:, :8], np.log(rr))
+    assert np.allclose(f[:, :8], rr)  # logs already (BeatSpec's rr_log)
+    raw = baseline.features(beats, np.exp(rr), FS, BEFORE, rr_log=False)
+    assert np.allclose(raw, f, atol=1e-5)
+    with pytest.raises(DataError, match="must be > 0"):
+        baseline.features(beats, rr - 10, FS, BEFORE, rr_log=False)
     # a two-lead beat gives the per-lead block twice; the second lead equal to the first repeats it
     f2 = baseline.features(np.concatenate([beats, beats], axis=2), rr, FS, BEFORE)
     assert f2.shape == (15, 8 + 54) and np.allclose(f2[:, 8:35], f2[:, 35:])

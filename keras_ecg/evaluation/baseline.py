@@ -4,12 +4,13 @@ After de Chazal et al. 2004 (RR intervals and sampled morphology, linear
 discriminant) and Mondéjar-Guerra et al. 2019 (normalised RR, SVM), on the beat
 inputs of :func:`keras_ecg.data.beats.beat_inputs`: ``beats`` (n, window,
 leads), z-scored per beat with the R peak at sample ``before``, and ``rr``
-(n, 8), the RR features of :mod:`keras_ecg.data.rr`.
+(n, 8), the RR features of :mod:`keras_ecg.data.rr`, as logs when
+``rr_log`` (the default, as :class:`~keras_ecg.data.beats.BeatSpec`).
 
 Features (:func:`features`), all from one beat and its RR features:
 
 - the log of the 8 RR features (intervals in s and their ratios to the
-  patient's causal baseline);
+  patient's causal baseline): ``rr`` as given when ``rr_log``, else its log;
 - per lead, the beat's morphology as 20 means over consecutive bins relative
   to the R peak: 5 over the P wave (-250..-50 ms), 8 over the QRS
   (-50..+100 ms), 7 over the T wave (+100..+450 ms); bins outside the window
@@ -53,7 +54,7 @@ def _sklearn():
     return sklearn
 
 
-def check_inputs(beats, rr, y=None):
+def check_inputs(beats, rr, y=None, rr_log: bool = True):
     """``beats`` as (n, window, leads) float64, ``rr`` as (n, 8) float64; one-line DataError otherwise."""
     b = np.asarray(beats, dtype=np.float64)
     if b.ndim == 2:
@@ -69,8 +70,9 @@ def check_inputs(beats, rr, y=None):
         raise DataError(f"baseline: {len(b)} beats but {len(y)} labels.")
     if not (np.isfinite(b).all() and np.isfinite(r).all()):
         raise DataError("baseline: beats or rr hold non-finite values.")
-    if (r <= 0).any():
-        raise DataError("baseline: RR features must be > 0 (intervals and their ratios).")
+    if not rr_log and (r <= 0).any():
+        raise DataError("baseline: RR features must be > 0 (intervals and their ratios; "
+                        "pass rr_log=True if they are logs already).")
     return b, r
 
 
@@ -105,16 +107,16 @@ def _qrs(x, before, fs):
     return np.stack([r_amp, mx, t_max, mn, t_min, width, energy], axis=1)
 
 
-def features(beats, rr, fs: float = 360.0, before: int | None = None) -> np.ndarray:
+def features(beats, rr, fs: float = 360.0, before: int | None = None, rr_log: bool = True) -> np.ndarray:
     """(n, 8 + 27 * leads) float64 feature matrix of beats (see the module doc)."""
-    b, r = check_inputs(beats, rr)
+    b, r = check_inputs(beats, rr, rr_log=rr_log)
     before = int(round(0.25 * fs)) if before is None else int(before)
     if not 0 <= before < b.shape[1]:
         raise DataError(f"baseline: the R peak (sample {before}) is outside the {b.shape[1]}-sample window.")
     morph = _bin_means(b, before, fs)
     qrs = _qrs(b, before, fs)
     per_lead = np.concatenate([morph, qrs], axis=1)  # (n, 27, leads)
-    return np.concatenate([np.log(r), per_lead.transpose(0, 2, 1).reshape(len(b), -1)], axis=1)
+    return np.concatenate([r if rr_log else np.log(r), per_lead.transpose(0, 2, 1).reshape(len(b), -1)], axis=1)
 
 
 class FeatureBaseline:
@@ -125,6 +127,8 @@ class FeatureBaseline:
         class_weight: ``"balanced"`` (equal priors for ``"lda"``) or None.
         fs, before: the beats' rate and the R peak's sample in the window
             (default ``round(0.25 * fs)``, as :class:`~keras_ecg.data.beats.BeatSpec`).
+        rr_log: whether ``rr`` holds the logs of the RR features (BeatSpec's
+            ``rr_log``, the default) or the features themselves.
         C: regularisation of ``"svm"`` and ``"logreg"``.
         max_per_class: if set, ``fit`` uses at most this many beats of each
             class, drawn at random with ``random_state`` (an RBF SVM on every
@@ -133,7 +137,7 @@ class FeatureBaseline:
     """
 
     def __init__(self, kind: str = "lda", class_weight="balanced", fs: float = 360.0, before: int | None = None,
-                 C: float = 1.0, max_per_class: int | None = None, random_state: int = 0):
+                 C: float = 1.0, max_per_class: int | None = None, random_state: int = 0, rr_log: bool = True):
         if kind not in KINDS:
             raise ValueError(f"baseline: kind must be one of {KINDS}; got {kind!r}.")
         if class_weight not in ("balanced", None):
@@ -143,12 +147,13 @@ class FeatureBaseline:
                              f"max_per_class={max_per_class}.")
         self.kind, self.class_weight, self.fs, self.C = kind, class_weight, float(fs), float(C)
         self.before = int(round(0.25 * fs)) if before is None else int(before)
-        self.max_per_class, self.random_state = max_per_class, int(random_state)
+        self.max_per_class, self.random_state, self.rr_log = max_per_class, int(random_state), bool(rr_log)
         self.model = None
 
     def params(self) -> dict:
         return {"kind": self.kind, "class_weight": self.class_weight, "fs": self.fs, "before": self.before,
-                "C": self.C, "max_per_class": self.max_per_class, "random_state": self.random_state}
+                "C": self.C, "max_per_class": self.max_per_class, "random_state": self.random_state,
+                "rr_log": self.rr_log}
 
     def _estimator(self, n_classes):
         _sklearn()
@@ -173,7 +178,7 @@ class FeatureBaseline:
         return make_pipeline(StandardScaler(), clf)
 
     def _features(self, beats, rr):
-        return features(beats, rr, self.fs, self.before)
+        return features(beats, rr, self.fs, self.before, self.rr_log)
 
     def fit(self, beats, rr, y) -> "FeatureBaseline":
         y = np.asarray(y)

@@ -209,6 +209,7 @@ def main(argv=None):
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--backend", default="jax", help="the backend of `make run`")
     p.add_argument("--ablations", action="store_true", help="also one run (seed 0) per ablation")
+    p.add_argument("--only", default=None, help="comma-separated numbers (1-based) of the ablations to run")
     p.add_argument("--only-ablations", action="store_true", help="keep the seed runs of an existing results file")
     p.add_argument("--work", default=str(ROOT / "runs" / "accuracy_mitbih"), help="folder for the runs")
     p.add_argument("--out", default=str(RESULTS / "accuracy_mitbih.json"))
@@ -260,12 +261,17 @@ def main(argv=None):
         }
     if args.ablations or args.only_ablations:
         res["ablations"] = []
-        for name, flags in ABLATIONS.items():
+        chosen = list(ABLATIONS.items())
+        if args.only:
+            chosen = [chosen[int(i) - 1] for i in args.only.split(",")]
+        for name, flags in chosen:
             print(f"ablation: {name} ...", flush=True)
             r = run_recipe(0, flags, args.backend, work / ("ablation-" + "-".join(f.strip("-") for f in flags)))
             res["ablations"].append({"name": name, "flags": flags, "wall_s": r["wall_s"],
                                      "reference": summary(r["report"]["ec57"]["reference"]),
                                      "detected": summary(r["report"]["ec57"]["detected"])})
+            _atomic.write_json(out, res)  # after each run: an interrupted sweep keeps what it measured
+            _atomic.write_text(out.with_suffix(".md"), markdown(res))
     _atomic.write_json(out, res)
     _atomic.write_text(out.with_suffix(".md"), markdown(res))
     print(markdown(res))

@@ -78,7 +78,7 @@ def _train(argv) -> int:
     if known.binary:
         config["binary"] = True
         config["name"] += "-binary"
-    from keras_ecg import runner
+    from keras_ecg.training import runner
 
     runner.main(config, rest)
     return 0

@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from keras_ecg import runner  # noqa: E402
+from keras_ecg.training import runner  # noqa: E402
 
 CONFIG = {
     "name": "ecg_images_cnn_lstm",

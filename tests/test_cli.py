@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from keras_ecg import cli, config, errors, runner
+from keras_ecg import cli, config, errors
+from keras_ecg.training import runner
 
 
 def test_train_forwards_to_runner(monkeypatch, capsys):
@@ -58,7 +59,7 @@ def test_predict_missing_model_is_one_line_without_traceback(tmp_path):
 
 
 def test_recipe_errors_are_one_line_without_traceback(tmp_path):
-    code = ("from keras_ecg import runner; runner.main({'name': 'r', 'model': 'cnn1d', 'epoch': 2}, "
+    code = ("from keras_ecg.training import runner; runner.main({'name': 'r', 'model': 'cnn1d', 'epoch': 2}, "
             "['--out', %r])" % str(tmp_path / "run"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0

@@ -7,7 +7,8 @@ import runpy
 
 import pytest
 
-from keras_ecg import config, runner
+from keras_ecg import config
+from keras_ecg.training import runner
 from keras_ecg.config import RunConfig
 from keras_ecg.errors import RunError
 from keras_ecg.training import TrainConfig

@@ -15,7 +15,7 @@ def test_import_does_not_import_keras():
     import sys
 
     code = (
-        "import sys, keras_ecg.data.images, keras_ecg.data.images.synthetic_pages, keras_ecg.sources; "
+        "import sys, keras_ecg.data.images, keras_ecg.data.images.synthetic_pages, keras_ecg.training.sources; "
         "print([m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from keras_ecg import sources
+from keras_ecg.training import sources
 
 
 def test_resolve_order(tmp_path, monkeypatch, offline):

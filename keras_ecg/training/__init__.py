@@ -1,12 +1,14 @@
-"""Training: from a recipe's run configuration to a fitted model.
+"""Training: from a recipe's run configuration to a fitted, evaluated and exported model.
 
+- :mod:`~keras_ecg.training.runner`: a recipe (``CONFIG`` + flags) to a run: backend, data, fit, evaluate,
+  export (``runner.main(CONFIG)``).
+- :mod:`~keras_ecg.training.sources`: where a run's data comes from (``--data`` path, synthetic, ``auto``).
 - :mod:`~keras_ecg.training.fit`: :class:`TrainConfig`, :func:`fit` (build or resume, compile, fit, best
   weights back), precision and batch-norm settings.
 - :mod:`~keras_ecg.training.distribute`: data-parallel strategies per backend.
 - :mod:`~keras_ecg.training.callbacks`: per-epoch checkpoints, early stopping, the CSV history.
 - :mod:`~keras_ecg.training.inputs`: class weights, arrays or a ``PyDataset``, :func:`predict_proba`.
 
-The recipe runner (:mod:`keras_ecg.runner`) and the data sources (:mod:`keras_ecg.sources`) drive these.
 Importing this package never imports keras.
 """
 

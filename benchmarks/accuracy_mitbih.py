@@ -5,7 +5,7 @@
 
 Each run is ``recipes/mitbih_hybrid.py`` in its own process (its default configuration, plus the flags of
 an ablation), reading the real MIT-BIH records; DS2 is evaluated once per run, at the end, and chooses
-nothing (validation: DS1 records 118 124 220 223). The figures are the AAMI EC57 ones of the run's
+nothing (validation: DS1 records 205 220 223, the run configuration's val_records). The figures are the AAMI EC57 ones of the run's
 report: on the reference beat positions and end to end on detected R peaks. Writes
 ``benchmarks/results/accuracy_mitbih.json`` (top-level ``reference`` and ``detected``: means over the
 seeds of ``accuracy``, ``macro_f1`` and per-class ``f1``/``se``/``ppv``; ``*_std`` the spread) and
@@ -128,6 +128,18 @@ def resampled(run_dir: pathlib.Path, backend: str, rates=(200, 250, 500)) -> lis
     return out
 
 
+def _val_records() -> list:
+    """The validation records of the main recipe's configuration."""
+    import importlib.util
+
+    from keras_ecg.training import runner
+
+    spec = importlib.util.spec_from_file_location("mitbih_hybrid", ROOT / "recipes" / "mitbih_hybrid.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return [str(r) for r in runner.parse_args(mod.CONFIG, []).val_records]
+
+
 def summary(side: dict) -> dict:
     """The figures of one EC57 dict that the results keep."""
     pc = side["per_class"]
@@ -231,8 +243,7 @@ def main(argv=None):
             "benchmark": "accuracy_mitbih", "recipe": "recipes/mitbih_hybrid.py",
             "command": f"python benchmarks/accuracy_mitbih.py --seeds {args.seeds} --backend {args.backend}",
             "split": rep["split"], "backend": args.backend, "cpu": cpu_name(), "cores": os.cpu_count(),
-            "seeds": seeds, "validation_records": [str(r) for r in rep["extra"].get("validation_records", [])]
-            or ["118", "124", "220", "223"],
+            "seeds": seeds, "validation_records": _val_records(),
             "model": rep["extra"].get("model"), "preprocessing": rep["extra"].get("preprocessing"),
             "reference": aggregate(runs, "reference"), "detected": aggregate(runs, "detected"),
             "wall_s": [r["wall_s"] for r in runs],

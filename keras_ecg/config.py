@@ -126,8 +126,9 @@ class RunConfig:
                                 flag="--no-rr-features", group="mitbih")
     template_beats: int = setting(20, "add each lead's mean of the previous N beats as a channel (0: none)",
                                   flag=True, group="mitbih")
-    val_records: list = setting(["118", "124", "220", "223"],
-                                "DS1 records held out for validation in the inter split (S- and F-rich)",
+    val_records: list = setting(["205", "220", "223"],
+                                "DS1 records held out for validation in the inter split (S-, V- and F-rich; "
+                                "not the RBBB records 118/124, which training needs)",
                                 flag=True, group="mitbih")
     # --- ECG images
     image_size: int = setting(224, "page images are resized to this many pixels square", flag=True,

@@ -2,7 +2,7 @@
 (de Chazal 2004) by default. A hybrid of beat shape and rhythm: a 1D CNN reads each beat (0.25 s before
 to 0.45 s after the R peak, so the P wave is in) beside the patient's own recent beats, and a second
 input carries the RR intervals relative to the patient's causal 5-minute rhythm. Validation: DS1
-records 118 124 220 223 (by patient); DS2 is scored once, at the end, on reference and detected beats.
+records 205 220 223 (by patient); DS2 is scored once, at the end, on reference and detected beats.
 
     python recipes/mitbih_hybrid.py --backend jax                 # real data from $KERAS_ECG_DATA, else synthetic
     python recipes/mitbih_hybrid.py --split intra                 # Kaggle-style random beat split

@@ -2,8 +2,8 @@
 ``baseline_logreg``) beside the deep models, on the same data, split and reports.
 
 The baseline (:class:`keras_ecg.evaluation.baseline.FeatureBaseline`) reads the same beats and RR
-features the deep models get (the lead channels only, not the template channels; the RR features
-un-logged), is fitted on the training side (the validation side chooses nothing: it has no epochs),
+features the deep models get (the lead channels only, not the template channels; the RR features as the
+spec gives them), is fitted on the training side (the validation side chooses nothing: it has no epochs),
 scored on the test side by the same report and EC57 code, and saved as ``baseline.pkl`` (a pickle:
 trusted input only). It needs the RR features (``rr_features`` on).
 """
@@ -25,12 +25,12 @@ def is_baseline(name: str) -> bool:
 
 
 def _split_inputs(ds, prep):
-    """(lead channels of the beats, raw RR features) of a dataset."""
+    """(lead channels of the beats, RR features as the data holds them) of a dataset."""
     if len(ds.inputs) < 2:
         raise RunError("the baseline needs the RR features: drop --no-rr-features")
     beats, rr = ds.inputs[0], ds.inputs[1]
     beats = beats[..., : len(prep["leads"])]
-    return beats, (np.exp(rr) if prep.get("rr_log") else rr)
+    return beats, rr
 
 
 def run_baseline(name, data, train, out, log=print) -> tuple:
@@ -39,7 +39,7 @@ def run_baseline(name, data, train, out, log=print) -> tuple:
 
     prep = data.preprocessing
     kind = name[len(PREFIX):]
-    model = FeatureBaseline(kind, fs=float(prep["fs"]), before=int(prep["before"]),
+    model = FeatureBaseline(kind, fs=float(prep["fs"]), before=int(prep["before"]), rr_log=bool(prep.get("rr_log")),
                             max_per_class=3000 if kind == "svm" else None)
     k = len(data.test.class_names)
 

@@ -133,7 +133,8 @@ def test_backend_auto_runs_a_recipe_end_to_end(tmp_path, env_backend):
         env["KERAS_BACKEND"] = suite
     env.update(KERAS_ECG_CACHE=str(cache), KERAS_ECG_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="3")
     out = tmp_path / "run"
-    cmd = [sys.executable, str(ROOT / "recipes" / "mitbih_hybrid.py"), "--backend", "auto", "--data", "synthetic",
+    cmd = [sys.executable, str(ROOT / "recipes" / "mitbih_hybrid.py"), "--backend", "auto", "--model", "cnn_lstm",
+           "--data", "synthetic",
            "--epochs", "1", "--synthetic-n", "12", "--batch-size", "16", "--export", "none", "--no-plots",
            "--verbose", "0", "--model-args", TINY, "--out", str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)

@@ -29,12 +29,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_ecg import _atomic  # noqa: E402
 from keras_ecg.data import beats as B  # noqa: E402
-from keras_ecg.data import mitbih, signal  # noqa: E402
+from keras_ecg.data import mitbih, signal, splits  # noqa: E402
 from keras_ecg.evaluation import ec57  # noqa: E402
 from keras_ecg.evaluation.baseline import FeatureBaseline  # noqa: E402
 
-DS1 = "101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230".split()
-DS2 = "100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234".split()
+DS1, DS2 = splits.DS1, splits.DS2
 SPEC = B.BeatSpec(leads=("MLII", "V1"))
 TRAIN_CLASSES = (0, 1, 2, 3)  # N S V F
 KINDS = {

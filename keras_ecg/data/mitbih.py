@@ -347,9 +347,11 @@ def _build_all(path, names, params, cache, cache_dir, builder, workers):
     todo = [i for i, p in enumerate(parts) if p is None]
     jobs = [(path / names[i], params, cache, cache_dir, builder) for i in todo]
     if workers and workers > 1 and len(jobs) > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+        # forkserver: forking a process that has started JAX/TF threads can deadlock
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("forkserver")) as pool:
             built = list(pool.map(_build_one, jobs))
     else:
         built = [_build_one(j) for j in jobs]

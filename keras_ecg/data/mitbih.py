@@ -1,5 +1,7 @@
-"""MIT-BIH Arrhythmia Database: beats from WFDB records, and the Kaggle
-heartbeat CSV format (Kachuee et al. 2018).
+"""MIT-BIH Arrhythmia Database: labelled beats from WFDB records (AAMI classes), cached per record.
+
+Reading records is :mod:`keras_ecg.data.wfdb_io`, the beat representation :mod:`keras_ecg.data.beats`,
+the Kaggle CSV format :mod:`keras_ecg.data.kaggle` (its names are re-exported here).
 
 ``load_beats`` reads every record of a folder with ``wfdb`` (``pip install
 keras-ecg[data]``), cuts a window around each annotated beat, maps the beat
@@ -11,17 +13,24 @@ Malformed files raise :class:`DataFileError` (a ``ValueError``) or
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import pathlib
 
 import numpy as np
 
-from keras_ecg import errors
-from keras_ecg._atomic import atomic_path
 from keras_ecg.data import cache as _cache
 from keras_ecg.data import signal as _signal
 from keras_ecg.data.dataset import Dataset
+from keras_ecg.data.kaggle import KAGGLE_FS, KAGGLE_WIDTH, read_kaggle_csv, write_kaggle_csv  # noqa: F401
+from keras_ecg.data.wfdb_io import (  # noqa: F401  (re-exported: the public names of the record reader)
+    DataFileError,
+    Record,
+    _lead_index,
+    _read_annotations,
+    _read_signal,
+    _record_files,
+    list_records,
+    load_record,
+)
 
 AAMI_CLASSES = ["N", "S", "V", "F", "Q"]
 # Standard AAMI EC57 grouping of MIT-BIH beat symbols. Other annotations
@@ -34,171 +43,6 @@ AAMI_MAP = {
     "/": "Q", "f": "Q", "Q": "Q",
 }
 RR_FEATURES = ["prev_rr_s", "next_rr_s", "local_rr_s"]
-KAGGLE_WIDTH = 187
-KAGGLE_FS = 125
-
-# Bytes per sample of WFDB storage formats, and the digital value that means "no data".
-_BYTES = {"8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "212": 1.5, "24": 3, "32": 4, "310": 4 / 3, "311": 4 / 3}
-_INVALID = {"8": -128, "16": -32768, "61": -32768, "80": -128, "160": -32768, "212": -2048,
-            "24": -8388608, "32": -2147483648, "310": -512, "311": -512}
-
-
-class DataFileError(errors.DataError):
-    """A data file is malformed; the message names the file and the problem."""
-
-
-def _wfdb():
-    try:
-        import wfdb
-    except ImportError:
-        raise ImportError(
-            "Reading WFDB records needs the 'wfdb' package: pip install keras-ecg[data]"
-        ) from None
-    return wfdb
-
-
-# ----------------------------------------------------------------------------- records
-
-
-@dataclasses.dataclass
-class Record:
-    """One WFDB record: ``signal`` (samples, leads) float32 in physical units at ``fs``."""
-
-    name: str
-    signal: np.ndarray
-    fs: float
-    leads: list
-    ann_samples: np.ndarray | None = None
-    ann_symbols: np.ndarray | None = None
-    path: str = ""
-
-    def lead(self, lead="MLII") -> np.ndarray:
-        """The samples of one lead, chosen by name or index."""
-        return self.signal[:, _lead_index(self.leads, lead, self.path)[0]]
-
-
-def list_records(path) -> list:
-    """Record names in a folder: the ``RECORDS`` file if present, else every ``*.hea``."""
-    path = pathlib.Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such directory of WFDB records.")
-    names = sorted(p.stem for p in path.glob("*.hea"))
-    listed = path / "RECORDS"
-    if listed.exists():
-        wanted = [line.strip() for line in listed.read_text().splitlines() if line.strip()]
-        names = [n for n in wanted if n in set(names)] or names
-    if not names:
-        raise FileNotFoundError(f"{path}: no WFDB records (no .hea header files) in this directory.")
-    return names
-
-
-def _read_header(base: pathlib.Path):
-    hea = base.with_suffix(".hea")
-    if not hea.exists():
-        raise FileNotFoundError(f"{hea}: header file is missing.")
-    wfdb = _wfdb()
-    try:
-        return wfdb.rdheader(str(base))
-    except Exception as e:  # wfdb raises many types on malformed headers
-        raise DataFileError(f"{hea}: cannot parse WFDB header ({type(e).__name__}: {e}).") from None
-
-
-def _check_signal_files(base: pathlib.Path, h) -> None:
-    """Missing, truncated or over-long signal files, checked against the header."""
-    files = {}
-    for i, fname in enumerate(h.file_name or []):
-        files.setdefault(fname, []).append(i)
-    for fname, chans in files.items():
-        dat = base.parent / fname
-        if not dat.exists():
-            raise FileNotFoundError(f"{dat}: signal file named in {base.with_suffix('.hea').name} is missing.")
-        fmts = [str(h.fmt[i]) for i in chans]
-        if h.sig_len is None or any(f not in _BYTES for f in fmts):
-            continue
-        offset = (h.byte_offset[chans[0]] or 0) if h.byte_offset else 0
-        frame = sum(_BYTES[f] for f in fmts)
-        expected = int(np.ceil(h.sig_len * frame)) + offset
-        size = dat.stat().st_size
-        if size < int(h.sig_len * frame) + offset:
-            raise DataFileError(
-                f"{dat}: truncated signal file: {size} bytes, but the header promises "
-                f"{h.sig_len} samples x {len(chans)} signals in format {fmts[0]} ({expected} bytes)."
-            )
-        if size > expected + 3:
-            raise DataFileError(
-                f"{dat}: header disagrees with signal file: the file has {size} bytes, the header's "
-                f"{h.sig_len} samples x {len(chans)} signals in format {fmts[0]} need {expected}."
-            )
-
-
-def _read_signal(base: pathlib.Path):
-    """(signal float32 (n, leads), fs, lead names) with NaN where samples are invalid."""
-    h = _read_header(base)
-    _check_signal_files(base, h)
-    wfdb = _wfdb()
-    try:
-        rec = wfdb.rdrecord(str(base), physical=False)
-    except Exception as e:
-        raise DataFileError(f"{base}.dat: cannot read signal data ({type(e).__name__}: {e}).") from None
-    d = rec.d_signal
-    if d is None or d.ndim != 2 or d.shape[0] == 0:
-        raise DataFileError(f"{base}.dat: record has no samples.")
-    if rec.checksum:
-        got = (d.astype(np.int64).sum(axis=0) + 32768) % 65536 - 32768
-        for i, (want, have) in enumerate(zip(rec.checksum, got)):
-            if want is not None and (int(want) - int(have)) % 65536:  # headers write it signed or not
-                raise DataFileError(
-                    f"{base}.dat: header disagrees with signal file: checksum of signal "
-                    f"{rec.sig_name[i]} is {int(have)}, the header says {int(want)}."
-                )
-    gain = np.array([g if g else 200.0 for g in rec.adc_gain], dtype=np.float64)
-    baseline = np.array([b or 0 for b in rec.baseline], dtype=np.float64)
-    sig = ((d - baseline) / gain).astype(np.float32)
-    for i, f in enumerate(rec.fmt):
-        bad = _INVALID.get(str(f))
-        if bad is not None:
-            sig[d[:, i] == bad, i] = np.nan
-    return sig, float(rec.fs), list(rec.sig_name)
-
-
-def _read_annotations(base: pathlib.Path, extension: str = "atr"):
-    ann = base.with_suffix("." + extension)
-    if not ann.exists():
-        raise FileNotFoundError(f"{ann}: annotation file is missing (needed for beat labels).")
-    wfdb = _wfdb()
-    try:
-        a = wfdb.rdann(str(base), extension)
-    except Exception as e:
-        raise DataFileError(f"{ann}: cannot read annotations ({type(e).__name__}: {e}).") from None
-    return np.asarray(a.sample, dtype=np.int64), np.asarray(a.symbol, dtype="U2")
-
-
-def _lead_index(leads, lead, where):
-    """(index, substituted) of ``lead`` (name or int) among ``leads``."""
-    if isinstance(lead, (int, np.integer)):
-        if not 0 <= lead < len(leads):
-            raise ValueError(f"{where}: lead index {lead} out of range; leads are {leads}.")
-        return int(lead), False
-    if lead in leads:
-        return leads.index(lead), False
-    raise ValueError(f"{where}: no lead named {lead!r}; leads are {leads}.")
-
-
-def load_record(path_or_record, annotations: str | None = "atr") -> Record:
-    """Read one WFDB record (path without extension, or with ``.hea``/``.dat``).
-
-    Returns a :class:`Record` with the signal at its native rate, ``fs``, the
-    lead names and, if the annotation file exists, annotation samples/symbols.
-    """
-    base = pathlib.Path(path_or_record)
-    if base.suffix in (".hea", ".dat", ".atr"):
-        base = base.with_suffix("")
-    sig, fs, leads = _read_signal(base)
-    samples = symbols = None
-    if annotations and base.with_suffix("." + annotations).exists():
-        samples, symbols = _read_annotations(base, annotations)
-    return Record(base.name, sig, fs, leads, samples, symbols, str(base))
-
 
 # ----------------------------------------------------------------------------- beats
 
@@ -284,31 +128,6 @@ def _spec_record_beats(base, spec, annotator):
     if rr is not None:
         out["rr"] = rr
     return out
-
-
-def _header_signal_files(hea: pathlib.Path) -> list:
-    """Signal file names listed in a WFDB header (read as text: cheap, no wfdb)."""
-    lines = [ln.strip() for ln in hea.read_text(errors="replace").splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    try:
-        nsig = int(lines[0].split()[1])
-        return sorted({ln.split()[0] for ln in lines[1:1 + nsig]})
-    except (IndexError, ValueError):
-        raise DataFileError(f"{hea}: cannot parse WFDB header (bad record line {lines[:1]}).") from None
-
-
-def _record_files(base: pathlib.Path, annotator: str):
-    files = [base.with_suffix(".hea"), base.with_suffix("." + annotator)]
-    for f in files:
-        if not f.exists():
-            kind = "header" if f.suffix == ".hea" else "annotation"
-            raise FileNotFoundError(f"{f}: {kind} file is missing.")
-    for fname in _header_signal_files(files[0]):
-        dat = base.parent / fname
-        if not dat.exists():
-            raise FileNotFoundError(f"{dat}: signal file named in {base.name}.hea is missing.")
-        files.append(dat)
-    return files
 
 
 def _cache_entry(base, params, cache_dir, builder):
@@ -546,108 +365,6 @@ def kaggle_beats_from_records(path, records=None, lead="MLII", annotator: str = 
         "inputs": ["beats"],
     }
     return Dataset(x, y, groups, AAMI_CLASSES, meta)
-
-
-def _csv_problem(path, width):
-    """Find the first bad line of a CSV and describe it (slow path, after a failure)."""
-    with open(path, "r", errors="replace") as f:
-        for lineno, line in enumerate(f, 1):
-            cells = line.strip().split(",")
-            if cells == [""]:
-                continue
-            if width is None:
-                width = len(cells)
-            if len(cells) != width:
-                return (f"{path}: line {lineno} has {len(cells)} columns, expected {width} "
-                        f"(samples then a label, like the first line).")
-            for col, cell in enumerate(cells, 1):
-                try:
-                    float(cell)
-                except ValueError:
-                    return f"{path}: line {lineno}, column {col}: {cell.strip()!r} is not a number."
-    return f"{path}: cannot parse as a numeric CSV."
-
-
-def _read_one_csv(path, width):
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such CSV file.")
-    try:
-        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError:
-        raise DataFileError(_csv_problem(path, width)) from None
-    if data.size == 0:
-        raise DataFileError(f"{path}: CSV file is empty.")
-    if width is not None and data.shape[1] != width:
-        raise DataFileError(f"{path}: rows have {data.shape[1]} columns, expected {width} "
-                            f"({width - 1} samples then a label).")
-    if data.shape[1] < 2:
-        raise DataFileError(f"{path}: rows need samples then a label; found {data.shape[1]} column.")
-    bad = ~np.isfinite(data)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise DataFileError(f"{path}: line {row + 1}, column {col + 1} is {data[row, col]} (not a finite number).")
-    labels = data[:, -1]
-    if (labels != np.round(labels)).any() or (labels < 0).any():
-        row = int(np.flatnonzero((labels != np.round(labels)) | (labels < 0))[0])
-        raise DataFileError(f"{path}: line {row + 1}: label {labels[row]} is not a class index (0, 1, ...).")
-    return data[:, :-1].astype(np.float32), labels.astype(np.int64)
-
-
-def read_kaggle_csv(path, class_names=None, width: int | None = KAGGLE_WIDTH + 1) -> Dataset:
-    """Read Kaggle heartbeat CSVs (``mitbih_train.csv``, ``ptbdb_normal.csv``...).
-
-    Each row: 187 samples (125 Hz, scaled to [0, 1]) then a label, no header.
-    ``path`` may be one file or a list of files (concatenated). Class names
-    default to N S V F Q, or normal/abnormal for ``ptbdb_*`` files. The CSVs
-    carry no record ids, so each row is its own group (``meta["groups"]``).
-    ``width=None`` accepts any column count (the same in every row).
-    """
-    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
-    if not paths:
-        raise ValueError("read_kaggle_csv needs at least one file.")
-    xs, ys, groups = [], [], []
-    for p in paths:
-        x, y = _read_one_csv(p, width)
-        xs.append(x)
-        ys.append(y)
-        groups.append(np.char.add(pathlib.Path(p).stem + ":", np.arange(len(y)).astype(str)))
-    if len({x.shape[1] for x in xs}) > 1:
-        raise DataFileError(f"{paths}: files have different row widths {[x.shape[1] for x in xs]}.")
-    y = np.concatenate(ys)
-    if class_names is None:
-        if all(pathlib.Path(p).name.startswith("ptbdb") for p in paths) and y.max() <= 1:
-            class_names = ["normal", "abnormal"]
-        elif y.max() < len(AAMI_CLASSES):
-            class_names = list(AAMI_CLASSES)
-        else:
-            class_names = [str(i) for i in range(int(y.max()) + 1)]
-    if y.max() >= len(class_names):
-        raise DataFileError(f"{paths}: label {int(y.max())} has no name in class_names {class_names}.")
-    meta = {"source": "Kaggle heartbeat CSV (" + ", ".join(str(p) for p in paths) + ")",
-            "synthetic": False, "sampling_rate": float(KAGGLE_FS), "window": xs[0].shape[1],
-            "r_offset": 0, "groups": "row (the CSV has no record ids)", "inputs": ["beats"]}
-    return Dataset(np.concatenate(xs), y, np.concatenate(groups), class_names, meta)
-
-
-def write_kaggle_csv(path, ds: Dataset) -> pathlib.Path:
-    """Write ``ds`` (one input of shape (n, width)) as a Kaggle heartbeat CSV.
-
-    Values are written with 9 significant digits, which float32 reads back
-    exactly; the file is written to a temporary name and renamed.
-    """
-    if isinstance(ds.x, tuple):
-        raise ValueError("write_kaggle_csv writes one waveform input; this Dataset has several (x is a tuple).")
-    x = np.asarray(ds.x, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"write_kaggle_csv needs x of shape (n, width); got {x.shape}.")
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.concatenate([x.astype(np.float64), ds.y.astype(np.float64)[:, None]], axis=1)
-    fmt = ["%.9e"] * x.shape[1] + ["%.1f"]
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        np.savetxt(f, data, fmt=fmt, delimiter=",")
-    return path
 
 
 # ----------------------------------------------------------------------------- whole records

@@ -1,0 +1,202 @@
+"""WFDB records: headers, signal files and annotations read with ``wfdb`` (``pip install keras-ecg[data]``),
+checked against each other.
+
+Malformed files raise :class:`DataFileError` (a :class:`keras_ecg.errors.DataError`) or
+``FileNotFoundError`` with the file name and the problem. Invalid samples become NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from keras_ecg import errors
+
+# Bytes per sample of WFDB storage formats, and the digital value that means "no data".
+_BYTES = {"8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "212": 1.5, "24": 3, "32": 4, "310": 4 / 3, "311": 4 / 3}
+_INVALID = {"8": -128, "16": -32768, "61": -32768, "80": -128, "160": -32768, "212": -2048,
+            "24": -8388608, "32": -2147483648, "310": -512, "311": -512}
+
+
+class DataFileError(errors.DataError):
+    """A data file is malformed; the message names the file and the problem."""
+
+
+def _wfdb():
+    try:
+        import wfdb
+    except ImportError:
+        raise ImportError(
+            "Reading WFDB records needs the 'wfdb' package: pip install keras-ecg[data]"
+        ) from None
+    return wfdb
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@dataclasses.dataclass
+class Record:
+    """One WFDB record: ``signal`` (samples, leads) float32 in physical units at ``fs``."""
+
+    name: str
+    signal: np.ndarray
+    fs: float
+    leads: list
+    ann_samples: np.ndarray | None = None
+    ann_symbols: np.ndarray | None = None
+    path: str = ""
+
+    def lead(self, lead="MLII") -> np.ndarray:
+        """The samples of one lead, chosen by name or index."""
+        return self.signal[:, _lead_index(self.leads, lead, self.path)[0]]
+
+
+def list_records(path) -> list:
+    """Record names in a folder: the ``RECORDS`` file if present, else every ``*.hea``."""
+    path = pathlib.Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such directory of WFDB records.")
+    names = sorted(p.stem for p in path.glob("*.hea"))
+    listed = path / "RECORDS"
+    if listed.exists():
+        wanted = [line.strip() for line in listed.read_text().splitlines() if line.strip()]
+        names = [n for n in wanted if n in set(names)] or names
+    if not names:
+        raise FileNotFoundError(f"{path}: no WFDB records (no .hea header files) in this directory.")
+    return names
+
+
+def _read_header(base: pathlib.Path):
+    hea = base.with_suffix(".hea")
+    if not hea.exists():
+        raise FileNotFoundError(f"{hea}: header file is missing.")
+    wfdb = _wfdb()
+    try:
+        return wfdb.rdheader(str(base))
+    except Exception as e:  # wfdb raises many types on malformed headers
+        raise DataFileError(f"{hea}: cannot parse WFDB header ({type(e).__name__}: {e}).") from None
+
+
+def _check_signal_files(base: pathlib.Path, h) -> None:
+    """Missing, truncated or over-long signal files, checked against the header."""
+    files = {}
+    for i, fname in enumerate(h.file_name or []):
+        files.setdefault(fname, []).append(i)
+    for fname, chans in files.items():
+        dat = base.parent / fname
+        if not dat.exists():
+            raise FileNotFoundError(f"{dat}: signal file named in {base.with_suffix('.hea').name} is missing.")
+        fmts = [str(h.fmt[i]) for i in chans]
+        if h.sig_len is None or any(f not in _BYTES for f in fmts):
+            continue
+        offset = (h.byte_offset[chans[0]] or 0) if h.byte_offset else 0
+        frame = sum(_BYTES[f] for f in fmts)
+        expected = int(np.ceil(h.sig_len * frame)) + offset
+        size = dat.stat().st_size
+        if size < int(h.sig_len * frame) + offset:
+            raise DataFileError(
+                f"{dat}: truncated signal file: {size} bytes, but the header promises "
+                f"{h.sig_len} samples x {len(chans)} signals in format {fmts[0]} ({expected} bytes)."
+            )
+        if size > expected + 3:
+            raise DataFileError(
+                f"{dat}: header disagrees with signal file: the file has {size} bytes, the header's "
+                f"{h.sig_len} samples x {len(chans)} signals in format {fmts[0]} need {expected}."
+            )
+
+
+def _read_signal(base: pathlib.Path):
+    """(signal float32 (n, leads), fs, lead names) with NaN where samples are invalid."""
+    h = _read_header(base)
+    _check_signal_files(base, h)
+    wfdb = _wfdb()
+    try:
+        rec = wfdb.rdrecord(str(base), physical=False)
+    except Exception as e:
+        raise DataFileError(f"{base}.dat: cannot read signal data ({type(e).__name__}: {e}).") from None
+    d = rec.d_signal
+    if d is None or d.ndim != 2 or d.shape[0] == 0:
+        raise DataFileError(f"{base}.dat: record has no samples.")
+    if rec.checksum:
+        got = (d.astype(np.int64).sum(axis=0) + 32768) % 65536 - 32768
+        for i, (want, have) in enumerate(zip(rec.checksum, got)):
+            if want is not None and (int(want) - int(have)) % 65536:  # headers write it signed or not
+                raise DataFileError(
+                    f"{base}.dat: header disagrees with signal file: checksum of signal "
+                    f"{rec.sig_name[i]} is {int(have)}, the header says {int(want)}."
+                )
+    gain = np.array([g if g else 200.0 for g in rec.adc_gain], dtype=np.float64)
+    baseline = np.array([b or 0 for b in rec.baseline], dtype=np.float64)
+    sig = ((d - baseline) / gain).astype(np.float32)
+    for i, f in enumerate(rec.fmt):
+        bad = _INVALID.get(str(f))
+        if bad is not None:
+            sig[d[:, i] == bad, i] = np.nan
+    return sig, float(rec.fs), list(rec.sig_name)
+
+
+def _read_annotations(base: pathlib.Path, extension: str = "atr"):
+    ann = base.with_suffix("." + extension)
+    if not ann.exists():
+        raise FileNotFoundError(f"{ann}: annotation file is missing (needed for beat labels).")
+    wfdb = _wfdb()
+    try:
+        a = wfdb.rdann(str(base), extension)
+    except Exception as e:
+        raise DataFileError(f"{ann}: cannot read annotations ({type(e).__name__}: {e}).") from None
+    return np.asarray(a.sample, dtype=np.int64), np.asarray(a.symbol, dtype="U2")
+
+
+def _lead_index(leads, lead, where):
+    """(index, substituted) of ``lead`` (name or int) among ``leads``."""
+    if isinstance(lead, (int, np.integer)):
+        if not 0 <= lead < len(leads):
+            raise ValueError(f"{where}: lead index {lead} out of range; leads are {leads}.")
+        return int(lead), False
+    if lead in leads:
+        return leads.index(lead), False
+    raise ValueError(f"{where}: no lead named {lead!r}; leads are {leads}.")
+
+
+def load_record(path_or_record, annotations: str | None = "atr") -> Record:
+    """Read one WFDB record (path without extension, or with ``.hea``/``.dat``).
+
+    Returns a :class:`Record` with the signal at its native rate, ``fs``, the
+    lead names and, if the annotation file exists, annotation samples/symbols.
+    """
+    base = pathlib.Path(path_or_record)
+    if base.suffix in (".hea", ".dat", ".atr"):
+        base = base.with_suffix("")
+    sig, fs, leads = _read_signal(base)
+    samples = symbols = None
+    if annotations and base.with_suffix("." + annotations).exists():
+        samples, symbols = _read_annotations(base, annotations)
+    return Record(base.name, sig, fs, leads, samples, symbols, str(base))
+
+
+def _header_signal_files(hea: pathlib.Path) -> list:
+    """Signal file names listed in a WFDB header (read as text: cheap, no wfdb)."""
+    lines = [ln.strip() for ln in hea.read_text(errors="replace").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    try:
+        nsig = int(lines[0].split()[1])
+        return sorted({ln.split()[0] for ln in lines[1:1 + nsig]})
+    except (IndexError, ValueError):
+        raise DataFileError(f"{hea}: cannot parse WFDB header (bad record line {lines[:1]}).") from None
+
+
+def _record_files(base: pathlib.Path, annotator: str):
+    files = [base.with_suffix(".hea"), base.with_suffix("." + annotator)]
+    for f in files:
+        if not f.exists():
+            kind = "header" if f.suffix == ".hea" else "annotation"
+            raise FileNotFoundError(f"{f}: {kind} file is missing.")
+    for fname in _header_signal_files(files[0]):
+        dat = base.parent / fname
+        if not dat.exists():
+            raise FileNotFoundError(f"{dat}: signal file named in {base.name}.hea is missing.")
+        files.append(dat)
+    return files

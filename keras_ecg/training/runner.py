@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import pathlib
 import sys
 import time
 
 from keras_ecg import _atomic
-from keras_ecg.config import RunConfig, add_flags, apply_flags, identity
+from keras_ecg.config import RunConfig, add_flags, apply_flags
 from keras_ecg.errors import KerasECGError, RunError, one_line
 
-RUN_CONFIG = "run_config.json"
+from keras_ecg.training.run_folder import RUN_CONFIG, _reload, check_out_dir, out_dir  # noqa: F401
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,58 +57,6 @@ def parse_args(config, argv=None) -> RunConfig:
     except RunError as e:
         raise SystemExit(f"{cfg.name}: error: {one_line(e)}") from None
     return args
-
-
-def out_dir(cfg: RunConfig) -> pathlib.Path | None:
-    """The run folder: ``--out``, else ``runs/<recipe>-<backend>`` (None while the backend is ``auto``)."""
-    if cfg.out:
-        return pathlib.Path(cfg.out)
-    return None if cfg.backend == "auto" else pathlib.Path("runs") / f"{cfg.name}-{cfg.backend}"
-
-
-def _reload(cfg: RunConfig, given: dict) -> RunConfig:
-    """``--resume``: the saved run's settings, with the flags given now on top."""
-    out = out_dir(cfg)
-    path = out / RUN_CONFIG if out is not None else None
-    if path is None or not path.is_file():
-        return cfg
-    try:
-        saved = json.loads(path.read_text())["config"]
-        saved = RunConfig.from_dict(saved, what=str(path))
-    except (ValueError, KeyError, TypeError) as e:
-        raise RunError(f"{path}: cannot reload the run's settings ({one_line(e)}); pass --overwrite "
-                       "to start again") from None
-    return apply_flags(saved, {**given, "resume": True, "out": cfg.out})
-
-
-# ----------------------------------------------------------------------------- run folder
-
-
-def check_out_dir(out: pathlib.Path, run_cfg: dict, overwrite: bool, resume: bool) -> None:
-    """Refuse a folder that holds a different run (unless ``overwrite``)."""
-    path = out / RUN_CONFIG
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} exists and is not a folder")
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except ValueError:
-        old = None
-    same = old is not None and identity(old.get("config", {})) == identity(run_cfg)
-    if same:
-        return
-    if overwrite:
-        for child in out.iterdir():
-            _atomic.remove(child)
-        return
-    diff = []
-    if old is not None:
-        a, b = identity(old.get("config", {})), identity(run_cfg)
-        diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    detail = f" (differs in: {', '.join(diff[:6])})" if diff else ""
-    raise RunError(f"--out {out} already holds a different run{detail}; pass --overwrite to replace it "
-                   "or choose another --out")
 
 
 # ----------------------------------------------------------------------------- main
@@ -336,8 +282,6 @@ def _model_args(cfg: RunConfig, model_name) -> dict:
 
 
 def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dict:
-    import numpy as np
-
     from keras_ecg import registry
     from keras_ecg import training as T
 

@@ -324,7 +324,7 @@ def test_annotate_record_labels_each_detected_beat():
     assert set(given) <= set(peaks) and len(given) >= len(peaks) - 2
     truth = labels[np.isin(peaks, given)]
     assert np.mean(out2[truth == 2] == 2) > 0.8 and np.mean(out2[truth == 0] == 0) > 0.8
-    with pytest.raises(ValueError, match="longer than the signal"):
+    with pytest.raises(ValueError, match="longer than the record"):
         mitbih.annotate_record(sig[:100], FS, classify, r_peaks=[50])
 
 

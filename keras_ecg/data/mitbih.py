@@ -85,27 +85,32 @@ def _lead_and_beats(base, lead, annotator):
     return x, fs0, lead_used, samples[is_beat], labels
 
 
+def _windows(x, fs_in, peaks, fs, window, before, normalize, where):
+    """One-lead beat windows cut by :func:`keras_ecg.data.beats.beat_inputs` (the one windowing code):
+    ``(beats (m, window) float32, keep mask of peaks)``."""
+    from keras_ecg.data import beats as _beats
+
+    length = len(x) * fs / fs_in
+    if window > length:
+        raise ValueError(f"{where}: window of {window} samples at {fs} Hz is longer than the record "
+                         f"({int(length)} samples at {fs} Hz).")
+    spec = _beats.BeatSpec(fs=fs, before_s=before / fs, after_s=(window - before) / fs, leads=("ECG",),
+                           filter=None, normalize=None, rr=False)
+    beats, _, keep, _ = _beats.beat_inputs(x, fs_in, peaks, spec, ["ECG"], where)
+    beats = beats[..., 0]
+    if normalize:
+        beats = _signal.normalize(beats, normalize, axis=-1)
+    return beats.astype(np.float32), keep
+
+
 def _record_beats(base, window, fs, before, lead, normalize, annotator):
     """Beats of one record as a dict of arrays (what the cache stores)."""
     x, fs0, lead_used, samples, labels = _lead_and_beats(base, lead, annotator)
-    if fs != fs0:
-        x = _signal.resample(x, fs0, fs)
-    if window > len(x):
-        raise ValueError(
-            f"{base}: window of {window} samples at {fs} Hz is longer than the record "
-            f"({len(x)} samples at {fs} Hz)."
-        )
-    rr = rr_intervals(samples, fs0)
-    r = _signal.resample_index(samples, fs0, fs) if fs != fs0 else samples
-    start = r - before
-    ok = (start >= 0) & (start + window <= len(x))
-    beats = x[start[ok, None] + np.arange(window)]
-    if normalize:
-        beats = _signal.normalize(beats, normalize, axis=-1)
+    beats, ok = _windows(x, fs0, samples, fs, window, before, normalize, str(base))
     return {
-        "beats": beats.astype(np.float32),
+        "beats": beats,
         "labels": labels[ok],
-        "rr": rr[ok],
+        "rr": rr_intervals(samples, fs0)[ok],
         "samples": samples[ok],
         "dropped": np.bincount(labels[~ok], minlength=len(AAMI_CLASSES)),
         "lead": np.array(lead_used),
@@ -387,16 +392,8 @@ def annotate_record(signal, fs: float, classify_fn, window: int = 187, fs_model:
     """
     x = _signal.check_finite(np.asarray(signal, dtype=np.float32).ravel(), "signal")
     peaks = _signal.detect_r_peaks(x, fs) if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
-    xm = _signal.resample(x, fs, fs_model) if fs != fs_model else x
-    if window > len(xm):
-        raise ValueError(f"window of {window} samples at {fs_model} Hz is longer than the signal "
-                         f"({len(xm)} samples at {fs_model} Hz).")
     before = window // 2 if before is None else int(before)
-    start = _signal.resample_index(peaks, fs, fs_model) - before
-    ok = (start >= 0) & (start + window <= len(xm))
-    beats = xm[start[ok, None] + np.arange(window)]
-    if normalize:
-        beats = _signal.normalize(beats, normalize, axis=-1)
+    beats, ok = _windows(x, fs, peaks, fs_model, window, before, normalize, "signal")
     outs = [np.asarray(classify_fn(beats[i:i + batch_size])) for i in range(0, len(beats), batch_size)]
     outputs = np.concatenate(outs) if outs else np.zeros((0,))
     return peaks[ok], outputs

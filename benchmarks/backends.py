@@ -67,7 +67,7 @@ def parse(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--repeat-seconds", type=float, default=0.6, help="length of one timed training run")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--batch", type=int, default=256, help="training batch size (keras_ecg.train default)")
+    p.add_argument("--batch", type=int, default=256, help="training batch size (the run configuration's default, keras_ecg.config)")
     p.add_argument("--predict-batch", type=int, default=1024)
     p.add_argument("--predict-repeats", type=int, default=3)
     p.add_argument("--latency-seconds", type=float, default=1.0)

@@ -237,7 +237,7 @@ def default_notes(records):
              "no machine available to this task).",
              "Synthetic data: waveform models get synthetic.beats (187, 1), 5 classes; attention_vgg "
              "(filters 16/32/64, one conv per block, attention on blocks 0 and 1) random 64x64x1; "
-             "td_cnn random (13, 32, 32, 1). Training batch 256 (keras_ecg.train's default).",
+             "td_cnn random (13, 32, 32, 1). Training batch 256 (the run configuration's default).",
              "torch@1thread / plain_pytorch@1thread: the same runs with torch.set_num_threads(1). With "
              "the default 2 threads, PyTorch's OpenMP workers spin-wait and collapse when the 2 cores "
              "are shared with other processes; the target checks use the faster plain PyTorch run.",

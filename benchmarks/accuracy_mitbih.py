@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import time
@@ -28,6 +27,9 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from harness.measure import cpu_model as cpu_name  # noqa: E402
 from keras_ecg import _atomic  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,16 +53,6 @@ ANCHORS = [  # published DS1 -> DS2 figures (../shared/ACCURACY.md)
     {"work": "Niu et al. 2020", "model": "multi-perspective CNN, symbolised morphology + RR", "accuracy": 0.964,
      "S": "F1 0.766", "V": "F1 0.897"},
 ]
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_recipe(seed: int, flags, backend: str, out: pathlib.Path) -> dict:

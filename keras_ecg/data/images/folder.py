@@ -38,6 +38,13 @@ KHAN_KEYWORDS = [
     ("normal", "normal"),
 ]
 BINARY_CLASSES = ["normal", "risky"]
+
+
+def binary_labels(y, names, where: str):
+    """Labels over ``names`` as normal (0) / risky (1), and the binary class names."""
+    if "normal" not in names:
+        raise ValueError(f"{where}: binary=True needs a 'normal' class; classes are {list(names)}")
+    return (np.asarray(y) != list(names).index("normal")).astype(np.int64), list(BINARY_CLASSES)
 CACHE_VERSION = 3  # bump when preprocessing or layout detection changes
 
 
@@ -275,10 +282,7 @@ def load_folder(
     class_names = list(names)
     fine_names = list(names)
     if binary:
-        if "normal" not in names:
-            raise ValueError(f"{root}: binary=True needs a 'normal' class; classes are {names}")
-        y = (y != names.index("normal")).astype(np.int64)
-        class_names = list(BINARY_CLASSES)
+        y, class_names = binary_labels(y, names, str(root))
     meta = {
         "source": str(root),
         "synthetic": False,

@@ -282,7 +282,7 @@ def pages(
     ``meta["synthetic"]`` is True and ``meta["source"]`` is ``"synthetic"``.
     """
     from keras_ecg.data.images import preprocess as prep
-    from keras_ecg.data.images.folder import BINARY_CLASSES
+    from keras_ecg.data.images.folder import binary_labels
 
     classes = list(classes) if classes is not None else list(CLASSES)
     for c in classes:
@@ -301,10 +301,7 @@ def pages(
     y = np.asarray(ys, np.int64)
     names = list(classes)
     if binary:
-        if "normal" not in classes:
-            raise ValueError(f"binary=True needs the 'normal' class; classes are {classes}")
-        y = (y != classes.index("normal")).astype(np.int64)
-        names = list(BINARY_CLASSES)
+        y, names = binary_labels(y, classes, "synthetic pages")
     meta = {
         "source": "synthetic",
         "synthetic": True,

@@ -87,6 +87,8 @@ class WaveformPreprocessing:
     rr_local_beats: int | None = _f(None, help="pre-RR intervals averaged into the local RR feature")
     rr_log: bool = _f(False, help="the model takes the natural log of the RR features")
     template_beats: int = _f(0, help="each lead also gets the mean of the previous N beats as a channel (0: no)")
+    shape_features: list[str] = _f(help="names of the shape features after the RR features in the second input "
+                                        "(keras_ecg.data.shape; [] = none)", factory=list)
     leads_used: dict | None = _f(None, help="training records -> the leads actually read (lead policy fallbacks)")
     format: str = _f("wfdb", help="'wfdb': beats cut around R peaks; 'kaggle_csv': rows of the Kaggle CSVs")
     mi_indices: list[int] | None = _f(None, help="window samples kept by mutual-information selection, or null")

@@ -87,6 +87,8 @@ class RunConfig:
                            flag=True, choices=MONITORS)
     seed: int = setting(0, "seed of the data split, shuffling and initial weights", flag=True)
     balance: bool = setting(False, "balanced sampling instead of class weights", flag=True)
+    members: int = setting(1, "train N copies of the model, each with its own seed, early stopping and checkpoint, "
+                              "and average their outputs (an ensemble; one exported model)", flag=True)
     class_weight: str = setting("balanced", "class weights: inverse frequency, its square root, or none",
                                 flag=True, choices=CLASS_WEIGHTS)
     class_weight_cap: float = setting(50.0, "upper bound of any class weight", flag=True)
@@ -126,6 +128,9 @@ class RunConfig:
                                 flag="--no-rr-features", group="mitbih")
     template_beats: int = setting(20, "add each lead's mean of the previous N beats as a channel (0: none)",
                                   flag=True, group="mitbih")
+    shape_features: bool = setting(False, "add how each beat's P, QRS and T regions differ from the patient's "
+                                          "causal template (correlation, amplitude ratio) to the 'rr' input",
+                                   flag=True, group="mitbih")
     val_records: list = setting(["205", "220", "223"],
                                 "DS1 records held out for validation in the inter split (S-, V- and F-rich; "
                                 "not the RBBB records 118/124, which training needs)",

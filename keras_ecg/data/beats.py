@@ -9,7 +9,9 @@ K beats before this one (causal: past beats only, no labels), so the model can
 compare a beat with the patient's usual beat rather than with other patients'.
 With ``rr_log`` (the default) the model gets the natural log of the RR features
 (intervals and ratios alike), which puts early and late beats symmetrically
-around 0.
+around 0. With ``shape=True`` the second input also carries the shape features
+of :mod:`keras_ecg.data.shape` (how the beat's P, QRS and T regions differ from
+the patient's causal template, lead 0), after the RR features.
 :func:`beat_inputs` applies it to a recording and a
 list of R peaks: the training loader calls it with the reference annotations,
 predict and annotate with detected peaks, so the inputs are built by the same
@@ -33,6 +35,7 @@ import dataclasses
 import numpy as np
 
 from keras_ecg.data import rr as _rr
+from keras_ecg.data import shape as _shape
 from keras_ecg.data import signal as _signal
 from keras_ecg.errors import DataError
 
@@ -61,6 +64,7 @@ class BeatSpec:
     rr_log: bool = True
     local_beats: int = _rr.LOCAL_BEATS
     baseline_s: float = _rr.BASELINE_S
+    shape: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "leads", tuple(self.leads))
@@ -93,6 +97,15 @@ class BeatSpec:
     def rr_names(self) -> list:
         return list(_rr.RR_FEATURE_NAMES) if self.rr else []
 
+    @property
+    def shape_names(self) -> list:
+        return list(_shape.SHAPE_FEATURE_NAMES) if self.shape else []
+
+    @property
+    def extra_names(self) -> list:
+        """Features of the second model input (named ``rr``): the RR features, then the shape features."""
+        return self.rr_names + self.shape_names
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["leads"] = list(self.leads)
@@ -105,7 +118,7 @@ class BeatSpec:
                 "leads": list(self.leads), "filter": self.filter, "normalize": self.normalize,
                 "rr_features": self.rr_names, "rr_baseline_s": float(self.baseline_s) if self.rr else None,
                 "rr_local_beats": int(self.local_beats) if self.rr else None, "rr_log": bool(self.rr and self.rr_log),
-                "template_beats": int(self.template_beats)}
+                "template_beats": int(self.template_beats), "shape_features": self.shape_names}
 
     @classmethod
     def from_card(cls, prep) -> "BeatSpec":
@@ -115,12 +128,16 @@ class BeatSpec:
         if rr and list(prep.rr_features) != list(_rr.RR_FEATURE_NAMES):
             raise ValueError(f"RR features {prep.rr_features} are not the ones this version computes "
                              f"({', '.join(_rr.RR_FEATURE_NAMES)}).")
+        shape = list(getattr(prep, "shape_features", None) or [])
+        if shape and shape != list(_shape.SHAPE_FEATURE_NAMES):
+            raise ValueError(f"shape features {shape} are not the ones this version computes "
+                             f"({', '.join(_shape.SHAPE_FEATURE_NAMES)}).")
         return cls(fs=fs, before_s=prep.before / fs, after_s=prep.after / fs, leads=tuple(prep.leads),
                    filter=prep.filter, normalize=prep.normalize, rr=rr,
                    template_beats=int(getattr(prep, "template_beats", 0) or 0),
                    rr_log=bool(getattr(prep, "rr_log", False)),
                    local_beats=int(getattr(prep, "rr_local_beats", None) or _rr.LOCAL_BEATS),
-                   baseline_s=float(getattr(prep, "rr_baseline_s", None) or _rr.BASELINE_S))
+                   baseline_s=float(getattr(prep, "rr_baseline_s", None) or _rr.BASELINE_S), shape=bool(shape))
 
     @classmethod
     def from_dict(cls, d: dict) -> "BeatSpec":
@@ -164,7 +181,8 @@ def beat_inputs(signal, fs: float, peaks, spec: BeatSpec, lead_names=None, where
 
     Returns ``(beats, rr, keep, leads_used)``: ``beats`` (m, window, channels) float32
     (channels: the leads, then with ``template_beats`` each lead's template),
-    ``rr`` (m, 8) float32 or None, ``keep`` the boolean mask of ``peaks`` whose
+    ``rr`` (m, features) float32 or None (the RR features, then with ``shape`` the
+    shape features: :attr:`BeatSpec.extra_names`), ``keep`` the boolean mask of ``peaks`` whose
     window fits inside the recording (the RR features use every peak), and the
     names of the leads used.
     """
@@ -190,14 +208,21 @@ def beat_inputs(signal, fs: float, peaks, spec: BeatSpec, lead_names=None, where
     start = r - spec.before
     keep = (start >= 0) & (start + spec.window <= len(x))
     beats = x[start[keep, None] + np.arange(spec.window)]  # (m, window, leads)
+    shape = None
+    if spec.shape:  # on the filtered beats before z-scoring: the amplitude ratio is part of the difference
+        k = spec.template_beats or _shape.TEMPLATE_BEATS
+        shape = _shape.shape_features(beats[..., 0], running_template(beats[..., 0], k), spec.before, spec.fs)
     if spec.normalize == "zscore":
         beats = _signal.zscore(beats, axis=1)
     if spec.template_beats:
         beats = np.concatenate([beats, running_template(beats, spec.template_beats)], axis=-1)
-    rr = None
+    extra = []
     if spec.rr:
         rr = _rr.rr_features(peaks, fs, spec.local_beats, spec.baseline_s)[keep]
-        rr = np.log(rr) if spec.rr_log else rr
+        extra.append(np.log(rr) if spec.rr_log else rr)
+    if shape is not None:
+        extra.append(shape)
+    rr = np.concatenate(extra, axis=1).astype(np.float32) if extra else None
     return beats.astype(np.float32), rr, keep, [str(lead_names[i]) for i in idx]
 
 

@@ -278,8 +278,9 @@ def _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers) ->
     groups = np.concatenate([np.full(len(p["labels"]), n) for n, p in zip(names, parts)])
     dropped = np.sum([p["dropped"] for p in parts], axis=0)
     x = beats
-    if spec.rr:
-        x = (beats, np.concatenate([p["rr"].reshape(-1, len(spec.rr_names)) for p in parts]).astype(np.float32))
+    extra = spec.extra_names  # RR, then shape features: the second input
+    if extra:
+        x = (beats, np.concatenate([p["rr"].reshape(-1, len(extra)) for p in parts]).astype(np.float32))
     used = {n: [str(v) for v in np.atleast_1d(p["lead"])] for n, p in zip(names, parts)}
     meta = {
         "source": f"MIT-BIH Arrhythmia Database ({path})",
@@ -294,10 +295,10 @@ def _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers) ->
         "edge_dropped": {c: int(k) for c, k in zip(AAMI_CLASSES, dropped)},
         "edge_dropped_total": int(dropped.sum()),
         "normalize": spec.normalize,
-        "inputs": ["beats", "rr"] if spec.rr else ["beats"],
+        "inputs": ["beats", "rr"] if extra else ["beats"],
     }
-    if spec.rr:
-        meta["rr_features"] = spec.rr_names
+    if extra:
+        meta["rr_features"] = extra
     return Dataset(x, y, groups, AAMI_CLASSES, meta)
 
 

@@ -26,11 +26,12 @@ def is_baseline(name: str) -> bool:
 
 def _split_inputs(ds, prep):
     """(lead channels of the beats, RR features as the data holds them) of a dataset."""
-    if len(ds.inputs) < 2:
+    n_rr = len(prep.get("rr_features") or [])
+    if len(ds.inputs) < 2 or not n_rr:
         raise RunError("the baseline needs the RR features: drop --no-rr-features")
     beats, rr = ds.inputs[0], ds.inputs[1]
     beats = beats[..., : len(prep["leads"])]
-    return beats, rr
+    return beats, rr[:, :n_rr]  # the shape features after them are the deep models' (the baseline has its own)
 
 
 def run_baseline(name, data, train, out, log=print) -> tuple:

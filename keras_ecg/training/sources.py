@@ -259,7 +259,7 @@ def beat_spec(cfg):
 
     return BeatSpec(fs=float(cfg.fs), before_s=float(cfg.before_s), after_s=float(cfg.after_s),
                     leads=tuple(cfg.leads), filter=cfg.filter, normalize=cfg.normalize, rr=bool(cfg.rr_features),
-                    template_beats=int(cfg.template_beats))
+                    template_beats=int(cfg.template_beats), shape=bool(cfg.shape_features))
 
 
 def _inter_records(path):

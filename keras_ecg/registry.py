@@ -119,8 +119,18 @@ def build(name: str, input_shape, num_classes: int = 2, **overrides):
         input_shape: shape of one example without the batch axis.
         num_classes: number of classes of the softmax head (ignored when
             ``binary=True``, which gives one sigmoid unit).
-        **overrides: any other argument of the builder.
+        **overrides: any other argument of the builder; ``members=N`` (N > 1)
+            gives an ensemble of N copies whose outputs are averaged
+            (:mod:`keras_ecg.models.ensemble`).
     """
+    members = int(overrides.pop("members", 1) or 1)
+    if members < 1:
+        raise ValueError(f"Model {name!r}: members must be at least 1 (got {members}).")
+    if members > 1:
+        from keras_ecg.models.ensemble import average
+
+        copies = [build(name, input_shape, num_classes, **overrides) for _ in range(members)]
+        return average(copies, name=f"{copies[0].name}_x{members}")
     entry = _entry(name)
     kind = entry["input_kind"]
     input_shape = tuple(input_shape)

@@ -180,3 +180,41 @@ def test_rr_and_template_model_trains_exports_and_predicts_a_record(tmp_path, of
     cli.main(["predict", str(out / "model.keras"), str(base), "--json", "--backend", _backend()])
     res = json.loads(capsys.readouterr().out)["results"][0]
     assert res["type"] == "record" and n - 3 <= res["beats"] <= n and sum(res["counts"].values()) == res["beats"]
+
+
+def test_members_train_apart_and_export_one_averaged_model(tmp_path, offline, capsys):
+    """--members 2 with shape features: two members fitted in members/1 and members/2, one exported model
+    whose output is the mean of its members', rebuilt from the card, predicting a record."""
+    pytest.importorskip("wfdb")
+    from test_predict import _write_record
+
+    import keras_ecg
+    from keras_ecg import cli
+    from keras_ecg.models.ensemble import member_models
+
+    out = tmp_path / "run"
+    config = {**CONFIG, "model": "cnn1d", "rr_features": True, "template_beats": 4, "shape_features": True}
+    argv = _argv(out, "--data", "synthetic", "--members", "2", "--export", "keras,onnx")
+    argv[argv.index("--model-args") + 1] = json.dumps({"filters": [4], "dense_units": [4], "dropout": 0.0})
+    reports = runner.main(config, argv)
+    assert [m["seed"] for m in reports["cnn1d"]["extra"]["members"]] == [0, 1000]
+    for k in (1, 2):
+        assert (out / "members" / str(k) / "checkpoints" / "best.weights.h5").exists()
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["model_args"]["members"] == 2 and card["inputs"][1]["shape"] == [None, 16]
+    assert len(card["preprocessing"]["shape_features"]) == 8 and set(card["files"]) == {"keras", "onnx"}
+    model = keras_ecg.load_model(out / "model.keras")
+    members = member_models(model)
+    assert [m.name for m in members] == ["member1", "member2"]
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(5, 70, 2)).astype("float32"), rng.normal(size=(5, 16)).astype("float32")]
+    mean = np.mean([np.asarray(m.predict(x, verbose=0)) for m in members], axis=0)
+    np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), mean, atol=1e-6)
+    assert not np.allclose(members[0].predict(x, verbose=0), members[1].predict(x, verbose=0))  # trained apart
+    rebuilt = keras_ecg.build(card["model"], **card["model_args"])
+    assert rebuilt.count_params() == model.count_params()
+    base, n = _write_record(tmp_path / "rec")
+    capsys.readouterr()
+    cli.main(["predict", str(out / "model.keras"), str(base), "--json", "--backend", _backend()])
+    res = json.loads(capsys.readouterr().out)["results"][0]
+    assert res["type"] == "record" and n - 3 <= res["beats"] <= n

@@ -124,6 +124,7 @@ class FitResult:
     stopped_early: bool
     resumed: bool
     class_weight: dict | None
+    members: list | None = None  # per-member figures of an ensemble (keras_ecg.training.members)
 
 
 def fit(build_fn, train, val, out_dir, cfg: TrainConfig, *, binary=False, strategy: Strategy | None = None,

@@ -298,12 +298,21 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     if isinstance(train.x, tuple) and len(train.inputs) > 1 and "rr_features" not in margs:
         margs["rr_features"] = int(train.inputs[1].shape[1])
 
-    def build():
+    members = int(cfg.members)
+    if members < 1:
+        raise RunError(f"--members {members}: must be at least 1")
+
+    def build(n=1):
         try:
-            model = registry.build(model_name, input_shape, len(class_names), **margs)
+            model = registry.build(model_name, input_shape, len(class_names), **margs,
+                                   **({"members": n} if n > 1 else {}))
         except (TypeError, ValueError) as e:
             raise RunError(f"model {model_name}: {str(e).splitlines()[0]}") from None
         return T.ensure_float32_head(model)
+
+    def build_ensemble():
+        with strategy.scope():
+            return build(members)
 
     tcfg = T.TrainConfig.from_run(cfg, augment=_augmenter(kind) if cfg.augment else None)
     if strategy.is_chief:
@@ -311,8 +320,10 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     _log(f"[{model_name}] input {kind} {input_shape}, {len(class_names)} classes"
          f"{' (binary risk)' if binary else ''}, args {margs}")
     t0 = time.time()
-    result = T.fit(build, train, val, out, tcfg, binary=binary, strategy=strategy, loader=data.loader,
-                   callbacks=callbacks, log=_log)
+    from keras_ecg.training.members import fit_members
+
+    result = fit_members(members, build, build_ensemble, train, val, out, tcfg, binary=binary, strategy=strategy,
+                         loader=data.loader, callbacks=callbacks, log=_log)
     fit_s = time.time() - t0
     if not strategy.is_chief:
         return {}
@@ -327,7 +338,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
         "input_kind": kind, "input_shape": list(input_shape),
         "strategy": strategy.describe(), "precision": cfg.precision, "seed": cfg.seed,
         "epochs_requested": cfg.epochs, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early, "resumed": result.resumed,
+        "stopped_early": result.stopped_early, "resumed": result.resumed, "members": result.members,
         "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
         "class_weight_mode": cfg.class_weight, "class_weight": result.class_weight,
         "balanced_sampling": cfg.balance,
@@ -352,7 +363,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     if cfg.export:
         card = {  # the caller's part of the model card (keras_ecg.card.ModelCard); export adds the rest
             "model": model_name, "model_args": {"input_shape": list(input_shape), "num_classes": len(class_names),
-                                                **margs},
+                                                **margs, **({"members": members} if members > 1 else {})},
             "recipe": cfg.name, "input_kind": kind, "class_names": class_names, "binary": binary,
             "preprocessing": data.preprocessing,
             "training_data": {"source": data.source, "synthetic": data.synthetic, "split": split_name},

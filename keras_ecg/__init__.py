@@ -14,6 +14,8 @@ _LAZY = {
     "export": ("keras_ecg.deploy.export", "export"),
     "evaluate": ("keras_ecg.evaluation", "evaluate"),
     "KerasECGError": ("keras_ecg.errors", "KerasECGError"),
+    "pretrained": ("keras_ecg.deploy.pretrained", "pretrained"),
+    "list_pretrained": ("keras_ecg.deploy.pretrained", "list_pretrained"),
 }
 
 __all__ = ["backend", "data", *_LAZY]

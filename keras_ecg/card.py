@@ -37,6 +37,8 @@ __all__ = [
     "WaveformPreprocessing",
     "ImagePreprocessing",
     "TrainingData",
+    "Release",
+    "DataLicence",
     "ExportInfo",
     "FormatResult",
     "PREPROCESSING",
@@ -126,6 +128,28 @@ class TrainingData:
 
 
 @dataclasses.dataclass
+class DataLicence:
+    dataset: str = _f(help="the training data set")
+    licence: str = _f(help="its licence (e.g. 'ODC-By 1.0', 'CC BY 4.0')")
+    citations: list[str] = _f(help="the references its licence asks users to cite", factory=list)
+
+
+@dataclasses.dataclass
+class Release:
+    """What a shipped (pretrained) model is for, what its figures mean, and the data's terms."""
+
+    name: str = _f(help="the pretrained name (keras_ecg.pretrained(name), pretrained:NAME on the command line)")
+    intended_use: str = _f(help="what the model is for")
+    metrics_split: str = _f(help="the split the card's metrics were measured on")
+    regenerate: str = _f(help="the command that retrains this model from scratch")
+    limitations: list[str] = _f(help="known limits and shortcuts of the model and its data", factory=list)
+    data_licences: list[DataLicence] = _f(help="licence and citations of each training data set", factory=list)
+    check: dict[str, Any] = _f(help="a small real-data subset and the figures measured on it when the model was "
+                                    "made ({data, items, accuracy, macro_f1, tolerance}); the tests re-measure them",
+                               factory=dict)
+
+
+@dataclasses.dataclass
 class FormatResult:
     status: str = _f(help="'ok'")
     file: str = _f(help="file name in the export folder")
@@ -168,6 +192,7 @@ class ModelCard:
     metrics: dict[str, float | None] = _f(help="test figures (e.g. accuracy, macro_f1)", factory=dict)
     recipe: str | None = _f(None, help="recipe that trained the model")
     precision: str | None = _f(None, help="training precision policy (e.g. float32, mixed_float16)")
+    release: Release | None = _f(None, help="shipped models: intended use, limitations, data licences")
     card_version: int = _f(CARD_VERSION, help="schema version of this card")
 
     def to_dict(self) -> dict:

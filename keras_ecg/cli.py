@@ -5,6 +5,12 @@
     keras-ecg train --task images --model attention_vgg [--classes a,b,c] [--binary]
     keras-ecg models [PATTERN]                                       # registered models and input kinds
     keras-ecg bench [ARGS]                                           # benchmarks/backends.py of a checkout
+    keras-ecg evaluate MODEL DATA... [--out DIR]                     # score a saved model on labelled data
+    keras-ecg annotate MODEL RECORD... --out DIR                     # annotate whole records
+    keras-ecg synth-record OUT [--minutes 2]                         # a synthetic WFDB record (demo)
+    keras-ecg pretrained                                             # the shipped models
+
+MODEL may be pretrained:NAME (keras-ecg pretrained lists them).
 
 Flags are parsed and the backend chosen before keras is imported.
 """
@@ -45,7 +51,10 @@ def _predict(argv) -> int:
     from keras_ecg.deploy import predict as P
     from keras_ecg.errors import KerasECGError
 
+    from keras_ecg.deploy.pretrained import resolve
+
     try:
+        args.model = resolve(args.model)
         model, card = P.load(args.model)
         results = P.predict_paths(model, card, args.inputs, args.batch_size)
     except KerasECGError as e:  # bad input, card or model: one line
@@ -113,6 +122,9 @@ def _bench(argv) -> int:
 
 
 COMMANDS = {"predict": _predict, "train": _train, "models": _models}
+from keras_ecg.deploy.commands import COMMANDS as _DEPLOY_COMMANDS  # noqa: E402 - evaluate, annotate, ...
+
+COMMANDS.update(_DEPLOY_COMMANDS)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,145 @@
+"""Annotate whole records: detect R peaks, classify every beat, write WFDB annotations, a CSV, a summary, a strip chart.
+
+    keras-ecg annotate pretrained:mitbih_beats data/mitdb/100 --out annotated/
+    keras-ecg annotate MODEL holter.edf recording.csv --fs 250 --out annotated/
+
+For a record ``NAME`` the output folder gets (every file written atomically):
+
+* ``NAME.hea`` and ``NAME.ann``: a copy of the record's header (for a CSV or EDF input, a WFDB
+  copy of the recording: ``NAME.hea`` + ``NAME.dat``) and the beat annotations, the classes
+  written as MIT-BIH symbols (:data:`keras_ecg.data.synthetic_wfdb.SYMBOLS`: N, S, V, F, Q as
+  N, A, V, F, Q): ``wfdb.rdann("OUT/NAME", "ann")`` reads them;
+* ``NAME_beats.csv``: one row per beat: time, sample, class, symbol, the class probabilities;
+* ``NAME_summary.json`` and ``NAME_summary.txt`` (:mod:`keras_ecg.deploy.summary`);
+* ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`).
+
+The beats are the toolkit's own R-peak detections on the card's first lead (never the
+reference annotations), cut by :func:`keras_ecg.data.beats.beat_inputs` with the model
+card's preprocessing, the code training and predict use. Detections whose window runs
+past the record's edge are not classified; their count is in the summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import pathlib
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from keras_ecg import _atomic
+from keras_ecg.data import beats as B
+from keras_ecg.data import signal as S
+from keras_ecg.data import signal_files, synthetic_wfdb
+from keras_ecg.deploy import strip_chart, summary
+from keras_ecg.deploy.waveform_inputs import _model_shape
+from keras_ecg.errors import DataError
+
+ANN_EXT = "ann"
+
+
+@dataclasses.dataclass
+class Annotation:
+    record: object  # keras_ecg.data.wfdb_io.Record
+    lead: str  # the lead R peaks were detected on (and the strip chart shows)
+    samples: np.ndarray  # R-peak sample of each classified beat, at the record's rate
+    probs: np.ndarray  # (beats, K) class probabilities, or (beats, 1) risk
+    classes: list  # class name of each beat
+    edge_skipped: int  # detections too close to the edges to classify
+    seconds: dict  # time per stage
+
+    @property
+    def times_s(self) -> np.ndarray:
+        return self.samples / self.record.fs
+
+
+def _classes(probs, card):
+    names = list(card.class_names)
+    if probs.shape[1] == 1:
+        return [names[int(p >= 0.5)] for p in probs[:, 0]]
+    return [names[k] for k in probs.argmax(axis=1)]
+
+
+def annotate(classifier, path, fs: float | None = None) -> Annotation:
+    """Detect and classify every beat of the recording at ``path`` with ``classifier`` (:mod:`runtime`)."""
+    card = classifier.card
+    if card.input_kind != "waveform" or card.preprocessing.format != "wfdb":
+        raise DataError(f"{classifier.path}: annotate needs a beat classifier (waveform input cut around R peaks); "
+                        f"this model takes {card.input_kind} input")
+    t = {"start": time.perf_counter()}
+    rec = signal_files.read(path, fs=fs, annotations=None)
+    t["read"] = time.perf_counter()
+    spec = B.BeatSpec.from_card(card.preprocessing)
+    where = rec.path or str(path)
+    lead = B.choose_leads(rec.leads, spec.leads[:1], where)[0]
+    x0 = S.check_finite(rec.signal[:, lead], where)
+    peaks = np.asarray(S.detect_r_peaks(x0, rec.fs), dtype=np.int64)
+    t["detect"] = time.perf_counter()
+    if len(peaks) < 2:
+        raise DataError(f"{where}: {len(peaks)} R peaks detected; nothing to annotate")
+    beats, rr, ok, _ = B.beat_inputs(rec.signal, rec.fs, peaks, spec, rec.leads, where=where)
+    inputs = _model_shape(beats, card.preprocessing) + ([rr] if rr is not None else [])
+    t["segment"] = time.perf_counter()
+    probs = np.asarray(classifier(inputs), dtype=np.float64)
+    t["classify"] = time.perf_counter()
+    stages = ("read", "detect", "segment", "classify")
+    prev = ["start", *stages[:-1]]
+    seconds = {s: round(t[s] - t[p], 4) for s, p in zip(stages, prev)}
+    return Annotation(rec, str(rec.leads[lead]), peaks[ok], probs, _classes(probs, card), int((~ok).sum()), seconds)
+
+
+def _beats_csv(a: Annotation, card) -> str:
+    names = list(card.class_names)
+    cols = ["risk"] if a.probs.shape[1] == 1 else [f"p_{n}" for n in names]
+    buf = io.StringIO()
+    buf.write(",".join(["time_s", "sample", "class", "symbol", *cols]) + "\n")
+    for s, c, p in zip(a.samples, a.classes, a.probs):
+        vals = ",".join(f"{v:.5f}" for v in p)
+        buf.write(f"{s / a.record.fs:.3f},{int(s)},{c},{synthetic_wfdb.SYMBOLS.get(c, 'Q')},{vals}\n")
+    return buf.getvalue()
+
+
+def _wfdb_files(a: Annotation, tmp: pathlib.Path) -> dict:
+    """The header (copied, or a WFDB copy of a CSV/EDF recording) and the annotation file, in ``tmp``."""
+    rec, name = a.record, a.record.name
+    symbols = [synthetic_wfdb.SYMBOLS.get(c, "Q") for c in a.classes]
+    hea = pathlib.Path(rec.path).with_suffix(".hea") if rec.path else None
+    if hea is not None and hea.is_file():
+        files = synthetic_wfdb.wfdb_files(name, None, rec.fs, rec.leads, a.samples, symbols,
+                                          extension=ANN_EXT, write_dir=tmp)
+        shutil.copyfile(hea, tmp / f"{name}.hea")
+        files["hea"] = tmp / f"{name}.hea"
+    else:
+        files = synthetic_wfdb.wfdb_files(name, rec.signal, rec.fs, rec.leads, a.samples, symbols,
+                                          extension=ANN_EXT, write_dir=tmp,
+                                          comments=[f"keras_ecg annotate: WFDB copy of {rec.path}"])
+    return files
+
+
+def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
+    """Write the annotation files of ``a`` into the folder ``out``; ``{kind: path}``."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = a.record.name
+    duration = len(a.record.signal) / a.record.fs
+    summ = summary.summarize(a.times_s, a.classes, duration, list(card.class_names))
+    summ.update({"record": str(a.record.path), "lead": a.lead, "fs": a.record.fs,
+                 "edge_beats_not_classified": a.edge_skipped, "seconds": a.seconds})
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out) as tmp:
+        written = synthetic_wfdb.write_files(out / name, _wfdb_files(a, pathlib.Path(tmp)))
+    paths = {"header": out / f"{name}.hea", "annotations": out / f"{name}.{ANN_EXT}",
+             "beats_csv": out / f"{name}_beats.csv", "summary_json": out / f"{name}_summary.json",
+             "summary_txt": out / f"{name}_summary.txt", "strip_chart": out / f"{name}_strip.png"}
+    if out / f"{name}.dat" in written:
+        paths["signal"] = out / f"{name}.dat"
+    _atomic.write_text(paths["beats_csv"], _beats_csv(a, card))
+    _atomic.write_json(paths["summary_json"], summ)
+    _atomic.write_text(paths["summary_txt"], summary.text(summ, title or f"{name} ({a.record.path})"))
+    spans = spans or strip_chart.default_spans(a.times_s, a.classes, duration)
+    x = S.bandpass(a.record.signal[:, a.record.leads.index(a.lead)], a.record.fs)
+    strip_chart.draw(paths["strip_chart"], x, a.record.fs, a.times_s, a.classes, spans,
+                     title=title or f"{name}: {a.lead}, {len(a.classes)} beats")
+    return paths

@@ -1,0 +1,132 @@
+"""``keras-ecg evaluate / annotate / synth-record / pretrained``: flags only; the work is in the deploy modules.
+
+    keras-ecg evaluate MODEL DATA... [--out DIR] [--runtime auto|onnx|keras]
+    keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...]
+    keras-ecg synth-record OUT [--minutes 2] [--fs 360] [--seed 0]
+    keras-ecg pretrained                                  # the shipped models and their figures
+
+MODEL is a ``.keras`` file (card beside it), its folder, or ``pretrained:NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+from keras_ecg.backend import BACKENDS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise SystemExit(f"{self.prog}: error: {message}")
+
+
+def _model_args(p):
+    p.add_argument("model", help="a .keras file (model_card.json beside it), its folder, or pretrained:NAME")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: $KERAS_BACKEND or jax)")
+    p.add_argument("--runtime", choices=("auto", "onnx", "keras"), default="auto",
+                   help="auto: the card's ONNX file in onnxruntime when both exist, else Keras")
+
+
+def _classifier(args):
+    from keras_ecg import backend as kb
+
+    try:
+        kb.use(args.backend or kb.default())
+    except (RuntimeError, ValueError) as e:
+        raise SystemExit(f"keras-ecg: error: {str(e).splitlines()[0]}") from None
+    from keras_ecg.deploy import runtime
+
+    return runtime.load(args.model, args.runtime)
+
+
+def evaluate(argv) -> int:
+    p = _Parser(prog="keras-ecg evaluate", description="Score a saved model on labelled data: report.json, "
+                "report.md and plots (and AAMI EC57 figures for WFDB records).")
+    _model_args(p)
+    p.add_argument("data", nargs="+", metavar="DATA", help="a folder of WFDB records with .atr annotations, "
+                   "WFDB record paths, a folder of class sub-folders of images, or a labelled CSV of beats")
+    p.add_argument("--out", default="evaluation", help="report folder (default: ./evaluation)")
+    args = p.parse_args(argv)
+    clf = _classifier(args)
+    from keras_ecg.deploy.evaluate_data import evaluate_data
+
+    report = evaluate_data(clf, args.data, args.out)
+    print(f"{report['num_test']} items, accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1'] or 0:.4f} "
+          f"({clf.runtime}); skipped {len(report['extra']['skipped'])}; report in {args.out}/report.md")
+    return 0
+
+
+def _span(text):
+    try:
+        a, b = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected START:END in seconds, e.g. 0:10") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= START < END")
+    return (a, b, f"{a:g}-{b:g} s")
+
+
+def annotate(argv) -> int:
+    p = _Parser(prog="keras-ecg annotate", description="Detect, classify and summarise every beat of whole "
+                "records: WFDB annotations, a CSV of beats, a summary and a strip chart per record.")
+    _model_args(p)
+    p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record (path without extension or .hea), "
+                   "a .csv of samples (one column per lead; give --fs) or an .edf file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate (Hz) of CSV recordings")
+    p.add_argument("--span", type=_span, action="append", default=None, metavar="START:END",
+                   help="strip-chart span in seconds (repeatable; default: the first 10 s and the minute with "
+                        "most ectopic beats)")
+    args = p.parse_args(argv)
+    clf = _classifier(args)
+    from keras_ecg.deploy import annotate as A
+    from keras_ecg.deploy import summary
+
+    for rec in args.records:
+        a = A.annotate(clf, rec, fs=args.fs)
+        paths = A.write(a, clf.card, args.out, spans=args.span)
+        print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
+                           f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "
+                           f"{sum(a.seconds.values()):.3f} s").rstrip())
+        print("  wrote " + ", ".join(str(v) for v in paths.values()))
+    return 0
+
+
+def synth_record(argv) -> int:
+    p = _Parser(prog="keras-ecg synth-record", description="Write a synthetic WFDB record (one MLII lead, "
+                "reference .atr annotations) for demos and tests. It is not real ECG.")
+    p.add_argument("out", help="record path without extension, e.g. demo/synth")
+    p.add_argument("--minutes", type=float, default=2.0)
+    p.add_argument("--fs", type=float, default=360.0)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from keras_ecg.data import synthetic_wfdb
+
+    try:
+        files = synthetic_wfdb.write_record(args.out, args.minutes, args.fs, args.seed)
+    except ValueError as e:
+        raise SystemExit(f"keras-ecg synth-record: error: {e}") from None
+    print("wrote " + ", ".join(map(str, files)))
+    return 0
+
+
+def pretrained(argv) -> int:
+    p = _Parser(prog="keras-ecg pretrained", description="List the shipped pretrained models.")
+    p.parse_args(argv)
+    from keras_ecg.deploy import pretrained as PT
+
+    names = PT.list_pretrained()
+    if not names:
+        print(f"no pretrained models in {PT.root()}")
+    for n in names:
+        c = PT.card(n)
+        figures = ", ".join(f"{k} {v:.3f}" for k, v in c.metrics.items()
+                            if v is not None and k in ("accuracy", "macro_f1", "roc_auc_risk"))
+        split = c.release.metrics_split if c.release else "?"
+        print(f"pretrained:{n:20s} {c.model} {c.input_kind}, classes {', '.join(c.class_names)}; {figures} ({split})")
+    return 0
+
+
+COMMANDS = {"evaluate": evaluate, "annotate": annotate, "synth-record": synth_record, "pretrained": pretrained}

@@ -1,0 +1,76 @@
+"""A saved model as one callable, ``list of input arrays -> probabilities``: ONNX Runtime or Keras.
+
+:func:`load` reads the model card (``pretrained:NAME`` accepted) and picks the
+fastest runtime it can: the card's ONNX file in onnxruntime when both exist
+(``runtime="auto"``), else the ``.keras`` model on the active Keras backend.
+Keras is imported only for the Keras runtime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from keras_ecg.deploy import predict as P
+from keras_ecg.deploy import pretrained
+from keras_ecg.errors import DataError
+
+RUNTIMES = ("auto", "onnx", "keras")
+
+
+@dataclasses.dataclass
+class Classifier:
+    predict: object  # list of arrays (the card's inputs, in order) -> (n, K) or (n, 1) float64
+    card: object  # keras_ecg.card.ModelCard
+    path: pathlib.Path  # the .keras file
+    runtime: str  # "onnxruntime" or "keras/<backend>"
+
+    def __call__(self, inputs) -> np.ndarray:
+        return self.predict(inputs)
+
+
+def _onnx(path, card):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+
+    def run(inputs, batch=4096):
+        n = len(inputs[0])
+        outs = [sess.run(None, {k: np.asarray(a[i:i + batch], np.float32) for k, a in zip(names, inputs)})[0]
+                for i in range(0, n, batch)]
+        return np.concatenate(outs).astype(np.float64) if outs else np.zeros((0, len(card.class_names or [1])))
+
+    return run
+
+
+def _keras(model):
+    def run(inputs, batch=1024):
+        x = list(inputs)
+        out = model.predict(x[0] if len(x) == 1 else x, batch_size=batch, verbose=0)
+        return np.asarray(out[0] if isinstance(out, (list, tuple)) else out, dtype=np.float64)
+
+    return run
+
+
+def load(model, runtime: str = "auto") -> Classifier:
+    """The :class:`Classifier` of ``model`` (a ``.keras`` file, its folder, or ``pretrained:NAME``)."""
+    if runtime not in RUNTIMES:
+        raise DataError(f"runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    path = P.find_model(pretrained.resolve(model))
+    card = P.read_card(path)
+    onnx_file = path.with_name(card.files["onnx"]) if "onnx" in card.files else None
+    if runtime in ("auto", "onnx") and onnx_file is not None and onnx_file.is_file():
+        try:
+            return Classifier(_onnx(onnx_file, card), card, path, "onnxruntime")
+        except ImportError:
+            if runtime == "onnx":
+                raise DataError(f"{onnx_file}: onnxruntime is not installed (pip install keras-ecg[export])") from None
+    elif runtime == "onnx":
+        raise DataError(f"{path}: no ONNX file beside this model (its card lists {sorted(card.files)})")
+    model_obj, card = P.load(path)
+    from keras_ecg import backend as kb
+
+    return Classifier(_keras(model_obj), card, path, f"keras/{kb.current()}")

@@ -136,28 +136,46 @@ def _images(classifier, paths, skipped, files=None):
     return [np.stack(xs)], np.array(ys, dtype=np.int64), [str(f) for f, _ in pairs]
 
 
-def _csv(classifier, paths, skipped):
-    from keras_ecg.deploy.waveform_inputs import csv_inputs
+def _label(v, names, path) -> int:
+    """A class name, or a class index (``2`` or ``2.0``)."""
+    if v in names:
+        return names.index(v)
+    try:
+        k = float(v)
+    except ValueError:
+        k = -1.0
+    if k != int(k) or not 0 <= k < len(names):
+        raise DataError(f"{path}: label {v!r} is neither a class index nor one of {names}")
+    return int(k)
 
+
+def _csv_file(path, prep, names):
+    from keras_ecg.deploy.waveform_inputs import _model_shape, _no_rr
+
+    _no_rr(prep, path)
+    try:
+        raw = np.genfromtxt(path, delimiter=",", dtype=str, ndmin=2)
+        samples = raw[:, :-1].astype(np.float32)
+    except ValueError as e:
+        raise DataError(f"{path}: not a CSV of numbers and a label ({_reason(e)})") from None
+    if raw.shape[1] != prep.num_samples + 1:
+        raise DataError(f"{path}: rows have {raw.shape[1]} values; a labelled CSV of beats for this model has "
+                        f"{prep.num_samples} samples and a label")
+    labels = [_label(v.strip(), names, path) for v in raw[:, -1]]
+    return _model_shape(samples, prep), np.asarray(labels, dtype=np.int64)
+
+
+def _csv(classifier, paths, skipped):
     names = list(classifier.card.class_names)
-    window = classifier.card.preprocessing.num_samples
     xs, ys = [], []
     for path in paths:
         try:
-            raw = np.genfromtxt(path, delimiter=",", dtype=str, ndmin=2)
-            if raw.shape[1] != window + 1:
-                raise DataError(f"{path}: rows have {raw.shape[1]} values; a labelled CSV of beats for this model "
-                                f"has {window} samples and a label")
-            labels = [int(float(v)) if v.replace(".", "", 1).isdigit() else names.index(v) for v in raw[:, -1]]
-            x = csv_inputs(path, classifier.card.preprocessing)
-        except ValueError as e:
-            skipped.append({"item": str(path), "reason": f"labels must be class indices or names {names} ({e})"})
-            continue
+            x, y = _csv_file(path, classifier.card.preprocessing, names)
         except _READ_ERRORS as e:
             skipped.append({"item": str(path), "reason": _reason(e)})
             continue
         xs.append(x)
-        ys.append(np.asarray(labels, dtype=np.int64))
+        ys.append(y)
     if not xs:
         return None
     return [np.concatenate([a[k] for a in xs]) for k in range(len(xs[0]))], np.concatenate(ys), list(map(str, paths))

@@ -1,0 +1,105 @@
+"""The shipped models in saved_models/: small, carded, loadable offline on this backend, figures reproducible.
+
+The check figures in each card (``release.check``) were measured when the model was made
+(``saved_models/make_pretrained.py``) on a small named real-data subset; re-measured here on
+this backend they must agree within the card's stated tolerance (0.02). Skipped without
+``$KERAS_ECG_DATA``.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import keras_ecg
+from keras_ecg import cli
+from keras_ecg.deploy import pretrained as PT
+
+NAMES = PT.list_pretrained()
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def test_the_three_models_are_shipped():
+    assert {"mitbih_beats", "ecg_risk"} <= set(NAMES) <= {"mitbih_beats", "ecg_risk", "ecg_images_panels"}
+    assert keras_ecg.list_pretrained() == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card_says_what_it_is(name):
+    card = PT.card(name)
+    rel = card.release
+    assert rel.name == name and rel.intended_use and rel.regenerate.endswith(f"make_pretrained.py {name}")
+    assert any("not a medical device" in line for line in rel.limitations)
+    assert card.training_data and not card.training_data.synthetic
+    assert rel.metrics_split == card.training_data.split and card.metrics["accuracy"] > 0.5
+    licences = {d.licence.split(" ")[0] + " " + d.licence.split(" ")[1] for d in rel.data_licences}
+    if card.input_kind == "waveform":
+        assert licences == {"ODC-By 1.0"} and "DS1" in card.training_data.split
+        cites = " ".join(rel.data_licences[0].citations)
+        assert "Moody" in cites and "Goldberger" in cites
+    else:
+        assert licences == {"CC BY"} and "Data in Brief" in rel.data_licences[0].citations[0]
+        assert any("shortcut" in line for line in rel.limitations)
+    for f in card.files.values():
+        assert (PT.root() / name / f).stat().st_size < 2_200_000
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loads_offline_and_onnx_agrees(name, monkeypatch):
+    monkeypatch.setenv("KERAS_ECG_OFFLINE", "1")
+    from keras_ecg.deploy import runtime
+
+    model = keras_ecg.pretrained(name)
+    card = PT.card(name)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(3, *i.shape[1:])).astype(np.float32) for i in card.inputs]
+    got = np.asarray(model.predict(xs if len(xs) > 1 else xs[0], verbose=0))
+    assert got.shape == (3, card.output.shape[-1])
+    pytest.importorskip("onnxruntime")
+    onnx = runtime.load(f"pretrained:{name}", runtime="onnx")
+    assert onnx.runtime == "onnxruntime"
+    np.testing.assert_allclose(onnx(xs), got, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reproduces_card_check_figures(name):
+    from conftest import real_data
+    from keras_ecg.deploy.evaluate_data import measure_check
+
+    card = PT.card(name)
+    check = card.release.check
+    root = real_data(check["data"])
+    got = measure_check(PT.model_path(name), card, root, check["items"])
+    assert got["n"] == check["n"]
+    assert abs(got["accuracy"] - check["accuracy"]) <= check["tolerance"], (got, check)
+    assert abs(got["macro_f1"] - check["macro_f1"]) <= check["tolerance"], (got, check)
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(keras_ecg.KerasECGError, match="did you mean 'mitbih_beats'"):
+        PT.model_path("mitbih_beat")
+
+
+def test_predict_cli_takes_pretrained(tmp_path, capsys):
+    from keras_ecg.data import synthetic_wfdb
+
+    synthetic_wfdb.write_record(tmp_path / "s", minutes=0.5)
+    assert cli.main(["predict", "pretrained:mitbih_beats", str(tmp_path / "s"), "--json", "--backend", BACKEND]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["class_names"] == ["N", "S", "V", "F", "Q"] and out["results"][0]["beats"] > 20
+
+
+def test_fresh_clone_demo_without_data(offline, tmp_path, capsys):
+    """Issue 12 item 4: no data anywhere; a synthetic record annotated by the shipped beat model."""
+    assert cli.main(["synth-record", str(tmp_path / "demo" / "synth"), "--minutes", "2"]) == 0
+    assert cli.main(["annotate", "pretrained:mitbih_beats", str(tmp_path / "demo" / "synth"), "--out",
+                     str(tmp_path / "ann"), "--backend", BACKEND]) == 0
+    import wfdb
+
+    ann = wfdb.rdann(str(tmp_path / "ann" / "synth"), "ann")
+    ref = wfdb.rdann(str(tmp_path / "demo" / "synth"), "atr")
+    assert abs(len(ann.sample) - len(ref.sample)) <= 2
+    assert np.mean(np.array(ann.symbol) == "N") > 0.6  # a mostly normal rhythm is seen as one
+    s = json.loads((tmp_path / "ann" / "synth_summary.json").read_text())
+    assert s["beats"] == len(ann.sample) and (tmp_path / "ann" / "synth_strip.png").stat().st_size > 10_000

@@ -24,6 +24,13 @@ predict compilation, ONNX export and session creation) are reported
 separately and not in the totals. Also checks that ``annotate_record`` with
 the ONNX classifier gives the same beats.
 
+``annotate``: the whole ``keras-ecg annotate`` path with the shipped ``pretrained:mitbih_beats``
+(:func:`keras_ecg.deploy.annotate.annotate`: read, detect R peaks, the card's beat inputs with
+RR features and templates, classify), once with ONNX Runtime and once with Keras on the
+worker's backend (``annotate_s``, medians; ``annotate_write_s`` adds writing the annotation
+file, CSV, summary and strip chart). Its records (model ``annotate_record``) go to
+``benchmarks/results/annotate_<device>.json`` as well.
+
 Records (model ``whole_record``) are merged into
 benchmarks/results/<device>.json and the table/chart are rewritten.
 """
@@ -68,6 +75,29 @@ def median_time(fn, repeats):
         out = fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), out, times
+
+
+def time_annotate(rec_path, repeats):
+    """Median seconds of the annotate path per runtime, and with the files written."""
+    from keras_ecg.deploy import annotate as A
+    from keras_ecg.deploy import runtime
+
+    out = {"annotate_s": {}, "annotate_stage_s": {}, "annotate_write_s": {}, "annotate_beats": None,
+           "annotate_error": None}
+    try:
+        for rt in ("onnx", "keras"):
+            clf = runtime.load("pretrained:mitbih_beats", runtime=rt)
+            A.annotate(clf, rec_path)  # warm-up (keras: compiles predict)
+            t, a, _ = median_time(lambda: A.annotate(clf, rec_path), repeats)
+            out["annotate_s"][clf.runtime] = round(t, 4)
+            out["annotate_stage_s"][clf.runtime] = a.seconds
+            out["annotate_beats"] = len(a.classes)
+            with tempfile.TemporaryDirectory() as tmp:
+                t, _, _ = median_time(lambda: A.write(A.annotate(clf, rec_path), clf.card, tmp), repeats)
+            out["annotate_write_s"][clf.runtime] = round(t, 4)
+    except Exception as e:  # noqa: BLE001 - record the reason
+        out["annotate_error"] = f"{type(e).__name__}: {e}"[:400]
+    return out
 
 
 def worker(args):
@@ -138,6 +168,9 @@ def worker(args):
         except Exception as e:  # noqa: BLE001 - record the reason
             onnx_error = f"{type(e).__name__}: {e}"[:400]
             onnx_path = None
+    annotate_rec = rec_path if rec_path is not None else None
+    ann = time_annotate(annotate_rec, args.repeats) if annotate_rec is not None else {
+        "annotate_error": "no MIT-BIH record found"}
     base = stages["read"] + stages["filter"] + stages["detect_r_peaks"] + stages["segment"]
     total_keras = base + stages["classify_keras"]
     total_onnx = base + stages["classify_onnx"] if "classify_onnx" in stages else None
@@ -155,7 +188,7 @@ def worker(args):
         "onnx_export_path": onnx_path, "onnx_error": onnx_error, "onnx_vs_keras_max_abs_diff": max_diff,
         "annotate_record_matches": annotate_ok, "repeats": args.repeats, "keras_version": keras.__version__,
         "peak_rss_mb": bench.peak_rss_mb(), "load_avg_before": la0, "load_avg_after": bench.load_avg(),
-        "versions": bench.versions(),
+        "versions": bench.versions(), **ann,
         # keys every record carries
         "train_samples_per_s": None, "train_samples_per_s_spread": None, "first_step_s": None,
         "predict_p50_ms": None, "predict_p99_ms": None,
@@ -194,12 +227,21 @@ def main(argv=None):
         for g in got:
             print(f"{b:10s} {g.get('beats')} beats  stages {g.get('stages_s')}  total keras {g.get('total_keras_s')} s"
                   f"  total onnx {g.get('total_onnx_s')} s" + (f"  ERROR {g['error']}" if g.get("error") else "")
-                  + (f"  onnx_error {g['onnx_error']}" if g.get("onnx_error") else ""), flush=True)
+                  + (f"  onnx_error {g['onnx_error']}" if g.get("onnx_error") else "")
+                  + f"  annotate {g.get('annotate_s')} (with files {g.get('annotate_write_s')})"
+                  + (f"  annotate_error {g['annotate_error']}" if g.get("annotate_error") else ""), flush=True)
         records += got
     out = pathlib.Path(args.out) if args.out else bench.RESULTS / f"{bench.device_name()}.json"
     allrec = bench.merge(out, records)
     bench.write_all(out, allrec)
-    print(f"wrote {out} (+ .md, .png)")
+    ann_out = out.with_name(f"annotate_{out.name}")
+    from keras_ecg import _atomic
+
+    _atomic.write_json(ann_out, [{k: r.get(k) for k in ("backend", "date", "cpu", "cpus", "source", "annotate_beats",
+                                                        "annotate_s", "annotate_stage_s", "annotate_write_s",
+                                                        "annotate_error", "load_avg_before", "load_avg_after")}
+                                 for r in records])
+    print(f"wrote {out} (+ .md, .png), {ann_out}")
     return 0 if not any(r.get("error") for r in records) else 1
 
 

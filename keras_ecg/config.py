@@ -81,6 +81,8 @@ class RunConfig:
     epochs: int = setting(5, "training epochs", flag=True, identity=False)
     batch_size: int = setting(256, "training batch size", flag=True)
     learning_rate: float = setting(1e-3, "learning rate (Adam)", flag="--lr")
+    lr_schedule: str = setting("constant", "learning rate over the run: constant, or cosine decay to a hundredth of it "
+                                           "by the last epoch", flag=True, choices=("constant", "cosine"))
     patience: int = setting(3, "early stopping patience in epochs (0: never stop early)", flag=True,
                             identity=False)
     monitor: str = setting("val_loss", "validation quantity for early stopping and the best checkpoint",

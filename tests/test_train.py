@@ -121,3 +121,27 @@ def test_bn_momentum_override_reaches_wrapped_layers():
     model2 = registry.build("cnn1d", (32, 1), 3, filters=(4,), dense_units=(4,))
     assert training.set_bn_momentum(model2, 0.8) >= 1
     assert all(l.get_config()["momentum"] == 0.8 for l in model2.layers if isinstance(l, keras.layers.BatchNormalization))
+
+
+def test_cosine_schedule_decays_the_learning_rate(tmp_path):
+    """--lr-schedule cosine: the rate falls from --lr to 1 % of it over the run; constant keeps it."""
+    import keras
+
+    from keras_ecg.training.fit import TrainConfig, learning_rate
+
+    cfg = TrainConfig(epochs=4, batch_size=10, learning_rate=0.01, lr_schedule="cosine")
+    sched = learning_rate(cfg, 95)  # 10 steps an epoch, 40 in all
+    rates = [float(keras.ops.convert_to_numpy(sched(step))) for step in (0, 20, 40, 80)]
+    np.testing.assert_allclose(rates, [0.01, 0.00505, 0.0001, 0.0001], rtol=1e-4)
+    assert learning_rate(TrainConfig(learning_rate=0.01), 95) == 0.01
+
+    class Rate(keras.callbacks.Callback):
+        seen = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            opt = self.model.optimizer
+            Rate.seen.append(float(keras.ops.convert_to_numpy(opt.learning_rate)))
+
+    runner.main(CONFIG, _argv(tmp_path / "run", "--epochs", "3", "--lr", "0.01", "--lr-schedule", "cosine",
+                             "--patience", "0"), callbacks=[Rate()])
+    assert len(Rate.seen) == 3 and Rate.seen[0] > Rate.seen[1] > Rate.seen[2] and Rate.seen[2] < 0.002

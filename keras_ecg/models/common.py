@@ -84,11 +84,20 @@ def inputs_and_extra(input_shape, rr_features=0):
     return inputs
 
 
-def classifier_head(features, inputs, num_classes, binary=False, dense_units=(64,), dropout=0.0, name="model"):
-    """Dense layers then softmax (or one sigmoid unit for ``binary``); float32 output."""
+def classifier_head(features, inputs, num_classes, binary=False, dense_units=(64,), dropout=0.0, name="model",
+                    rr_units=0):
+    """Dense layers then softmax (or one sigmoid unit for ``binary``); float32 output.
+
+    The extra inputs (the RR and shape features) join the features before the dense layers,
+    through a ReLU layer of ``rr_units`` of their own when ``rr_units`` > 0.
+    """
     x = features
     if len(inputs) > 1:
-        x = layers.Concatenate(name="with_rr")([x, *inputs[1:]])
+        extra = inputs[1:]
+        if rr_units:
+            extra = [layers.Dense(int(rr_units), activation="relu", name="rr_dense")(
+                extra[0] if len(extra) == 1 else layers.Concatenate(name="extra")(extra))]
+        x = layers.Concatenate(name="with_rr")([x, *extra])
     dense_units = (dense_units,) if isinstance(dense_units, int) else tuple(dense_units or ())
     for i, u in enumerate(dense_units):
         x = layers.Dense(u, activation="relu", name=f"dense{i + 1}")(x)

@@ -38,6 +38,7 @@ class TrainConfig:
     epochs: int = default("epochs")
     batch_size: int = default("batch_size")
     learning_rate: float = default("learning_rate")
+    lr_schedule: str = default("lr_schedule")  # constant, or cosine decay over the run's steps
     class_weight: str | None = default("class_weight")  # balanced (n / (k * count)), sqrt (its root), none
     class_weight_cap: float = default("class_weight_cap")  # a class with 6 beats would otherwise get ~1400
     balance: bool = default("balance")  # balanced sampling instead of class weights
@@ -96,7 +97,19 @@ def ensure_float32_head(model):
     return keras.Model(model.inputs, cast, name=model.name)
 
 
-def compile_model(model, binary: bool, learning_rate: float = 1e-3):
+def learning_rate(cfg: TrainConfig, n_train: int):
+    """The optimizer's learning rate: ``cfg.learning_rate``, or its cosine decay over the run's steps."""
+    if cfg.lr_schedule in (None, "constant"):
+        return cfg.learning_rate
+    if cfg.lr_schedule != "cosine":
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine'; got {cfg.lr_schedule!r}.")
+    import keras
+
+    steps = max(1, -(-int(n_train) // max(1, int(cfg.batch_size)))) * max(1, int(cfg.epochs))
+    return keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps, alpha=0.01)
+
+
+def compile_model(model, binary: bool, learning_rate=1e-3):
     import keras
 
     loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
@@ -164,7 +177,7 @@ def fit(build_fn, train, val, out_dir, cfg: TrainConfig, *, binary=False, strate
             model = build_fn()
             if cfg.bn_momentum is not None:
                 set_bn_momentum(model, cfg.bn_momentum)
-            model = compile_model(model, binary, cfg.learning_rate)
+            model = compile_model(model, binary, learning_rate(cfg, len(train) // max(1, strategy.world_size)))
         initial_epoch = 0
     model = strategy.prepare_model(model)
 

@@ -133,6 +133,10 @@ class RunConfig:
     shape_features: bool = setting(False, "add how each beat's P, QRS and T regions differ from the patient's "
                                           "causal template (correlation, amplitude ratio) to the 'rr' input",
                                    flag=True, group="mitbih")
+    train_peaks: str = setting("reference", "R peaks the training beats are cut at: the reference annotations, or "
+                                            "the toolkit's detector (as deployed), each labelled by the reference "
+                                            "beat it matches within 150 ms", flag=True,
+                               choices=("reference", "detected"), group="mitbih")
     val_records: list = setting(["205", "220", "223"],
                                 "DS1 records held out for validation in the inter split (S-, V- and F-rich; "
                                 "not the RBBB records 118/124, which training needs)",

@@ -131,3 +131,36 @@ def test_other_rates_and_lead_names_give_nearly_the_same_inputs(tmp_path, fs, le
     assert np.median(corr) > 0.999 and np.mean(np.array(corr) > 0.99) >= 0.8 and min(corr) > 0.9, sorted(corr)[:3]
     np.testing.assert_allclose(a.inputs[1], b.inputs[1], atol=0.02)  # RR features (log) agree to rounding
     assert b.leads_used == [leads[1] if leads[0] == "V1" else leads[0]]
+
+
+def test_training_beats_at_detected_peaks_take_the_matched_reference_labels(tmp_path):
+    """load_beats(peaks="detected"): beats cut where the detector finds them (as deployed), each labelled by
+    the reference beat within 150 ms; the same arrays as beat_inputs on those detections."""
+    from keras_ecg.data import signal as S
+
+    ref_peaks = _write(tmp_path, "r1", 360, ["MLII", "V1"], seconds=60)
+    spec = B.BeatSpec(fs=180, template_beats=5)
+    ref = mitbih.load_beats(tmp_path, spec=spec, cache=False)
+    det = mitbih.load_beats(tmp_path, spec=spec, cache=False, peaks="detected")
+    assert det.meta["peaks"] == "detected" and ref.meta["peaks"] == "reference"
+    assert abs(len(det) - len(ref)) <= 3 and len(det) >= 0.95 * len(ref)
+    rec = mitbih.load_record(tmp_path / "r1")
+    ref_labels = [mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in rec.ann_symbols]
+    at = S.detect_r_peaks(rec.signal[:, 0], rec.fs)
+    ri, di = S.match_pairs(ref_peaks, at, int(0.15 * 360))
+    label_of = {int(at[d]): ref_labels[r] for r, d in zip(ri, di)}
+    got = [label_of[int(p)] for p in _detected_samples(det, tmp_path)]
+    np.testing.assert_array_equal(det.y, got)
+    x, rr, keep, _ = B.beat_inputs(rec.signal, rec.fs, at, spec, rec.leads)
+    sel = np.isin(at[keep], list(label_of))
+    np.testing.assert_array_equal(det.x[0], x[sel])
+    np.testing.assert_array_equal(det.x[1], rr[sel])
+    with pytest.raises(ValueError, match="peaks"):
+        mitbih.load_beats(tmp_path, spec=spec, cache=False, peaks="nearby")
+
+
+def _detected_samples(ds, folder):
+    """Sample positions of a detected-peak dataset's beats (the builder keeps them per record)."""
+    from keras_ecg.data.mitbih import _spec_record_beats
+
+    return _spec_record_beats(folder / "r1", ds.meta["beat_spec"], "atr", peaks="detected")["samples"]

@@ -33,6 +33,7 @@ from keras_ecg.data.wfdb_io import (  # noqa: F401  (re-exported: the public nam
 )
 
 AAMI_CLASSES = ["N", "S", "V", "F", "Q"]
+MATCH_TOLERANCE_S = 0.15  # a detection labelled by the reference beat within 150 ms (EC57's matching window)
 # Standard AAMI EC57 grouping of MIT-BIH beat symbols. Other annotations
 # (rhythm changes, noise, comments, '~', '+', '|', '!' ...) are not beats.
 AAMI_MAP = {
@@ -117,8 +118,13 @@ def _record_beats(base, window, fs, before, lead, normalize, annotator):
     }
 
 
-def _spec_record_beats(base, spec, annotator):
-    """Beats of one record cut by a :class:`~keras_ecg.data.beats.BeatSpec` (what the cache stores)."""
+def _spec_record_beats(base, spec, annotator, peaks="reference"):
+    """Beats of one record cut by a :class:`~keras_ecg.data.beats.BeatSpec` (what the cache stores).
+
+    ``peaks="detected"``: the beats are cut at the toolkit's own R-peak detections (as deployed),
+    each labelled by the reference beat it matches within :data:`MATCH_TOLERANCE_S` (EC57's window);
+    the RR features come from all detections; detections that match no reference beat are left out.
+    """
     from keras_ecg.data import beats as _beats
 
     spec = _beats.BeatSpec.from_dict(spec)
@@ -126,12 +132,25 @@ def _spec_record_beats(base, spec, annotator):
     samples, symbols = _read_annotations(base, annotator)
     is_beat = np.isin(symbols, list(AAMI_MAP))
     labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols[is_beat]], dtype=np.int64)
-    peaks = samples[is_beat]
-    x, rr, keep, used = _beats.beat_inputs(sig, fs0, peaks, spec, leads, where=f"{base}.dat", fallback=True)
-    out = {"beats": x, "labels": labels[keep], "samples": peaks[keep],
-           "dropped": np.bincount(labels[~keep], minlength=len(AAMI_CLASSES)), "lead": np.array(used)}
+    ref = samples[is_beat]
+    if peaks == "detected":
+        lead0 = sig[:, _beats.choose_leads(leads, spec.leads[:1], f"{base}.hea", fallback=True)[0]]
+        at = _signal.detect_r_peaks(lead0, fs0)
+        ri, di = _signal.match_pairs(ref, at, int(round(MATCH_TOLERANCE_S * fs0)))
+        lab = np.full(len(at), -1, dtype=np.int64)
+        lab[di] = labels[ri]
+    elif peaks == "reference":
+        at, lab = ref, labels
+    else:
+        raise ValueError(f"peaks must be 'reference' or 'detected'; got {peaks!r}.")
+    x, rr, keep, used = _beats.beat_inputs(sig, fs0, at, spec, leads, where=f"{base}.dat", fallback=True)
+    ok = lab[keep] >= 0
+    y = lab[keep][ok]
+    out = {"beats": x[ok], "labels": y, "samples": at[keep][ok],
+           "dropped": np.bincount(labels, minlength=len(AAMI_CLASSES)) - np.bincount(y, minlength=len(AAMI_CLASSES)),
+           "lead": np.array(used)}
     if rr is not None:
-        out["rr"] = rr
+        out["rr"] = rr[ok]
     return out
 
 
@@ -198,6 +217,7 @@ def load_beats(
     cache_dir=None,
     workers: int = 1,
     spec=None,
+    peaks: str = "reference",
 ) -> Dataset:
     """Annotated beats of the WFDB records in ``path`` as a :class:`Dataset`.
 
@@ -205,7 +225,9 @@ def load_beats(
     by :func:`keras_ecg.data.beats.beat_inputs`, the code predict uses too:
     ``x`` is ``beats`` (n, window, channels) or ``(beats, rr)``, and ``window``,
     ``fs``, ``before``, ``lead``, ``rr_features`` and ``normalize`` are ignored.
-    The leads used per record are ``meta["leads_used"]``.
+    The leads used per record are ``meta["leads_used"]``. ``peaks="detected"`` (with ``spec``) cuts
+    the beats at the toolkit's R-peak detections, labelled by the matched reference beats
+    (:func:`_spec_record_beats`); ``meta["peaks"]`` says which.
 
     Args:
         path: folder of ``NNN.hea/.dat/.atr`` records (e.g. mitdb).
@@ -236,7 +258,7 @@ def load_beats(
     if window < 1:
         raise ValueError(f"window must be a positive number of samples; got {window}.")
     if spec is not None:
-        return _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers)
+        return _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers, peaks)
     before = window // 2 if before is None else int(before)
     params = dict(window=window, fs=float(fs), before=before, lead=lead, normalize=normalize,
                   annotator=annotator)
@@ -269,8 +291,8 @@ def load_beats(
     return Dataset(x, y, groups, AAMI_CLASSES, meta)
 
 
-def _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers) -> Dataset:
-    params = dict(spec=spec.to_dict(), annotator=annotator)
+def _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers, peaks="reference") -> Dataset:
+    params = dict(spec=spec.to_dict(), annotator=annotator, **({"peaks": peaks} if peaks != "reference" else {}))
     parts = _build_all(path, names, params, cache, cache_dir, "spec", workers)
     shape = spec.input_shape
     beats = np.concatenate([p["beats"].reshape(-1, *shape) for p in parts]).astype(np.float32)
@@ -289,6 +311,7 @@ def _load_spec_beats(path, names, spec, annotator, cache, cache_dir, workers) ->
         "window": spec.window,
         "r_offset": spec.before,
         "beat_spec": spec.to_dict(),
+        "peaks": peaks,
         "leads_used": used,
         "lead_fallback": {n: u for n, u in used.items() if u != list(spec.leads)},
         "records": names,

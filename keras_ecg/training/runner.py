@@ -341,7 +341,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
         "stopped_early": result.stopped_early, "resumed": result.resumed, "members": result.members,
         "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
         "class_weight_mode": cfg.class_weight, "class_weight": result.class_weight,
-        "balanced_sampling": cfg.balance,
+        "balanced_sampling": cfg.balance, "train_peaks": getattr(cfg, "train_peaks", "reference"),
         "train_items": len(train), "val_items": len(val), "validation": train.meta.get("validation"),
         "train_class_counts": train.class_counts(), "fit_seconds": round(fit_s, 1),
         "data_warnings": list(data.warnings), "preprocessing": data.preprocessing,

@@ -320,6 +320,8 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
             raise DataError(f"{res.path}: {str(e).splitlines()[0]}") from None
         if split == "inter":
             train, test = splits.inter_patient(ds)
+            if cfg.train_peaks == "detected":  # the training side cut where the deployed detector finds beats
+                train = _detected_train(res.path, spec, train)
         else:
             train, test = splits.intra_patient(ds, test_size=float(cfg.test_size), seed=seed)
         desc = ds.meta.get("source", f"MIT-BIH ({res.path})")
@@ -328,6 +330,16 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
     check_classes(train, "the training side")
     return Data(train, test, f"{desc} [{res.how}]", res.synthetic or bool(train.meta.get("synthetic")),
                 list(res.warnings), "waveform", prep, path=None if res.synthetic else res.path)
+
+
+def _detected_train(path, spec, train):
+    """The training side's records again, cut at detected R peaks labelled by the matched reference beats."""
+    from keras_ecg.data import mitbih
+
+    names = sorted(set(train.groups.astype(str)), key=list(train.groups.astype(str)).index)
+    det = mitbih.load_beats(path, spec=spec, records=names, peaks="detected")
+    keep = {k: v for k, v in train.meta.items() if k not in det.meta or k in ("split", "split_side")}
+    return det.subset(np.arange(len(det)), **keep)
 
 
 def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print) -> Data:

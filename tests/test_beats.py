@@ -164,3 +164,18 @@ def _detected_samples(ds, folder):
     from keras_ecg.data.mitbih import _spec_record_beats
 
     return _spec_record_beats(folder / "r1", ds.meta["beat_spec"], "atr", peaks="detected")["samples"]
+
+
+def test_inter_split_trains_at_detected_peaks_and_tests_at_reference_ones(tmp_path):
+    """--train-peaks detected: the DS1 side is re-cut at detections; DS2 keeps the reference beats."""
+    from keras_ecg.training import sources
+
+    _write(tmp_path, "101", 360, ["MLII", "V1"], seconds=60, seed=1)
+    _write(tmp_path, "100", 360, ["MLII", "V1"], seconds=60, seed=2)
+    cfg = {"task": "mitbih", "split": "inter", "source": "wfdb", "fs": 180, "template_beats": 5}
+    ref = sources.load_mitbih(cfg, str(tmp_path), log=lambda *_: None)
+    det = sources.load_mitbih({**cfg, "train_peaks": "detected"}, str(tmp_path), log=lambda *_: None)
+    assert det.train.meta["peaks"] == "detected" and det.test.meta["peaks"] == "reference"
+    assert det.train.meta["split"] == ref.train.meta["split"] and set(det.train.groups) == {"101"}
+    np.testing.assert_array_equal(det.test.x[0], ref.test.x[0])  # the test side is untouched
+    assert abs(len(det.train) - len(ref.train)) <= 3 and not np.array_equal(det.train.x[1], ref.train.x[1])

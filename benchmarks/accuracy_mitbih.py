@@ -47,6 +47,8 @@ ABLATIONS = {  # name -> the flags that change the main configuration
     "window from R-0.05 s (no P wave)": ["--before-s", "0.05"],
     "two leads (MLII + V1)": ["--leads", "MLII,V1"],
     "balanced sampling instead of class weights": ["--balance"],
+    "augmentation (shift, scale, wander, noise)": ["--augment"],
+    "training beats cut at detected R peaks": ["--train-peaks", "detected"],
 }
 ANCHORS = [  # published DS1 -> DS2 figures (../shared/ACCURACY.md)
     {"work": "de Chazal 2004", "model": "linear discriminant, RR + morphology, 2 leads", "accuracy": 0.862,
@@ -276,7 +278,9 @@ def main(argv=None):
         chosen = list(ABLATIONS.items())
         if args.only:
             chosen = [chosen[int(i) - 1] for i in args.only.split(",")]
-        res["ablations"] = []
+        names = {n for n, _ in chosen}
+        # --only with --only-ablations re-runs those rows and keeps the others of the results file
+        res["ablations"] = [a for a in res.get("ablations", []) if args.only and a["name"] not in names]
         res["ablation_jobs"] = args.jobs
 
         def one(item):

@@ -23,7 +23,7 @@ from keras_ecg import _atomic
 from keras_ecg.config import RunConfig, add_flags, apply_flags
 from keras_ecg.errors import KerasECGError, RunError, one_line
 
-from keras_ecg.training.run_folder import RUN_CONFIG, _reload, check_out_dir, out_dir  # noqa: F401
+from keras_ecg.training.run_folder import RUN_CONFIG, _reload, check_out_dir, open_run, out_dir  # noqa: F401
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,14 +146,14 @@ def run(cfg: RunConfig, callbacks=()) -> dict:
         kb.use(cfg.backend)
     except (RuntimeError, ValueError) as e:
         raise RunError(one_line(e)) from None
-    name = cfg.name
-    out = out_dir(cfg)
     run_cfg = cfg.to_dict()
     rank = int(os.environ.get("RANK", "0"))
-    if rank == 0:
-        check_out_dir(out, run_cfg, cfg.overwrite, cfg.resume)
-        out.mkdir(parents=True, exist_ok=True)
+    with open_run(cfg, run_cfg, chief=rank == 0, log=_log) as folder:  # locked; staged over a finished run
+        return _run_in(cfg, models, folder, run_cfg, callbacks)
 
+
+def _run_in(cfg: RunConfig, models, folder, run_cfg, callbacks) -> dict:
+    name, out = cfg.name, folder.work
     t_start = time.time()
     import keras
 
@@ -167,7 +167,8 @@ def run(cfg: RunConfig, callbacks=()) -> dict:
     if chief:
         _atomic.write_json(out / RUN_CONFIG, {"config": run_cfg, "models": models,
                                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    _log(f"[{name}] backend {cfg.backend}, strategy {strategy.describe()}, precision {cfg.precision}, out {out}")
+    _log(f"[{name}] backend {cfg.backend}, strategy {strategy.describe()}, precision {cfg.precision}, out {folder.out}"
+         + (f" (staged in {out} until it finishes)" if out != folder.out else ""))
 
     cache: dict = {}
     reports: dict = {}
@@ -185,7 +186,8 @@ def run(cfg: RunConfig, callbacks=()) -> dict:
             for m, r in reports.items()})
         _log("\n" + table)
     if chief:
-        _log(f"[{name}] done in {time.time() - t_start:.1f} s; reports in {out}")
+        folder.finish()  # a staged run replaces the previous one only now
+        _log(f"[{name}] done in {time.time() - t_start:.1f} s; reports in {folder.out}")
     strategy.barrier()
     return reports if chief else {}
 

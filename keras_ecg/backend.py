@@ -11,13 +11,20 @@ import os
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
-DEFAULT = "jax"  # keras_ecg's backend when $KERAS_BACKEND names none of BACKENDS
+DEFAULT = "jax"  # keras_ecg's backend when $KERAS_BACKEND is unset
 
 
 def default() -> str:
-    """``$KERAS_BACKEND`` when it names a backend, else :data:`DEFAULT`."""
-    env = os.environ.get("KERAS_BACKEND")
-    return env if env in BACKENDS else DEFAULT
+    """``$KERAS_BACKEND``, else (unset or empty) :data:`DEFAULT`; a name that is no backend is an error."""
+    env = (os.environ.get("KERAS_BACKEND") or "").strip()
+    if not env:
+        return DEFAULT
+    if env not in BACKENDS:
+        from keras_ecg.errors import RunError
+
+        raise RunError(f"KERAS_BACKEND={env!r} is not a Keras backend; set it to one of {', '.join(BACKENDS)} "
+                       f"or unset it (default {DEFAULT})")
+    return env
 
 
 def _check_name(name: str) -> str:

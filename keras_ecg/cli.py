@@ -39,7 +39,9 @@ def _predict(argv) -> int:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="Keras backend (default: $KERAS_BACKEND or jax)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--lead", default=None,
+                   help="the record's lead to read as the model's first lead, where the lead policy finds none")
     args = p.parse_args(argv)
 
     from keras_ecg import backend as kb
@@ -56,15 +58,40 @@ def _predict(argv) -> int:
     try:
         args.model = resolve(args.model)
         model, card = P.load(args.model)
-        results = P.predict_paths(model, card, args.inputs, args.batch_size)
+        results = P.predict_paths(model, card, args.inputs, args.batch_size, args.lead)
     except KerasECGError as e:  # bad input, card or model: one line
-        raise SystemExit(f"keras-ecg predict: error: {e}") from None
+        raise SystemExit(f"keras-ecg predict: error: {one_line(e)}") from None
     if args.json:
-        print(json.dumps({"model": str(P.find_model(args.model)), "class_names": card.class_names,
-                          "binary": card.binary, "results": results}, indent=2))
+        text = json.dumps({"model": str(P.find_model(args.model)), "class_names": card.class_names,
+                           "binary": card.binary, "results": results}, indent=2)
     else:
-        print(P.format_text(results, card))
+        text = P.format_text(results, card)
+    _write_stdout(text + "\n")
     return 0
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _write_stdout(text) -> None:
+    """Print ``text``; a reader that closed the pipe (``| head``) ends the command with one line, not a traceback."""
+    import os
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # no second error when Python flushes stdout at exit
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit("keras-ecg predict: error: stdout was closed before all results were written "
+                         "(broken pipe; use --json > file for the whole output)") from None
 
 
 # What `keras-ecg train --task T` runs; every other setting is keras_ecg.config.RunConfig's default

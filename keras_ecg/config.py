@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 
@@ -205,6 +206,8 @@ class RunConfig:
         for key in ("epochs", "batch_size", "synthetic_n"):
             if getattr(self, key) < 1:
                 raise RunError(f"{self.flag(key)} must be >= 1")
+        if not math.isfinite(self.learning_rate) or self.learning_rate < 0:
+            raise RunError(f"{self.flag('learning_rate')} {self.learning_rate}: must be a finite number >= 0")
         for key in ("test_size", "val_size"):
             if not 0.0 < getattr(self, key) < 1.0:
                 raise RunError(f"{key} must lie between 0 and 1 (got {getattr(self, key)})")

@@ -11,6 +11,7 @@ import keras
 import pytest
 
 from keras_ecg import autobackend, backend, registry
+from keras_ecg.errors import KerasECGError
 from keras_ecg.training import runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -56,8 +57,14 @@ def test_measure_trains_in_a_subprocess_on_this_backend():
 def test_one_default_backend(monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     assert backend.default() == backend.DEFAULT == "jax"
-    monkeypatch.setenv("KERAS_BACKEND", "theano")
+    monkeypatch.setenv("KERAS_BACKEND", "")
     assert backend.default() == "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "theano")  # a name that is no backend is an error, never silently jax
+    with pytest.raises(KerasECGError, match="KERAS_BACKEND='theano'"):
+        backend.default()
+    with pytest.raises(SystemExit) as e:
+        runner.parse_args({"model": "cnn1d"}, [])
+    assert "KERAS_BACKEND='theano'" in str(e.value) and "\n" not in str(e.value)
     monkeypatch.setenv("KERAS_BACKEND", "torch")
     assert backend.default() == "torch"
     assert runner.parse_args({"model": "cnn1d"}, []).backend == "torch"

@@ -91,7 +91,7 @@ def test_wfdb_record_with_and_without_annotations(beat_model, tmp_path, capsys):
     r2 = json.loads(_run(capsys, beat_model, base2, "--json"))["results"][0]
     assert r2["beats_from"] == "detected R peaks" and abs(r2["beats"] - n2) <= 3
     text = _run(capsys, beat_model, base)
-    assert "beats (annotated beats (.atr))" in text and "beat 0 @" in text
+    assert "beats (annotated beats (.atr); lead MLII)" in text and "beat 0 @" in text
 
 
 def test_images_and_folder_binary_risk(risk_model, tmp_path, capsys):

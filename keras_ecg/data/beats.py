@@ -18,14 +18,20 @@ predict and annotate with detected peaks, so the inputs are built by the same
 code in both places. The spec is stored in the model card's preprocessing
 (:meth:`BeatSpec.to_dict`) and read back with :meth:`BeatSpec.from_dict`.
 
-Lead policy (:func:`choose_leads`), for each lead the spec asks for:
-the lead of that exact name; else a known alias (``MLII`` <-> ``II``/``ML2``,
-``V1`` <-> ``V1-V2``...); else, for the first lead only, a generic single
-channel name (``ECG``, ``ECG1``, ``ECG 1``, ``CH1``); else, where the caller
-allows it (``fallback=True``: the MIT-BIH loader, whose records 102/104 lack
-MLII and many lack V1), the recording's first unused lead; otherwise a
-:class:`~keras_ecg.errors.DataError` naming the recording and its leads. The
-lead used is returned for every recording and reported.
+Lead policy (:func:`choose_leads`), for each lead the spec asks for, in this
+order of preference: the lead of that exact name (case and spaces ignored);
+else a known alias, in the order listed (``MLII`` -> ``II``, ``ML2``...;
+``V1`` -> ``MLV1``, ``V1-V2``), so a 12-lead record gives lead II for MLII,
+never lead I; else, for the first lead only, a generic single channel name
+(``ECG``, ``ECG1``, ``ECG 1``, ``CH1``); else the closest-named lead: a name
+that holds the wanted name as a word (``ECG MLII``, ``MLII (mV)``) or differs
+from it by little (difflib ratio >= 0.8), never another standard lead (``III``
+is not ``II``); else, where the caller allows it (``fallback=True``: the
+MIT-BIH training loader, whose records 102/104 lack MLII, reported in
+``meta["lead_fallback"]``), the recording's first unused lead; otherwise a
+:class:`~keras_ecg.errors.DataError` naming the recording and its leads (predict
+takes ``--lead NAME`` to choose one). The lead used is returned for every
+recording and reported.
 """
 
 from __future__ import annotations
@@ -149,21 +155,41 @@ def _norm(name) -> str:
     return str(name).strip().upper()
 
 
+STANDARD_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6", "MLII", "MLIII",
+                  "MLI", "ML2", "ML3", "MLV1", "MLV2", "MLV3", "MLV4", "MLV5", "MLV6")
+
+
+def _closest(want: str, names, chosen) -> int | None:
+    """The lead named closest to ``want`` (see the module doc), or None."""
+    import difflib
+    import re
+
+    free = [(i, n) for i, n in enumerate(names) if i not in chosen and n not in STANDARD_LEADS]
+    word = [i for i, n in free if want in re.split(r"[^A-Z0-9]+", n)]
+    if word:
+        return word[0]
+    scored = [(difflib.SequenceMatcher(None, want, n).ratio(), -i, i) for i, n in free]
+    best = max(scored, default=None)
+    return best[2] if best and best[0] >= 0.8 else None
+
+
 def choose_leads(available, wanted, where: str = "record", fallback: bool = False) -> list:
     """Indices into ``available`` for each lead in ``wanted`` (see the module doc's policy)."""
-    names = [_norm(a) for a in available]
+    names = [" ".join(_norm(a).split()) for a in available]
     chosen = []
     for k, lead in enumerate(wanted):
-        want = _norm(lead)
+        want = " ".join(_norm(lead).split())
         options = [want, *(_norm(a) for a in LEAD_ALIASES.get(want, ()))]
         if k == 0:
             options += list(GENERIC_LEADS)
         idx = next((names.index(o) for o in options if o in names and names.index(o) not in chosen), None)
+        if idx is None:
+            idx = _closest(want, names, chosen)
         if idx is None and fallback:
             idx = next((i for i in range(len(names)) if i not in chosen), None)
         if idx is None:
             raise DataError(f"{where}: no lead {lead!r} (nor an alias of it) among its leads "
-                            f"{list(available)}; name the lead to use explicitly.")
+                            f"{list(available)}; name the lead to use explicitly (predict: --lead NAME).")
         chosen.append(idx)
     return chosen
 

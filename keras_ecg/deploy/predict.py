@@ -61,12 +61,12 @@ def load(model_path):
     """``(model, card)``; keras is imported here (after the backend was chosen)."""
     from keras_ecg.models import load_model
 
+    from keras_ecg.deploy.card_check import check
+
     path = find_model(model_path)
     card = read_card(path)
-    try:
-        model = load_model(str(path))
-    except Exception as e:
-        raise PredictError(f"{path}: cannot load model ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    model = load_model(str(path))  # safe_mode; a one-line ModelFileError for a file it refuses
+    check(card, model, source=str(C.find(path)))
     return model, card
 
 
@@ -139,8 +139,13 @@ def _item(probs, card, **where) -> dict:
             "probabilities": {n: float(p) for n, p in zip(names, probs)}}
 
 
-def predict_paths(model, card, inputs, batch_size: int = 64) -> list:
-    """One result dict per input (a record/CSV/folder result holds one item per beat/image)."""
+def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
+    """One result dict per input (a record/CSV/folder result holds one item per beat/image).
+
+    ``lead``: the record lead to read as the card's first lead, where the lead policy finds none.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise PredictError(f"--batch-size {batch_size}: must be a whole number >= 1")
     results = []
     for inp in inputs:
         kind = input_type(inp)
@@ -163,14 +168,15 @@ def predict_paths(model, card, inputs, batch_size: int = 64) -> list:
                             "counts": _counts(items, card)})
         else:
             _require(card, ("waveform",), "a WFDB record", inp)
-            rec = W.record_inputs(inp, card.preprocessing)
+            rec = W.record_inputs(inp, card.preprocessing, lead=lead)
             if not len(rec.peaks):
                 raise PredictError(f"{inp}: no complete beat window found")
             probs = _outputs(model, rec.inputs, batch_size)
             items = [_item(p, card, beat=i, sample=int(s), time_s=round(float(s) / rec.fs, 3))
                      for i, (p, s) in enumerate(zip(probs, rec.peaks))]
             results.append({"input": str(inp), "type": "record", "record": rec.name, "beats": len(items),
-                            "beats_from": rec.how, "items": items, "counts": _counts(items, card)})
+                            "beats_from": rec.how, "leads_used": list(rec.leads_used),
+                            "leads_wanted": list(card.preprocessing.leads), "items": items, "counts": _counts(items, card)})
     return results
 
 
@@ -188,7 +194,8 @@ def format_text(results, card, max_beats: int = 20) -> str:
             continue
         head = f"{r['input']}: {r['beats']} beats"
         if r["type"] == "record":
-            head += f" ({r['beats_from']})"
+            head += f" ({r['beats_from']}; lead {', '.join(r['leads_used'])}"
+            head += ")" if r["leads_used"] == r["leads_wanted"] else f" for {', '.join(r['leads_wanted'])})"
         lines.append(head + "; " + ", ".join(f"{k} {v}" for k, v in r["counts"].items()))
         for it in r["items"][:max_beats]:
             where = f"beat {it['beat']}" + (f" @ {it['time_s']:.2f} s" if "time_s" in it else "")
@@ -205,7 +212,7 @@ def _describe(it, card) -> str:
     return f"{it['class']} ({probs})"
 
 
-def predict(model_path, inputs, batch_size: int = 64) -> tuple:
+def predict(model_path, inputs, batch_size: int = 64, lead=None) -> tuple:
     """``(results, card)`` for ``inputs`` with the model at ``model_path``."""
     model, card = load(model_path)
-    return predict_paths(model, card, inputs, batch_size), card
+    return predict_paths(model, card, inputs, batch_size, lead), card

@@ -2,9 +2,7 @@
 
 
 def load_model(path, **kwargs):
-    """Load a ``.keras`` file saved by keras_ecg on any backend."""
-    import keras
+    """Load a ``.keras`` file saved by keras_ecg on any backend (safe_mode on; see :mod:`keras_ecg.saving`)."""
+    from keras_ecg.saving import load_model as _load
 
-    from keras_ecg import layers  # noqa: F401  (registers the custom layers)
-
-    return keras.saving.load_model(path, **kwargs)
+    return _load(path, **kwargs)

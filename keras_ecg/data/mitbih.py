@@ -66,7 +66,7 @@ def rr_intervals(samples, fs: float, local: int = 10) -> np.ndarray:
 def _lead_and_beats(base, lead, annotator):
     """(lead signal, fs, lead used, beat samples, AAMI labels) of one record."""
     sig, fs0, leads = _read_signal(base)
-    samples, symbols = _read_annotations(base, annotator)
+    samples, symbols = _read_annotations(base, annotator, length=len(sig))
     try:
         li, _ = _lead_index(leads, lead, f"{base}.hea")
     except ValueError:
@@ -129,7 +129,7 @@ def _spec_record_beats(base, spec, annotator, peaks="reference"):
 
     spec = _beats.BeatSpec.from_dict(spec)
     sig, fs0, leads = _read_signal(base)
-    samples, symbols = _read_annotations(base, annotator)
+    samples, symbols = _read_annotations(base, annotator, length=len(sig))
     is_beat = np.isin(symbols, list(AAMI_MAP))
     labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols[is_beat]], dtype=np.int64)
     ref = samples[is_beat]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_ecg.data.dataset import Dataset
+from keras_ecg.errors import DataError
 
 # de Chazal, O'Dwyer, Reilly (2004); the paced records 102, 104, 107, 217 are excluded.
 DS1 = ["101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122",
@@ -44,17 +45,27 @@ def inter_patient(ds: Dataset, train_records=DS1, test_records=DS2):
     """de Chazal's inter-patient split of MIT-BIH: DS1 to train, DS2 to test.
 
     ``ds.groups`` must hold record names ("101", ...). Paced records are in
-    neither list and so dropped.
+    neither list and so dropped. When records of DS1 or DS2 are missing, the
+    split does not carry the protocol's name: it is named ``inter_patient
+    subset ...`` with the counts, and ``meta["missing_records"]`` lists them.
     """
     g = ds.groups.astype(str)
+    have = set(np.unique(g))
     train = np.flatnonzero(np.isin(g, list(train_records)))
     test = np.flatnonzero(np.isin(g, list(test_records)))
     if len(train) == 0 or len(test) == 0:
-        raise ValueError(
+        raise DataError(
             "inter_patient needs MIT-BIH record names as groups (e.g. '101'); found "
             f"{len(train)} DS1 and {len(test)} DS2 items among groups {sorted(set(g))[:5]}..."
         )
-    return _pair(ds, train, test, INTER_PATIENT, excluded_records=list(PACED))
+    missing = [r for r in [*train_records, *test_records] if r not in have]
+    name = INTER_PATIENT
+    if missing:
+        n1 = sum(r in have for r in train_records)
+        n2 = sum(r in have for r in test_records)
+        name = (f"inter_patient subset: {n1}/{len(train_records)} DS1 and {n2}/{len(test_records)} DS2 records "
+                f"(not the full de Chazal 2004 protocol; {len(missing)} records missing)")
+    return _pair(ds, train, test, name, excluded_records=list(PACED), missing_records=missing)
 
 
 def intra_patient(ds: Dataset, test_size: float = 0.2, seed: int = 0):

@@ -138,7 +138,19 @@ def _read_signal(base: pathlib.Path):
     return sig, float(rec.fs), list(rec.sig_name)
 
 
-def _read_annotations(base: pathlib.Path, extension: str = "atr"):
+def known_symbols() -> set:
+    """The annotation symbols of the WFDB standard (wfdb's label table)."""
+    from wfdb.io.annotation import ann_label_table
+
+    return {str(s) for s in ann_label_table.symbol if str(s).strip()}
+
+
+def _read_annotations(base: pathlib.Path, extension: str = "atr", length: int | None = None):
+    """(samples, symbols) of an annotation file; refused by name when it is corrupt.
+
+    Corrupt: unreadable, a code that is no WFDB annotation symbol, samples that
+    decrease, or (with the record's ``length``) a sample outside the record.
+    """
     ann = base.with_suffix("." + extension)
     if not ann.exists():
         raise FileNotFoundError(f"{ann}: annotation file is missing (needed for beat labels).")
@@ -146,8 +158,21 @@ def _read_annotations(base: pathlib.Path, extension: str = "atr"):
     try:
         a = wfdb.rdann(str(base), extension)
     except Exception as e:
-        raise DataFileError(f"{ann}: cannot read annotations ({type(e).__name__}: {e}).") from None
-    return np.asarray(a.sample, dtype=np.int64), np.asarray(a.symbol, dtype="U2")
+        raise DataFileError(f"{ann}: cannot read annotations ({type(e).__name__}: {errors.one_line(e)}).") from None
+    samples = np.asarray(a.sample, dtype=np.int64)
+    known = known_symbols()
+    bad = [i for i, s in enumerate(a.symbol) if not isinstance(s, str) or s not in known]
+    if bad:
+        raise DataFileError(f"{ann}: corrupt annotation file: {len(bad)} annotation(s) with an unknown code, the "
+                            f"first at sample {int(samples[bad[0]])}.")
+    if len(samples) > 1 and (np.diff(samples) < 0).any():
+        raise DataFileError(f"{ann}: corrupt annotation file: samples decrease at annotation "
+                            f"{int(np.argmax(np.diff(samples) < 0)) + 1}.")
+    if length is not None and len(samples) and (samples.min() < 0 or samples.max() >= length):
+        out = samples[(samples < 0) | (samples >= length)]
+        raise DataFileError(f"{ann}: corrupt annotation file: {len(out)} annotation(s) outside the record "
+                            f"(sample {int(out[0])}; the record has {length} samples).")
+    return samples, np.asarray(a.symbol, dtype="U2")
 
 
 def _lead_index(leads, lead, where):
@@ -173,7 +198,7 @@ def load_record(path_or_record, annotations: str | None = "atr") -> Record:
     sig, fs, leads = _read_signal(base)
     samples = symbols = None
     if annotations and base.with_suffix("." + annotations).exists():
-        samples, symbols = _read_annotations(base, annotations)
+        samples, symbols = _read_annotations(base, annotations, length=len(sig))
     return Record(base.name, sig, fs, leads, samples, symbols, str(base))
 
 

@@ -263,7 +263,7 @@ def beat_spec(cfg):
 
 
 def _inter_records(path):
-    """The DS1 and DS2 records (the inter split needs no others; a folder missing some is refused there)."""
+    """The DS1 and DS2 records (the inter split needs no others; with some missing, the split is renamed)."""
     from keras_ecg.data import mitbih, splits
 
     have = set(mitbih.list_records(path))
@@ -328,8 +328,11 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
         prep["leads_used"] = ds.meta.get("leads_used")
     train, test = _channel_last(train), _channel_last(test)
     check_classes(train, "the training side")
+    warns = list(res.warnings)
+    if train.meta.get("missing_records"):  # a split named after a protocol never hides missing records
+        warns.append(f"{train.meta['split']}: missing {', '.join(train.meta['missing_records'])}")
     return Data(train, test, f"{desc} [{res.how}]", res.synthetic or bool(train.meta.get("synthetic")),
-                list(res.warnings), "waveform", prep, path=None if res.synthetic else res.path)
+                warns, "waveform", prep, path=None if res.synthetic else res.path)
 
 
 def _detected_train(path, spec, train):

@@ -116,15 +116,42 @@ def _save_entry(path, **arrays):
 # ------------------------------------------------------------- load_folder
 
 
-def list_folder(path, class_map=None, classes=None):
-    """``(files, class names, folder->class map, empty folders, ignored files)``."""
+def _khan_class(folder: str):
+    low = folder.lower()
+    if low in CLASS_ORDER:  # the short names themselves
+        return low
+    return next((name for key, name in KHAN_KEYWORDS if key in low), None)
+
+
+def _check_recognised(root, subs, class_map, binary) -> None:
+    """Without ``class_map``: in a Khan-named folder or a binary task every class folder must be recognised."""
+    if class_map is not None:
+        return
+    unknown = [s.name for s in subs if _khan_class(s.name) is None]
+    if unknown and (binary or len(unknown) < len(subs)):
+        task = "a binary (normal / risky) task" if binary else "a folder of the Khan et al. classes"
+        raise ImageError(f"{root}: class folder(s) {unknown} match no known class ({', '.join(CLASS_ORDER)}) in "
+                         f"{task}; map them explicitly (class_map / --class-map '{{\"{unknown[0]}\": "
+                         "\"normal\"}') or move them out")
+
+
+def list_folder(path, class_map=None, classes=None, binary: bool = False):
+    """``(files, class names, folder->class map, empty folders, ignored files)``.
+
+    Without ``class_map``, a class folder that matches none of the Khan et al.
+    names is an error when the other folders do match them, and in a binary
+    task (it would silently become "risky"); map it explicitly.
+    """
     root = pathlib.Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: image folder not found")
     mapping, files, empty, ignored = {}, {}, [], []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    _check_recognised(root, subs, class_map, binary)
+    for sub in subs:
         name = folder_class(sub.name, class_map)
         if name is None:
+            ignored.append(f"{sub.name}/ (no class in class_map)")
             continue
         mapping[sub.name] = name
         found = []
@@ -205,7 +232,7 @@ def load_folder(
     if preprocess == "page" and image_size is None:
         raise ValueError("preprocess='page' needs an image_size to stack pages of different sizes")
     root = pathlib.Path(path)
-    files, names, mapping, empty, ignored = list_folder(root, class_map, classes)
+    files, names, mapping, empty, ignored = list_folder(root, class_map, classes, binary=binary)
     skipped = []
     for folder in empty:
         if mapping[folder] not in names:

@@ -18,6 +18,10 @@ class DataError(KerasECGError, ValueError):
     """Data cannot be found, read or used (a file, a folder, a record, a CSV, an image)."""
 
 
+class MissingFileError(DataError, FileNotFoundError):
+    """A file or folder that should be there is not (also a ``FileNotFoundError``, as before)."""
+
+
 class CardError(KerasECGError, ValueError):
     """A model card is missing, malformed, from an unknown schema, or disagrees with its model."""
 

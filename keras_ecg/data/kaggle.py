@@ -10,6 +10,7 @@ import pathlib
 
 import numpy as np
 
+from keras_ecg import errors
 from keras_ecg._atomic import atomic_path
 from keras_ecg.data.dataset import Dataset
 from keras_ecg.data.wfdb_io import DataFileError
@@ -42,7 +43,7 @@ def _csv_problem(path, width):
 def _read_one_csv(path, width):
     path = pathlib.Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such CSV file.")
+        raise errors.MissingFileError(f"{path}: no such CSV file.")
     try:
         data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError:

@@ -19,6 +19,8 @@ _BYTES = {"8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "212": 1.5, "24": 3, "32"
 _INVALID = {"8": -128, "16": -32768, "61": -32768, "80": -128, "160": -32768, "212": -2048,
             "24": -8388608, "32": -2147483648, "310": -512, "311": -512}
 
+MAX_FS = 100_000  # Hz; a header rate outside 1..MAX_FS is refused (ECG is sampled at 100 Hz to ~10 kHz)
+
 
 class DataFileError(errors.DataError):
     """A data file is malformed; the message names the file and the problem."""
@@ -58,21 +60,21 @@ def list_records(path) -> list:
     """Record names in a folder: the ``RECORDS`` file if present, else every ``*.hea``."""
     path = pathlib.Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such directory of WFDB records.")
+        raise errors.MissingFileError(f"{path}: no such directory of WFDB records.")
     names = sorted(p.stem for p in path.glob("*.hea"))
     listed = path / "RECORDS"
     if listed.exists():
         wanted = [line.strip() for line in listed.read_text().splitlines() if line.strip()]
         names = [n for n in wanted if n in set(names)] or names
     if not names:
-        raise FileNotFoundError(f"{path}: no WFDB records (no .hea header files) in this directory.")
+        raise errors.MissingFileError(f"{path}: no WFDB records (no .hea header files) in this directory.")
     return names
 
 
 def _read_header(base: pathlib.Path):
     hea = base.with_suffix(".hea")
     if not hea.exists():
-        raise FileNotFoundError(f"{hea}: header file is missing.")
+        raise errors.MissingFileError(f"{hea}: header file is missing.")
     wfdb = _wfdb()
     try:
         return wfdb.rdheader(str(base))
@@ -88,7 +90,7 @@ def _check_signal_files(base: pathlib.Path, h) -> None:
     for fname, chans in files.items():
         dat = base.parent / fname
         if not dat.exists():
-            raise FileNotFoundError(f"{dat}: signal file named in {base.with_suffix('.hea').name} is missing.")
+            raise errors.MissingFileError(f"{dat}: signal file named in {base.with_suffix('.hea').name} is missing.")
         fmts = [str(h.fmt[i]) for i in chans]
         if h.sig_len is None or any(f not in _BYTES for f in fmts):
             continue
@@ -111,6 +113,11 @@ def _check_signal_files(base: pathlib.Path, h) -> None:
 def _read_signal(base: pathlib.Path):
     """(signal float32 (n, leads), fs, lead names) with NaN where samples are invalid."""
     h = _read_header(base)
+    hea = base.with_suffix(".hea")
+    if h.fs is None or not np.isfinite(float(h.fs)) or not 1 <= float(h.fs) <= MAX_FS:
+        raise DataFileError(f"{hea}: sampling frequency {h.fs} Hz in the header is outside 1..{MAX_FS} Hz.")
+    if not h.n_sig or h.n_sig < 1:
+        raise DataFileError(f"{hea}: the header lists no signals.")
     _check_signal_files(base, h)
     wfdb = _wfdb()
     try:
@@ -153,7 +160,7 @@ def _read_annotations(base: pathlib.Path, extension: str = "atr", length: int | 
     """
     ann = base.with_suffix("." + extension)
     if not ann.exists():
-        raise FileNotFoundError(f"{ann}: annotation file is missing (needed for beat labels).")
+        raise errors.MissingFileError(f"{ann}: annotation file is missing (needed for beat labels).")
     wfdb = _wfdb()
     try:
         a = wfdb.rdann(str(base), extension)
@@ -218,10 +225,10 @@ def _record_files(base: pathlib.Path, annotator: str):
     for f in files:
         if not f.exists():
             kind = "header" if f.suffix == ".hea" else "annotation"
-            raise FileNotFoundError(f"{f}: {kind} file is missing.")
+            raise errors.MissingFileError(f"{f}: {kind} file is missing.")
     for fname in _header_signal_files(files[0]):
         dat = base.parent / fname
         if not dat.exists():
-            raise FileNotFoundError(f"{dat}: signal file named in {base.name}.hea is missing.")
+            raise errors.MissingFileError(f"{dat}: signal file named in {base.name}.hea is missing.")
         files.append(dat)
     return files

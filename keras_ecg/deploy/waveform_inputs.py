@@ -107,7 +107,12 @@ def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
         peaks, how = rec.ann_samples[keep], "annotated beats (.atr)"
     else:
         peaks, how = np.asarray(S.detect_r_peaks(lead0, rec.fs), dtype=np.int64), "detected R peaks"
-    beats, rr, ok, _ = B.beat_inputs(rec.signal, rec.fs, peaks, spec, names, where=where)
+    try:
+        beats, rr, ok, _ = B.beat_inputs(rec.signal, rec.fs, peaks, spec, names, where=where)
+    except DataError:
+        raise
+    except ValueError as e:  # e.g. a rate the resampler cannot reach
+        raise DataError(f"{where}: {str(e).splitlines()[0]}") from None
     used = [str(rec.leads[i]) for i in idx]
     inputs = _model_shape(beats, prep)
     if rr is not None:

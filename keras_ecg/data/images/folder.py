@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from keras_ecg import errors
 from keras_ecg.data.dataset import Dataset
 from keras_ecg.data.images import dedup, panels
 from keras_ecg.data.images.io import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageError, read_image
@@ -144,7 +145,7 @@ def list_folder(path, class_map=None, classes=None, binary: bool = False):
     """
     root = pathlib.Path(path)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: image folder not found")
+        raise errors.MissingFileError(f"{root}: image folder not found")
     mapping, files, empty, ignored = {}, {}, [], []
     subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     _check_recognised(root, subs, class_map, binary)

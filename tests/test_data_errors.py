@@ -114,3 +114,14 @@ def test_out_of_range_flags_are_one_line(argv, needle):
                                                             *argv])
     assert needle in _one_line(e)
 
+
+
+def test_lead_fallback_in_training_is_in_the_warnings(mitdb_dir):
+    from keras_ecg.config import RunConfig
+    from keras_ecg.training import sources
+
+    cfg = RunConfig.for_recipe({"name": "t", "task": "mitbih", "model": "cnn1d", "split": "intra",
+                                "data": str(mitdb_dir)})
+    data = sources.load_mitbih(cfg, cfg.data, log=lambda m: None)
+    assert ("lead policy fallback: record 102 has no MLII: read V5; record 104 has no MLII: read V5"
+            in data.warnings)

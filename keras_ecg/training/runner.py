@@ -77,6 +77,9 @@ def main(config, argv=None, callbacks=()) -> dict:
         raise SystemExit(f"{cfg.name}: error: {one_line(e)}") from None
     except ImportError as e:  # an optional dependency; the message names the extra to install
         raise SystemExit(f"{cfg.name}: error: {one_line(e)}") from None
+    except OSError as e:  # a folder or disk that cannot be written (read-only --out, disk full): one line
+        where = e.filename or out_dir(cfg)
+        raise SystemExit(f"{cfg.name}: error: {where}: cannot write ({e.strerror or one_line(e)})") from None
 
 
 def _models(cfg: RunConfig) -> list:

@@ -262,6 +262,14 @@ def beat_spec(cfg):
                     template_beats=int(cfg.template_beats), shape=bool(cfg.shape_features))
 
 
+def ds_fallback(*sides) -> dict:
+    """``{record: leads read}`` where the lead policy fell back to another lead, on the given split sides."""
+    out = {}
+    for ds in sides:
+        out.update(ds.meta.get("lead_fallback") or {})
+    return {r: (list(u) if isinstance(u, (list, tuple)) else [u]) for r, u in sorted(out.items())}
+
+
 def _inter_records(path):
     """The DS1 and DS2 records (the inter split needs no others; with some missing, the split is renamed)."""
     from keras_ecg.data import mitbih, splits
@@ -329,6 +337,10 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
     train, test = _channel_last(train), _channel_last(test)
     check_classes(train, "the training side")
     warns = list(res.warnings)
+    fallback = (prep.get("leads_used") and ds_fallback(train, test)) or {}
+    if fallback:  # the lead policy's fallback (e.g. records 102/104 lack MLII) is said in every report
+        warns.append("lead policy fallback: " + "; ".join(f"record {r} has no {'/'.join(cfg.leads)}: read "
+                                                           f"{'/'.join(map(str, u))}" for r, u in fallback.items()))
     if train.meta.get("missing_records"):  # a split named after a protocol never hides missing records
         warns.append(f"{train.meta['split']}: missing {', '.join(train.meta['missing_records'])}")
     return Data(train, test, f"{desc} [{res.how}]", res.synthetic or bool(train.meta.get("synthetic")),

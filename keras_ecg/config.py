@@ -148,7 +148,8 @@ class RunConfig:
     page_preprocess: str = setting("page", "preprocessing of page-input models (page or grid_removed)",
                                    group="images")
     panel_preprocess: str = setting("panels", "preprocessing of panel-input models", group="images")
-    class_map: dict | None = setting(None, "folder name -> class name (default: the known long names)",
+    class_map: dict | None = setting(None, "folder name -> class name as JSON (default: the known long names; "
+                                           "a folder matching none of them is an error)", flag=True,
                                      group="images")
     # --- the run folder and outputs
     out: str | None = setting(None, "run folder (default runs/<recipe>-<backend>)", flag=True, identity=False)

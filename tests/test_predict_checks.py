@@ -198,3 +198,10 @@ def test_bad_flags_and_a_closed_stdout_are_one_line(beat_model, tmp_path, monkey
     finally:
         os.close(fd)
     assert "broken pipe" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_empty_csv_is_one_line(beat_model, tmp_path):
+    model, card = P.load(beat_model)
+    csv = tmp_path / "empty.csv"
+    csv.write_text("")
+    assert "no beats" in _errs(P.predict_paths, model, card, [csv])

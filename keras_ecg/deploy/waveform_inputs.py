@@ -124,10 +124,16 @@ def csv_inputs(path, prep) -> list:
     """The model inputs for the rows of the CSV of beats at ``path`` (see the module doc)."""
     _no_rr(prep, path)
     window = prep.window
+    import warnings
+
     try:
-        rows = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # an empty file: said below
+            rows = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
     except ValueError as e:
         raise DataError(f"{path}: not a numeric CSV ({str(e).splitlines()[0]})") from None
+    if rows.size == 0:
+        raise DataError(f"{path}: the CSV holds no beats (no rows)")
     if rows.shape[1] == window + 1:
         rows = rows[:, :window]
     if rows.shape[1] != window:

@@ -72,7 +72,7 @@ def _check_waveform(prep, first, others, bad) -> None:
     if channels is not None and want_ch != channels:
         bad("preprocessing.leads", f"{len(prep.leads)} lead(s){' with templates' if prep.template_beats else ''} "
                                    f"make {want_ch} channel(s), but the model takes {channels}")
-    rr = len(prep.rr_features or [])
+    rr = len(prep.rr_features or []) + len(getattr(prep, "shape_features", None) or [])
     got = others[0][-1] if others else 0
     if rr != got:
-        bad("preprocessing.rr_features", f"{rr} RR feature(s), but the model takes {got}")
+        bad("preprocessing.rr_features", f"{rr} RR (+ shape) feature(s), but the model takes {got}")

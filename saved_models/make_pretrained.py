@@ -64,7 +64,7 @@ MODELS = {
     },
     "ecg_images_panels": {
         "recipe": "ecg_images_attention_vgg", "data": "ecg_images",
-        "flags": ["--model", "td_cnn", "--epochs", "8"],
+        "flags": ["--model", "td_cnn", "--epochs", "15"],
         "check": {"data": "ecg_images", "items": 40},
         "intended_use": "Classify 12-lead ECG page images (3x4 + rhythm strip on grid paper) into normal, "
                         "abnormal heartbeat, MI, history of MI and COVID-19, from the 13 lead panels.",

@@ -26,6 +26,7 @@ import typing
 from typing import Any
 
 from keras_ecg import _atomic
+from keras_ecg.card_calibration import Calibration
 from keras_ecg.errors import CardError
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "DataLicence",
     "ExportInfo",
     "FormatResult",
+    "Calibration",
     "PREPROCESSING",
     "preprocessing_from",
     "read",
@@ -193,6 +195,8 @@ class ModelCard:
     recipe: str | None = _f(None, help="recipe that trained the model")
     precision: str | None = _f(None, help="training precision policy (e.g. float32, mixed_float16)")
     release: Release | None = _f(None, help="shipped models: intended use, limitations, data licences")
+    calibration: Calibration | None = _f(None, help="calibration and uncertainty threshold fitted on the "
+                                                    "validation side (null: raw outputs, nothing flagged)")
     card_version: int = _f(CARD_VERSION, help="schema version of this card")
 
     def to_dict(self) -> dict:
@@ -238,6 +242,9 @@ class ModelCard:
             if len(self.class_names) != want:
                 raise CardError(f"{source}: field class_names: {len(self.class_names)} names for a model with "
                                 f"{'one risk output (2 names)' if self.binary else f'{width} output columns'}")
+
+        if self.calibration is not None:
+            self.calibration.check(source, self.binary)
 
     def require(self, *fields, source: str = "model card") -> None:
         """A :class:`CardError` naming the first of ``fields`` that is null or empty."""

@@ -151,6 +151,12 @@ class RunConfig:
     class_map: dict | None = setting(None, "folder name -> class name as JSON (default: the known long names; "
                                            "a folder matching none of them is an error)", flag=True,
                                      group="images")
+    # --- calibration and the uncertainty flag (fitted on the validation side after training)
+    calibration: str = setting("temperature", "calibrate the outputs on the validation side: temperature, platt "
+                                              "(binary models) or none", flag=True,
+                               choices=("temperature", "platt", "none"), identity=False)
+    target_accuracy: float = setting(0.95, "outputs are flagged uncertain below the calibrated confidence that "
+                                           "keeps this accuracy on the validation side", flag=True, identity=False)
     # --- the run folder and outputs
     out: str | None = setting(None, "run folder (default runs/<recipe>-<backend>)", flag=True, identity=False)
     resume: bool = setting(False, "continue an interrupted run from its last checkpoint (reloads its "

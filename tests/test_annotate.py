@@ -64,8 +64,8 @@ def test_annotate_wfdb_writes_everything(beat_model, synth, tmp_path):
     want = np.asarray(model.predict(rec.inputs, verbose=0)).argmax(axis=1)
     assert ann.symbol == [{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[card.class_names[k]] for k in want]
     rows = (out / "synth_beats.csv").read_text().splitlines()
-    assert rows[0] == "time_s,sample,class,symbol,p_N,p_S,p_V,p_F,p_Q" and len(rows) == len(ann.sample) + 1
-    probs = np.array([[float(v) for v in r.split(",")[4:]] for r in rows[1:]])
+    assert rows[0] == "time_s,sample,class,symbol,p_N,p_S,p_V,p_F,p_Q,uncertain" and len(rows) == len(ann.sample) + 1
+    probs = np.array([[float(v) for v in r.split(",")[4:-1]] for r in rows[1:]])
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
     s = json.loads((out / "synth_summary.json").read_text())
     classes = [r.split(",")[2] for r in rows[1:]]

@@ -9,7 +9,8 @@ For a record ``NAME`` the output folder gets (every file written atomically):
   copy of the recording: ``NAME.hea`` + ``NAME.dat``) and the beat annotations, the classes
   written as MIT-BIH symbols (:data:`keras_ecg.data.synthetic_wfdb.SYMBOLS`: N, S, V, F, Q as
   N, A, V, F, Q): ``wfdb.rdann("OUT/NAME", "ann")`` reads them;
-* ``NAME_beats.csv``: one row per beat: time, sample, class, symbol, the class probabilities;
+* ``NAME_beats.csv``: one row per beat: time, sample, class, symbol, the class probabilities
+  (calibrated by the card's ``calibration``), ``uncertain`` (1: confidence below the card's threshold);
 * ``NAME_summary.json`` and ``NAME_summary.txt`` (:mod:`keras_ecg.deploy.summary`);
 * ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`).
 
@@ -36,6 +37,7 @@ from keras_ecg.data import signal as S
 from keras_ecg.data import signal_files, synthetic_wfdb
 from keras_ecg.deploy import strip_chart, summary
 from keras_ecg.deploy.waveform_inputs import _model_shape
+from keras_ecg.evaluation.calibration import calibrated
 from keras_ecg.errors import DataError
 
 ANN_EXT = "ann"
@@ -50,6 +52,7 @@ class Annotation:
     classes: list  # class name of each beat
     edge_skipped: int  # detections too close to the edges to classify
     seconds: dict  # time per stage
+    uncertain: np.ndarray | None = None  # per beat: calibrated confidence below the card's threshold
 
     @property
     def times_s(self) -> np.ndarray:
@@ -83,23 +86,28 @@ def annotate(classifier, path, fs: float | None = None) -> Annotation:
     beats, rr, ok, _ = B.beat_inputs(rec.signal, rec.fs, peaks, spec, rec.leads, where=where)
     inputs = _model_shape(beats, card.preprocessing) + ([rr] if rr is not None else [])
     t["segment"] = time.perf_counter()
-    probs = np.asarray(classifier(inputs), dtype=np.float64)
+    probs, unsure = calibrated(np.asarray(classifier(inputs), dtype=np.float64), card.calibration)
     t["classify"] = time.perf_counter()
     stages = ("read", "detect", "segment", "classify")
     prev = ["start", *stages[:-1]]
     seconds = {s: round(t[s] - t[p], 4) for s, p in zip(stages, prev)}
-    return Annotation(rec, str(rec.leads[lead]), peaks[ok], probs, _classes(probs, card), int((~ok).sum()), seconds)
+    return Annotation(rec, str(rec.leads[lead]), peaks[ok], probs, _classes(probs, card), int((~ok).sum()), seconds,
+                      unsure)
 
 
 def _beats_csv(a: Annotation, card) -> str:
     names = list(card.class_names)
     cols = ["risk"] if a.probs.shape[1] == 1 else [f"p_{n}" for n in names]
     buf = io.StringIO()
-    buf.write(",".join(["time_s", "sample", "class", "symbol", *cols]) + "\n")
-    for s, c, p in zip(a.samples, a.classes, a.probs):
+    buf.write(",".join(["time_s", "sample", "class", "symbol", *cols, "uncertain"]) + "\n")
+    for s, c, p, u in zip(a.samples, a.classes, a.probs, _flags(a)):
         vals = ",".join(f"{v:.5f}" for v in p)
-        buf.write(f"{s / a.record.fs:.3f},{int(s)},{c},{synthetic_wfdb.SYMBOLS.get(c, 'Q')},{vals}\n")
+        buf.write(f"{s / a.record.fs:.3f},{int(s)},{c},{synthetic_wfdb.SYMBOLS.get(c, 'Q')},{vals},{int(u)}\n")
     return buf.getvalue()
+
+
+def _flags(a: Annotation) -> np.ndarray:
+    return np.zeros(len(a.classes), dtype=bool) if a.uncertain is None else np.asarray(a.uncertain, dtype=bool)
 
 
 def _wfdb_files(a: Annotation, tmp: pathlib.Path) -> dict:
@@ -127,7 +135,9 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
     duration = len(a.record.signal) / a.record.fs
     summ = summary.summarize(a.times_s, a.classes, duration, list(card.class_names))
     summ.update({"record": str(a.record.path), "lead": a.lead, "fs": a.record.fs,
-                 "edge_beats_not_classified": a.edge_skipped, "seconds": a.seconds})
+                 "edge_beats_not_classified": a.edge_skipped, "seconds": a.seconds,
+                 "uncertain_beats": int(_flags(a).sum()),
+                 "uncertain_below": card.calibration.uncertain_below if card.calibration else None})
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out) as tmp:
         written = synthetic_wfdb.write_files(out / name, _wfdb_files(a, pathlib.Path(tmp)))
     paths = {"header": out / f"{name}.hea", "annotations": out / f"{name}.{ANN_EXT}",
@@ -141,5 +151,5 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
     spans = spans or strip_chart.default_spans(a.times_s, a.classes, duration)
     x = S.bandpass(a.record.signal[:, a.record.leads.index(a.lead)], a.record.fs)
     strip_chart.draw(paths["strip_chart"], x, a.record.fs, a.times_s, a.classes, spans,
-                     title=title or f"{name}: {a.lead}, {len(a.classes)} beats")
+                     title=title or f"{name}: {a.lead}, {len(a.classes)} beats", uncertain=_flags(a))
     return paths

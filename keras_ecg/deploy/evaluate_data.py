@@ -206,13 +206,15 @@ def evaluate_data(classifier, data, out, log=print) -> dict:
              "model_training_data": dataclasses.asdict(card.training_data) if card.training_data else None}
     report = evaluate(probs, {"x": x[0] if len(x) == 1 else tuple(x), "y": y}, out, split_name=split,
                       class_names=list(card.class_names), data_source=", ".join(data), extra=extra,
-                      synthetic=False)
+                      synthetic=False, calibration=card.calibration)
     for s in skipped:
         log(f"skipped {s['item']}: {s['reason']}")
     if kind == "wfdb":
         fake = types.SimpleNamespace(preprocessing=dataclasses.asdict(card.preprocessing), path="",
                                      test=types.SimpleNamespace(groups=np.array(items)))
-        report = ER.add_to_report(lambda xs: classifier(xs), fake, out, report, split, log=log)
+        from keras_ecg.evaluation.calibration import apply
+
+        report = ER.add_to_report(lambda xs: apply(classifier(xs), card.calibration), fake, out, report, split, log=log)
     if skipped:
         from keras_ecg import _atomic
 

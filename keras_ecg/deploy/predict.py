@@ -8,7 +8,9 @@ preprocessing), so a prediction sees exactly what training saw::
     keras-ecg predict runs/ecg_risk-jax/model.keras page.jpg scans/ --json
 
 Every result names its input and gives the predicted class with all class
-probabilities, or for a binary model the risk probability (of ``class_names[1]``).
+probabilities, or for a binary model the risk probability (of ``class_names[1]``),
+calibrated by the card's ``calibration`` when it has one, and ``uncertain``: whether
+the calibrated confidence is below the card's threshold.
 A WFDB record gives one prediction per beat (annotated beats if the record has
 an ``.atr`` file, else detected R peaks) and the per-class beat counts.
 """
@@ -129,14 +131,18 @@ def _outputs(model, x, batch_size=256) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _item(probs, card, **where) -> dict:
+def _item(raw, card, **where) -> dict:
+    from keras_ecg.evaluation.calibration import calibrated  # the card's calibration and uncertainty flag
+
     names = list(card.class_names)
+    probs, unsure = calibrated(np.atleast_1d(np.asarray(raw, dtype=np.float64))[None], card.calibration)
+    probs, flag = probs[0], {"uncertain": bool(unsure[0])}
     if card.binary or probs.shape[-1] == 1:
-        risk = float(probs[0] if probs.ndim else probs)
-        return {**where, "class": names[int(risk >= 0.5)], "risk": risk}
+        risk = float(probs[0])
+        return {**where, "class": names[int(risk >= 0.5)], "risk": risk, **flag}
     k = int(np.argmax(probs))
     return {**where, "class": names[k], "probability": float(probs[k]),
-            "probabilities": {n: float(p) for n, p in zip(names, probs)}}
+            "probabilities": {n: float(p) for n, p in zip(names, probs)}, **flag}
 
 
 def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
@@ -206,10 +212,11 @@ def format_text(results, card, max_beats: int = 20) -> str:
 
 
 def _describe(it, card) -> str:
+    unsure = " UNCERTAIN" if it.get("uncertain") else ""
     if "risk" in it:
-        return f"{it['class']} (risk {it['risk']:.3f})"
+        return f"{it['class']} (risk {it['risk']:.3f}){unsure}"
     probs = " ".join(f"{n}={p:.3f}" for n, p in it["probabilities"].items())
-    return f"{it['class']} ({probs})"
+    return f"{it['class']} ({probs}){unsure}"
 
 
 def predict(model_path, inputs, batch_size: int = 64, lead=None) -> tuple:

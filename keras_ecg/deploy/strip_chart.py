@@ -3,7 +3,7 @@
 Each span is drawn as rows of :data:`ROW_S` seconds (250 mm wide) on a grid of 1 mm
 (0.04 s, 0.1 mV) and 5 mm (0.2 s, 0.5 mV) squares, at its true size when the PNG is
 shown at :data:`DPI` dots per inch. Every beat gets its class letter above it; beats
-other than N are drawn in their class colour. :func:`default_spans`: the first 10 s
+other than N are drawn in their class colour; uncertain beats get ``?`` after their letter and a grey band. :func:`default_spans`: the first 10 s
 and the clock minute with the most ectopic (S, V, F) beats.
 """
 
@@ -39,7 +39,7 @@ def _grid(ax, t0, t1, lo, hi):
         ax.hlines(np.arange(lo, hi + 1e-9, mv), t0, t1, colors=colour, linewidth=width, zorder=0)
 
 
-def _row(ax, x, fs, t0, times, classes):
+def _row(ax, x, fs, t0, times, classes, uncertain):
     t1 = t0 + ROW_S
     i0, i1 = int(max(t0 * fs, 0)), int(min(t1 * fs, len(x)))
     seg = x[i0:i1]
@@ -48,14 +48,19 @@ def _row(ax, x, fs, t0, times, classes):
     _grid(ax, t0, t1, lo, hi)
     t = np.arange(i0, i1) / fs
     ax.plot(t, np.clip(seg, lo, hi), color=COLOURS["N"], linewidth=0.7, zorder=2)
-    for tb, c in zip(times, classes):
+    for tb, c, u in zip(times, classes, uncertain):
         if not t0 <= tb < t1:
             continue
+        if u:  # an uncertain beat: its label gets a '?' and a grey band marks the beat
+            ax.axvspan(tb - 0.25, tb + 0.45, color="#bbbbbb", alpha=0.35, zorder=1, linewidth=0)
+            c_label = f"{c}?"
+        else:
+            c_label = c
         colour = COLOURS.get(c, "#444444")
         if c != "N":
             a, b = int(max((tb - 0.25) * fs, i0)), int(min((tb + 0.45) * fs, i1))
             ax.plot(np.arange(a, b) / fs, np.clip(x[a:b], lo, hi), color=colour, linewidth=1.1, zorder=3)
-        ax.text(tb, hi - 0.12, c, color=colour, ha="center", va="top", fontsize=7, fontweight="bold", zorder=4)
+        ax.text(tb, hi - 0.12, c_label, color=colour, ha="center", va="top", fontsize=7, fontweight="bold", zorder=4)
     ax.set_xlim(t0, t1)
     ax.set_ylim(lo, hi)
     ax.set_xticks(np.arange(np.ceil(t0), t1 + 1e-9, 1.0))
@@ -65,12 +70,16 @@ def _row(ax, x, fs, t0, times, classes):
         s.set_visible(False)
 
 
-def draw(path, signal, fs: float, times_s, classes, spans, title: str = "") -> None:
-    """Write the strip chart of ``spans`` (``[(start_s, end_s, title)]``) to the PNG ``path``, atomically."""
+def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", uncertain=None) -> None:
+    """Write the strip chart of ``spans`` (``[(start_s, end_s, title)]``) to the PNG ``path``, atomically.
+
+    ``uncertain``: per beat, whether it is flagged uncertain (label ``N?`` on a grey band).
+    """
     plt = _plots.pyplot()
     x = np.asarray(signal, dtype=np.float64)
     times = np.asarray(times_s, dtype=np.float64)
     classes = [str(c) for c in classes]
+    uncertain = np.zeros(len(classes), dtype=bool) if uncertain is None else np.asarray(uncertain, dtype=bool)
     rows = []  # (start, heading or None)
     for start, end, name in spans:
         n = max(1, int(np.ceil((end - start) / ROW_S - 1e-9)))
@@ -86,7 +95,7 @@ def draw(path, signal, fs: float, times_s, classes, spans, title: str = "") -> N
     for (start, head), h in zip(rows, heights):
         y -= h
         ax = fig.add_axes([left / fig_w, (y + gap) / fig_h, width / fig_w, row_h / fig_h])
-        _row(ax, x, fs, start, times, classes)
+        _row(ax, x, fs, start, times, classes, uncertain)
         if head:
             ax.set_title(head, fontsize=8, loc="left", pad=3)
     for k, c in enumerate(reversed(list(COLOURS))):

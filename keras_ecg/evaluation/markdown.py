@@ -56,6 +56,9 @@ def markdown(report: dict) -> str:
     lines.append("|---" * (len(names) + 1) + "|")
     for n, row in zip(names, report["confusion_matrix"]):
         lines.append(f"| **{n}** | " + " | ".join(str(c) for c in row) + " |")
+    from keras_ecg.evaluation.reliability_plot import markdown_lines
+
+    lines += markdown_lines(report)
     if report.get("training"):
         t = report["training"]
         lines += ["", f"## Training ({t['epochs']} epochs)", ""]

@@ -36,7 +36,13 @@ key                 meaning
 ``plots``           ``{kind: file name}`` of the PNGs written beside the report
 ``warnings``        list of strings (synthetic data, absent classes, ...)
 ``extra``           whatever the caller passed as ``extra`` (or ``{}``)
+``calibration``     ECE and Brier score before/after calibration, the method,
+                    the reliability bins (:mod:`keras_ecg.evaluation.calibration`)
+``uncertainty``     with a threshold: abstention rate, accuracy on kept outputs
 ==================  ==========================================================
+
+With ``calibration`` (a :class:`keras_ecg.card.Calibration`), the outputs are
+raw model outputs: every figure above is on the calibrated ones.
 """
 
 from __future__ import annotations
@@ -140,6 +146,7 @@ def evaluate(
     *,
     synthetic: bool | None = None,
     plots: bool = True,
+    calibration=None,
 ) -> dict:
     """Evaluate on one split; write ``report.json``, ``report.md`` and PNG plots.
 
@@ -158,6 +165,8 @@ def evaluate(
         synthetic: whether the data is synthetic; default
             ``ds_test.meta["synthetic"]``, else whether ``data_source`` says so.
         plots: draw the PNGs (needs matplotlib; a warning is recorded if missing).
+        calibration: the card's :class:`~keras_ecg.card.Calibration` (fitted on the
+            validation side) to apply to the raw outputs; ``None``: raw outputs.
 
     Returns:
         The report dict (the contents of ``report.json``, see the module docs).
@@ -171,8 +180,11 @@ def evaluate(
     k = len(class_names)
     y = y.astype(np.int64).ravel()
 
+    from keras_ecg.evaluation import calibration as CAL
+
     probs_raw = _predict(model_or_probs, x)
-    probs, y_pred, risk, binary = probs_to_preds(probs_raw, k)
+    calib = CAL.summary(probs_raw, y, calibration) if len(probs_raw) == len(y) else {}
+    probs, y_pred, risk, binary = probs_to_preds(CAL.apply(probs_raw, calibration), k)
     if len(probs) != len(y):
         raise ValueError(f"evaluate: {len(probs)} predictions for {len(y)} labels.")
 
@@ -240,7 +252,10 @@ def evaluate(
         "plots": {},
         "warnings": warnings,
         "extra": extra or {},
+        **calib,
     }
+    if (calib.get("uncertainty") or {}).get("target_met_on_validation") is False:
+        warnings.append("The uncertainty threshold did not reach its target accuracy on the validation side.")
 
     if plots:
         tag = f"{split_name} — {data_source}" + (" (SYNTHETIC)" if synthetic else "")
@@ -256,6 +271,11 @@ def evaluate(
                 report["plots"]["training_curves"] = "training_curves.png"
             if P.plot_roc(y, probs, class_names, binary, roc, out_dir / "roc_curves.png", f"ROC: {tag}"):
                 report["plots"]["roc_curves"] = "roc_curves.png"
+            if calib:
+                from keras_ecg.evaluation.reliability_plot import plot_reliability
+
+                plot_reliability(calib["calibration"], out_dir / "reliability.png", f"Reliability: {tag}")
+                report["plots"]["reliability"] = "reliability.png"
             first = _first_input(x)
             if first is not None and P.plot_examples(first, y, y_pred, probs, class_names,
                                                     out_dir / "examples.png", f"Examples: {tag}"):

@@ -337,6 +337,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
                             multiple=strategy.batch_multiple)
     from keras_ecg.evaluation import evaluate
 
+    calibration = _calibrate(cfg, model, val, data.loader, binary, strategy.batch_multiple)
     extra = {
         "recipe": cfg.name, "model": model_name, "model_args": margs,
         "params": int(model.count_params()),
@@ -354,7 +355,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     split_name = data.test.meta.get("split") or "test"
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=class_names,
                       history=result.history or None, data_source=data.source, extra=extra,
-                      synthetic=data.synthetic, plots=cfg.plots)
+                      synthetic=data.synthetic, plots=cfg.plots, calibration=calibration)
     if cfg.task == "mitbih" and cfg.source == "wfdb" and cfg.split == "inter":
         report = _ec57(_keras_predict(model), data, out, report, split_name)
     if data.warnings:  # the fallback warning goes into every report
@@ -374,10 +375,32 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
             "training_data": {"source": data.source, "synthetic": data.synthetic, "split": split_name},
             "metrics": {k: report.get(k) for k in ("accuracy", "macro_f1", "roc_auc_macro", "roc_auc_risk")},
             "precision": cfg.precision,
+            "calibration": None if calibration is None else dataclasses.asdict(calibration),
         }
         sample = _sample_inputs(data.test, 8)
         _export(model, out, cfg.export, sample, card)
     return report
+
+
+def _calibrate(cfg: RunConfig, model, val, loader, binary, multiple=1):
+    """The calibration and uncertainty threshold fitted on the validation side (never the test side)."""
+    from keras_ecg import training as T
+    from keras_ecg.evaluation import calibration as CAL
+
+    if cfg.calibration == "none" or not len(val):
+        return None
+    if cfg.calibration == "platt" and not binary:
+        raise RunError("--calibration platt: for binary models only (use temperature)")
+    raw = T.predict_proba(model, val, batch_size=max(cfg.batch_size, 256), loader=loader, multiple=multiple)
+    try:
+        cal = CAL.fit(raw, val.y, cfg.calibration, cfg.target_accuracy, fitted_on=f"validation "
+                      f"({val.meta.get('validation') or 'validation side'})")
+    except ValueError as e:
+        raise RunError(one_line(e)) from None
+    _log(f"calibration ({cal.method}) on {cal.fitted_items} validation outputs: ECE {cal.ece_before:.4f} -> "
+         f"{cal.ece_after:.4f}; uncertain below confidence {cal.uncertain_below:.3f} "
+         f"(kept {cal.kept_fraction:.2f}, accuracy {cal.kept_accuracy or 0:.3f})")
+    return cal
 
 
 def _keras_predict(model):

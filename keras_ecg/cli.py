@@ -9,6 +9,8 @@
     keras-ecg annotate MODEL RECORD... --out DIR                     # annotate whole records
     keras-ecg synth-record OUT [--minutes 2]                         # a synthetic WFDB record (demo)
     keras-ecg pretrained                                             # the shipped models
+    keras-ecg calibrate MODEL DATA...                                # fit calibration on validation data
+    keras-ecg explain MODEL INPUT... --out DIR                       # Grad-CAM / integrated gradients
 
 MODEL may be pretrained:NAME (keras-ecg pretrained lists them).
 

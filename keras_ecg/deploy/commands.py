@@ -4,6 +4,8 @@
     keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...]
     keras-ecg synth-record OUT [--minutes 2] [--fs 360] [--seed 0]
     keras-ecg pretrained                                  # the shipped models and their figures
+    keras-ecg calibrate MODEL DATA... [--method temperature|platt|none] [--target-accuracy 0.95]
+    keras-ecg explain MODEL INPUT... --out DIR [--method auto|gradcam|ig|saliency] [--class NAME] [--max N]
 
 MODEL is a ``.keras`` file (card beside it), its folder, or ``pretrained:NAME``.
 """
@@ -129,4 +131,52 @@ def pretrained(argv) -> int:
     return 0
 
 
-COMMANDS = {"evaluate": evaluate, "annotate": annotate, "synth-record": synth_record, "pretrained": pretrained}
+def calibrate(argv) -> int:
+    p = _Parser(prog="keras-ecg calibrate", description="Fit a saved model's calibration and uncertainty threshold "
+                "on labelled validation data (never its test data) and store them in its model card.")
+    _model_args(p)
+    p.add_argument("data", nargs="+", metavar="DATA", help="labelled validation data, as keras-ecg evaluate takes")
+    p.add_argument("--method", choices=("temperature", "platt", "none"), default="temperature")
+    p.add_argument("--target-accuracy", type=float, default=0.95,
+                   help="flag outputs uncertain below the confidence that keeps this accuracy on DATA")
+    args = p.parse_args(argv)
+    clf = _classifier(args)
+    from keras_ecg.deploy.calibrate_model import calibrate as fit
+
+    cal, path, skipped = fit(clf, args.data, args.method, args.target_accuracy)
+    print(f"{cal.method} on {cal.fitted_items} outputs: ECE {cal.ece_before:.4f} -> {cal.ece_after:.4f}, Brier "
+          f"{cal.brier_before:.4f} -> {cal.brier_after:.4f}; uncertain below {cal.uncertain_below:.3f} (keeps "
+          f"{cal.kept_fraction:.1%} at accuracy {cal.kept_accuracy or 0:.3f}, target {cal.target_accuracy} "
+          f"{'met' if cal.target_met else 'NOT met'}); skipped {len(skipped)}; written to {path}")
+    return 0
+
+
+def explain(argv) -> int:
+    p = _Parser(prog="keras-ecg explain", description="Why the model decided: Grad-CAM maps over pages and lead "
+                "panels, integrated-gradients (or saliency) curves over beats; PNGs, .npz arrays, explanations.json.")
+    p.add_argument("model", help="a .keras file (model_card.json beside it), its folder, or pretrained:NAME")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, WFDB record or CSV of beats")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: $KERAS_BACKEND or jax)")
+    p.add_argument("--method", choices=("auto", "gradcam", "ig", "saliency"), default="auto",
+                   help="auto: gradcam for image and panel models, ig (integrated gradients) for beat models")
+    p.add_argument("--class", dest="class_name", default=None, help="explain this class (default: the predicted one)")
+    p.add_argument("--max", type=int, default=12, help="at most this many beats per record/CSV, images per folder")
+    args = p.parse_args(argv)
+    from keras_ecg import backend as kb
+
+    try:
+        kb.use(args.backend or kb.default())
+    except (RuntimeError, ValueError) as e:
+        raise SystemExit(f"keras-ecg explain: error: {str(e).splitlines()[0]}") from None
+    from keras_ecg.deploy import predict as P
+    from keras_ecg.deploy.explain_files import explain_paths
+    from keras_ecg.deploy.pretrained import resolve
+
+    model, card = P.load(resolve(args.model))
+    entries = explain_paths(model, card, args.inputs, args.out, args.method, args.max, args.class_name)
+    print(f"{len(entries)} item(s) explained; {args.out}/explanations.json")
+    return 0
+
+
+COMMANDS = {"calibrate": calibrate, "explain": explain, "evaluate": evaluate, "annotate": annotate, "synth-record": synth_record, "pretrained": pretrained}

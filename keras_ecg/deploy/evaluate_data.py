@@ -181,11 +181,8 @@ def _csv(classifier, paths, skipped):
     return [np.concatenate([a[k] for a in xs]) for k in range(len(xs[0]))], np.concatenate(ys), list(map(str, paths))
 
 
-def evaluate_data(classifier, data, out, log=print) -> dict:
-    """Score ``classifier`` (:func:`keras_ecg.deploy.runtime.load`) on the labelled ``data`` paths; the report."""
-    from keras_ecg.evaluation import evaluate
-    from keras_ecg.evaluation import records as ER
-
+def labelled(classifier, data) -> tuple:
+    """``(kind, x, y, items, skipped)``: the model inputs and labels of the labelled ``data`` paths."""
     data = [str(d) for d in data]
     kinds = {data_kind(d) for d in data}
     if len(kinds) > 1:
@@ -198,7 +195,17 @@ def evaluate_data(classifier, data, out, log=print) -> dict:
     if got is None:
         raise DataError(f"{', '.join(data)}: nothing could be scored ("
                         + "; ".join(f"{s['item']}: {s['reason']}" for s in skipped[:3]) + ")")
-    x, y, items = got
+    return (kind, *got, skipped)
+
+
+def evaluate_data(classifier, data, out, log=print) -> dict:
+    """Score ``classifier`` (:func:`keras_ecg.deploy.runtime.load`) on the labelled ``data`` paths; the report."""
+    from keras_ecg.evaluation import evaluate
+    from keras_ecg.evaluation import records as ER
+
+    data = [str(d) for d in data]
+    card = classifier.card
+    kind, x, y, items, skipped = labelled(classifier, data)
     probs = classifier(x)
     split = f"evaluate on {', '.join(data)}"
     extra = {"model": str(classifier.path), "runtime": classifier.runtime, "data_kind": kind, "data": data,

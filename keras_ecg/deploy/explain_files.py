@@ -1,0 +1,109 @@
+"""``keras-ecg explain MODEL INPUT... --out DIR``: attributions of a saved model's decisions, as pictures.
+
+    keras-ecg explain pretrained:ecg_risk page.jpg --out why/            # Grad-CAM over the page
+    keras-ecg explain MODEL data/mitdb/100 --out why/ --max 6             # integrated gradients, first 6 beats
+
+Inputs are read as predict reads them (:mod:`keras_ecg.deploy.predict`, the card's
+preprocessing). For every input ``NAME`` the folder gets, each written atomically:
+
+* ``NAME_<method>.png``: image models: the page and the Grad-CAM map over it; panel
+  models: every lead panel with its map and its share of the map; beat models (a
+  record or a CSV of beats): the first ``--max`` beats with their attribution curves;
+* ``NAME_<method>.npz``: ``attributions`` (the maps, in the input's shape without
+  channels for Grad-CAM), ``classes`` (explained class index per item), ``probabilities``;
+
+and ``explanations.json`` lists every item: input, item, explained class, calibrated
+probability, the ``uncertain`` flag, method and picture.
+"""
+
+from __future__ import annotations
+
+import io
+import pathlib
+
+import numpy as np
+
+from keras_ecg import _atomic
+from keras_ecg.deploy import explain as E
+from keras_ecg.deploy import explain_plots as EP
+from keras_ecg.deploy import predict as P
+from keras_ecg.deploy import waveform_inputs as W
+from keras_ecg.errors import DataError
+from keras_ecg.evaluation.calibration import as_matrix, calibrated
+
+__all__ = ["explain_paths"]
+
+
+def _items(card, inp, max_items):
+    """``(name, [model inputs], item labels, beat sample offsets or None)`` of one input."""
+    kind = P.input_type(inp)
+    p = pathlib.Path(inp)
+    if kind in ("image", "folder"):
+        if card.input_kind not in ("image", "panels"):
+            raise DataError(f"{inp}: an image, but this model takes {card.input_kind} input")
+        files = [p] if kind == "image" else sorted(f for f in p.rglob("*") if f.suffix.lower() in P.IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{inp}: folder holds no images")
+        return [(f.stem, [P.image_batch([f], card)], [str(f)]) for f in files[:max_items]]
+    if card.input_kind != "waveform":
+        raise DataError(f"{inp}: a {kind}, but this model takes {card.input_kind} input")
+    if kind == "csv":
+        xs = W.csv_inputs(inp, card.preprocessing)
+        labels = [f"beat {i}" for i in range(len(xs[0]))]
+    else:
+        rec = W.record_inputs(inp, card.preprocessing)
+        xs = rec.inputs
+        labels = [f"beat {i} @ {s / rec.fs:.2f} s" for i, s in enumerate(rec.peaks)]
+    n = min(max_items, len(xs[0]))
+    if not n:
+        raise DataError(f"{inp}: no complete beat window found")
+    return [(p.stem if kind == "csv" else p.name, [np.asarray(x[:n]) for x in xs], labels[:n])]
+
+
+def _target(card, probs, class_name):
+    names = list(card.class_names)
+    if class_name is None:
+        return as_matrix(probs).argmax(axis=1)
+    if class_name not in names:
+        raise DataError(f"--class {class_name!r}: not one of the model's classes {names}")
+    return np.full(len(probs), names.index(class_name))
+
+
+def _npz(path, **arrays):
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    _atomic.write_bytes(path, buf.getvalue())
+
+
+def explain_paths(model, card, inputs, out, method: str = "auto", max_items: int = 12, class_name=None,
+                  log=print) -> list:
+    """Explain every input with ``model`` and its ``card``; the ``explanations.json`` entries."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if max_items < 1:
+        raise DataError(f"--max {max_items}: must be at least 1")
+    names, entries = list(card.class_names), []
+    for inp in inputs:
+        for name, xs, labels in _items(card, inp, max_items):
+            raw = np.asarray(model.predict(xs[0] if len(xs) == 1 else xs, verbose=0), dtype=np.float64)
+            probs, unsure = calibrated(raw, card.calibration)
+            target = _target(card, probs, class_name)
+            used, attr = E.explain(model, xs, target, card.input_kind, method)
+            pm = as_matrix(probs)
+            png = out / f"{name}_{used}.png"
+            titles = [f"{lab}: {names[c]} {pm[i, c]:.2f}{' UNCERTAIN' if unsure[i] else ''}"
+                      for i, (lab, c) in enumerate(zip(labels, target))]
+            if card.input_kind == "waveform":
+                EP.draw_beats(png, xs[0], attr, titles, card.preprocessing.fs, card.preprocessing.before, used)
+            elif card.input_kind == "panels":
+                EP.draw_panels(png, xs[0][0], attr[0], titles[0])
+            else:
+                EP.draw_image(png, xs[0][0], attr[0], titles[0])
+            _npz(png.with_suffix(".npz"), attributions=attr.astype(np.float32), classes=target, probabilities=pm)
+            for i, lab in enumerate(labels):
+                entries.append({"input": str(inp), "item": lab, "class": names[int(target[i])],
+                                "probability": float(pm[i, target[i]]), "uncertain": bool(unsure[i]),
+                                "method": used, "picture": png.name})
+            log(f"{inp}: {len(labels)} item(s), {used} -> {png}")
+    _atomic.write_json(out / "explanations.json", {"model_classes": names, "items": entries})
+    return entries

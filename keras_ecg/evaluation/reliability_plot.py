@@ -5,6 +5,8 @@ matplotlib is imported inside (through :mod:`keras_ecg.evaluation.plots`); the P
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from keras_ecg.evaluation import plots as P
@@ -34,7 +36,7 @@ def plot_reliability(part: dict, path, title: str) -> None:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("accuracy in bin")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.shorten(title, 70, placeholder=" ..."), fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     hx.set_xlabel("confidence (probability of the predicted class)")
     hx.set_ylabel("outputs")

@@ -223,3 +223,18 @@ def test_no_calibration_flag_keeps_raw_outputs(tmp_path, offline):
                          "keras", "--verbose", "0", "--data", "synthetic", "--calibration", "none", "--no-plots"])
     assert C.read(tmp_path / "r" / C.CARD_NAME).calibration is None
     shutil.rmtree(tmp_path / "r")
+
+
+def test_calibrate_command_fits_a_saved_model_and_rewrites_its_card(calibrated, tmp_path, capsys):
+    model_path, base, _ = calibrated
+    folder = tmp_path / "copy"
+    shutil.copytree(model_path.parent, folder)
+    assert cli.main(["calibrate", str(folder), str(base), "--backend", BACKEND, "--runtime", "keras",
+                     "--target-accuracy", "0.9"]) == 0
+    cal = C.read(folder / C.CARD_NAME).calibration
+    assert str(base) in cal.fitted_on and cal.fitted_items > 50 and cal.target_accuracy == 0.9
+    assert cal.temperature != 2.0 and cal.ece_after <= cal.ece_before + 1e-9
+    assert "written to" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        cli.main(["calibrate", str(folder), str(base), "--backend", BACKEND, "--method", "platt"])
+    assert "platt is for binary" in str(e.value) and "\n" not in str(e.value)

@@ -101,7 +101,7 @@ def test_grad_cam_picks_the_marked_lead_panel():
     import keras
 
     keras.utils.set_random_seed(0)
-    x, y = _panel_task(500, 0)
+    x, y = _panel_task(800, 0)
     model = registry.build("td_cnn", (4, 12, 12, 1), 2, filters=(8, 16), units=(8,), dense_units=(16,), dropout=0.0)
     _fit(model, x, y, 12)
     xt, yt = _panel_task(30, 1)

@@ -93,6 +93,10 @@ class WaveformPreprocessing:
     template_beats: int = _f(0, help="each lead also gets the mean of the previous N beats as a channel (0: no)")
     shape_features: list[str] = _f(help="names of the shape features after the RR features in the second input "
                                         "(keras_ecg.data.shape; [] = none)", factory=list)
+    align_peaks: bool = _f(False, help="each R peak is moved to the detector's fiducial (largest 5-15 Hz "
+                                       "deflection within 75 ms) before cutting (keras_ecg.data.signal.refine_peaks)")
+    secondary_lead_fallback: bool = _f(False, help="a lead after the first that a record lacks is read from its "
+                                                   "first unused lead (recorded in leads_used)")
     leads_used: dict | None = _f(None, help="training records -> the leads actually read (lead policy fallbacks)")
     format: str = _f("wfdb", help="'wfdb': beats cut around R peaks; 'kaggle_csv': rows of the Kaggle CSVs")
     mi_indices: list[int] | None = _f(None, help="window samples kept by mutual-information selection, or null")

@@ -134,6 +134,9 @@ class RunConfig:
     shape_features: bool = setting(False, "add how each beat's P, QRS and T regions differ from the patient's "
                                           "causal template (correlation, amplitude ratio) to the 'rr' input",
                                    flag=True, group="mitbih")
+    align_peaks: bool = setting(False, "move each R peak to the detector's fiducial (largest 5-15 Hz deflection "
+                                       "within 75 ms) before cutting, in training and predict alike", flag=True,
+                                group="mitbih")
     train_peaks: str = setting("reference", "R peaks the training beats are cut at: the reference annotations, or "
                                             "the toolkit's detector (as deployed), each labelled by the reference "
                                             "beat it matches within 150 ms", flag=True,

@@ -179,3 +179,66 @@ def test_inter_split_trains_at_detected_peaks_and_tests_at_reference_ones(tmp_pa
     assert det.train.meta["split"] == ref.train.meta["split"] and set(det.train.groups) == {"101"}
     np.testing.assert_array_equal(det.test.x[0], ref.test.x[0])  # the test side is untouched
     assert abs(len(det.train) - len(ref.train)) <= 3 and not np.array_equal(det.train.x[1], ref.train.x[1])
+
+
+def test_second_lead_falls_back_to_the_first_unused_lead_and_says_so(tmp_path):
+    """A two-lead model on a record without V1 (MIT-BIH 100, 103, 117, 123): the second lead falls back
+    (recorded per record, in training and predict); the first lead never does in predict."""
+    from keras_ecg.deploy.waveform_inputs import record_inputs
+
+    assert B.choose_leads(["MLII", "V5"], ["MLII", "V1"], "rec", secondary_fallback=True) == [0, 1]
+    with pytest.raises(DataError, match="no lead 'MLII'"):
+        B.choose_leads(["V2", "V5"], ["MLII", "V1"], "rec", secondary_fallback=True)
+    _write(tmp_path, "100", 360, ["MLII", "V5"])
+    _write(tmp_path, "101", 360, ["MLII", "V1"], seed=1)
+    spec = B.BeatSpec(fs=180, leads=("MLII", "V1"), secondary_fallback=True)
+    ds = mitbih.load_beats(tmp_path, spec=spec, cache=False)
+    assert ds.meta["leads_used"] == {"100": ["MLII", "V5"], "101": ["MLII", "V1"]}
+    assert ds.meta["lead_fallback"] == {"100": ["MLII", "V5"]}
+    prep = C.preprocessing_from("waveform", {"input_kind": "waveform", **spec.to_card()})
+    assert prep.secondary_lead_fallback and B.BeatSpec.from_card(prep) == spec
+    got = record_inputs(tmp_path / "100", prep)
+    assert got.leads_used == ["MLII", "V5"] and got.inputs[0].shape[-1] == 2
+    np.testing.assert_array_equal(got.inputs[0], ds.x[0][ds.groups == "100"])
+    strict = C.preprocessing_from("waveform", {"input_kind": "waveform",
+                                               **B.BeatSpec(fs=180, leads=("MLII", "V1")).to_card()})
+    with pytest.raises(DataError, match="no lead 'V1'"):
+        record_inputs(tmp_path / "100", strict)
+
+
+def test_refine_peaks_moves_reference_beats_to_the_detectors_fiducial(tmp_path):
+    from keras_ecg.data import signal as S
+
+    ref = _write(tmp_path, "r1", 360, ["MLII", "V1"], seconds=60)
+    rec = mitbih.load_record(tmp_path / "r1")
+    det = S.detect_r_peaks(rec.signal[:, 0], rec.fs)
+    shifted = np.asarray(ref) + 12  # annotations placed 33 ms after the R peak
+    ri, di = S.match_pairs(shifted, det, 54)
+    assert np.median(np.abs(det[di] - shifted[ri])) >= 8
+    moved = S.refine_peaks(rec.signal[:, 0], rec.fs, shifted)
+    ri, di = S.match_pairs(moved, det, 54)
+    assert len(ri) >= 0.95 * len(det) and np.median(np.abs(det[di] - moved[ri])) <= 1
+    assert np.all(np.diff(moved) > 0)
+    assert np.all(np.diff(S.refine_peaks(rec.signal[:, 0], rec.fs, [1000, 1001, 1002])) > 0)
+
+
+def test_aligned_beats_are_the_same_from_shifted_annotations_and_in_predict(tmp_path):
+    """align_peaks: beats cut at the fiducial point, so annotations a few samples off give the same inputs,
+    and predict (from the card) reproduces the training loader's arrays."""
+    from keras_ecg.deploy.waveform_inputs import record_inputs
+
+    ref = _write(tmp_path, "r1", 360, ["MLII", "V1"], seconds=60)
+    rec = mitbih.load_record(tmp_path / "r1")
+    spec = B.BeatSpec(fs=180, template_beats=5, align=True)
+    a = B.beat_inputs(rec.signal, rec.fs, ref, spec, rec.leads)
+    b = B.beat_inputs(rec.signal, rec.fs, np.asarray(ref) + 5, spec, rec.leads)
+    same = np.mean([np.array_equal(u, v) for u, v in zip(a[0][:, :, 0], b[0][:, :, 0])])
+    assert same >= 0.9, same
+    plain = B.beat_inputs(rec.signal, rec.fs, np.asarray(ref) + 5, B.BeatSpec(fs=180, template_beats=5), rec.leads)
+    assert np.mean([np.array_equal(u, v) for u, v in zip(a[0][:, :, 0], plain[0][:, :, 0])]) < 0.1
+    ds = mitbih.load_beats(tmp_path, spec=spec, cache=False)
+    prep = C.preprocessing_from("waveform", {"input_kind": "waveform", **spec.to_card()})
+    assert prep.align_peaks and B.BeatSpec.from_card(prep).align
+    got = record_inputs(tmp_path / "r1", prep)
+    np.testing.assert_array_equal(got.inputs[0], ds.x[0])
+    np.testing.assert_array_equal(got.inputs[1], ds.x[1])

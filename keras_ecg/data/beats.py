@@ -30,8 +30,18 @@ is not ``II``); else, where the caller allows it (``fallback=True``: the
 MIT-BIH training loader, whose records 102/104 lack MLII, reported in
 ``meta["lead_fallback"]``), the recording's first unused lead; otherwise a
 :class:`~keras_ecg.errors.DataError` naming the recording and its leads (predict
-takes ``--lead NAME`` to choose one). The lead used is returned for every
-recording and reported.
+takes ``--lead NAME`` to choose one). With ``secondary_fallback`` (the card's
+``secondary_lead_fallback``), a lead after the first that a recording lacks is
+read from its first unused lead instead (MIT-BIH records 100, 103, 117, 123 have
+V5 or V2 where most have V1); the first lead never falls back in predict. The
+lead used is returned for every recording and reported.
+
+Fiducial point: with ``align`` (the card's ``align_peaks``), every given peak,
+reference or detected, is first moved to the detector's own fiducial
+(:func:`keras_ecg.data.signal.refine_peaks`: the largest deflection of the
+5-15 Hz band-passed first lead within 75 ms), so that a beat is cut at the same
+point whether its position came from an annotation or from the detector; the RR
+features are computed from the moved peaks.
 """
 
 from __future__ import annotations
@@ -71,6 +81,8 @@ class BeatSpec:
     local_beats: int = _rr.LOCAL_BEATS
     baseline_s: float = _rr.BASELINE_S
     shape: bool = False
+    align: bool = False
+    secondary_fallback: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "leads", tuple(self.leads))
@@ -124,7 +136,8 @@ class BeatSpec:
                 "leads": list(self.leads), "filter": self.filter, "normalize": self.normalize,
                 "rr_features": self.rr_names, "rr_baseline_s": float(self.baseline_s) if self.rr else None,
                 "rr_local_beats": int(self.local_beats) if self.rr else None, "rr_log": bool(self.rr and self.rr_log),
-                "template_beats": int(self.template_beats), "shape_features": self.shape_names}
+                "template_beats": int(self.template_beats), "shape_features": self.shape_names,
+                "align_peaks": bool(self.align), "secondary_lead_fallback": bool(self.secondary_fallback)}
 
     @classmethod
     def from_card(cls, prep) -> "BeatSpec":
@@ -143,7 +156,9 @@ class BeatSpec:
                    template_beats=int(getattr(prep, "template_beats", 0) or 0),
                    rr_log=bool(getattr(prep, "rr_log", False)),
                    local_beats=int(getattr(prep, "rr_local_beats", None) or _rr.LOCAL_BEATS),
-                   baseline_s=float(getattr(prep, "rr_baseline_s", None) or _rr.BASELINE_S), shape=bool(shape))
+                   baseline_s=float(getattr(prep, "rr_baseline_s", None) or _rr.BASELINE_S), shape=bool(shape),
+                   align=bool(getattr(prep, "align_peaks", False)),
+                   secondary_fallback=bool(getattr(prep, "secondary_lead_fallback", False)))
 
     @classmethod
     def from_dict(cls, d: dict) -> "BeatSpec":
@@ -173,8 +188,12 @@ def _closest(want: str, names, chosen) -> int | None:
     return best[2] if best and best[0] >= 0.8 else None
 
 
-def choose_leads(available, wanted, where: str = "record", fallback: bool = False) -> list:
-    """Indices into ``available`` for each lead in ``wanted`` (see the module doc's policy)."""
+def choose_leads(available, wanted, where: str = "record", fallback: bool = False,
+                 secondary_fallback: bool = False) -> list:
+    """Indices into ``available`` for each lead in ``wanted`` (see the module doc's policy).
+
+    ``fallback``: any lead may fall back to the first unused one; ``secondary_fallback``:
+    only the leads after the first may (the first lead must be found)."""
     names = [" ".join(_norm(a).split()) for a in available]
     chosen = []
     for k, lead in enumerate(wanted):
@@ -185,7 +204,7 @@ def choose_leads(available, wanted, where: str = "record", fallback: bool = Fals
         idx = next((names.index(o) for o in options if o in names and names.index(o) not in chosen), None)
         if idx is None:
             idx = _closest(want, names, chosen)
-        if idx is None and fallback:
+        if idx is None and (fallback or (secondary_fallback and k > 0)):
             idx = next((i for i in range(len(names)) if i not in chosen), None)
         if idx is None:
             raise DataError(f"{where}: no lead {lead!r} (nor an alias of it) among its leads "
@@ -217,13 +236,15 @@ def beat_inputs(signal, fs: float, peaks, spec: BeatSpec, lead_names=None, where
         x = x[:, None]
     if lead_names is None:
         lead_names = list(spec.leads) if x.shape[1] == len(spec.leads) else [f"ECG{i + 1}" for i in range(x.shape[1])]
-    idx = choose_leads(lead_names, spec.leads, where, fallback)
+    idx = choose_leads(lead_names, spec.leads, where, fallback, spec.secondary_fallback)
     x = x[:, idx]
     if not np.isfinite(x).all():
         bad = ~np.isfinite(x)
         raise DataError(f"{where}: {int(bad.sum())} non-finite samples, first at sample "
                         f"{int(np.argmax(bad.any(axis=1)))}.")
     peaks = np.asarray(peaks, dtype=np.int64)
+    if spec.align:  # the detector's fiducial, on the first lead as recorded: reference and detected peaks agree
+        peaks = _signal.refine_peaks(x[:, 0], fs, peaks)
     if spec.filter == "bandpass":
         x = _signal.bandpass(x, fs, axis=0)
     if fs != spec.fs:

@@ -97,7 +97,7 @@ def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
         raise DataError(f"{path}: {str(e).splitlines()[0]}") from None
     where = rec.path or str(path)
     names = _override_lead(rec.leads, spec.leads[0], lead, where) if lead else list(rec.leads)
-    idx = B.choose_leads(names, spec.leads, where)
+    idx = B.choose_leads(names, spec.leads, where, secondary_fallback=spec.secondary_fallback)
     _finite(rec.signal[:, idx], where, [rec.leads[i] for i in idx])
     lead0 = rec.signal[:, idx[0]]
     if peaks is not None:

@@ -108,8 +108,11 @@ class RunConfig:
     classes: list | None = setting(None, "class names to keep (default: all)")
     binary: bool = setting(False, "normal vs risky, one sigmoid risk output")
     # --- MIT-BIH beats
-    split: str = setting("inter", "inter: DS1 -> DS2 by record (de Chazal); intra: random beats (Kaggle-style)",
-                         flag=True, choices=("inter", "intra"), group="mitbih")
+    split: str = setting("inter", "inter: DS1 -> DS2 by record (de Chazal); intra: random beats (Kaggle-style); "
+                                  "ds1cv: a development split inside DS1 (fold --fold held out; DS2 unused)",
+                         flag=True, choices=("inter", "intra", "ds1cv"), group="mitbih")
+    fold: int = setting(0, "ds1cv: the DS1 fold held out (0 or 1; keras_ecg.data.splits.DS1_FOLDS); the other "
+                           "fold trains, validated on its records in DS1_FOLD_VAL", flag=True, group="mitbih")
     source: str = setting("wfdb", "wfdb records, or the Kaggle mitbih_train.csv/mitbih_test.csv", flag=True,
                           choices=("wfdb", "csv"), group="mitbih")
     mi_top: int | None = setting(None, "keep the top-K samples by mutual information (fit on the training side)",

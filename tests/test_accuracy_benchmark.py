@@ -41,3 +41,29 @@ def test_aggregate_means_and_spreads_over_seeds():
            "wall_s_mean": 11.0, "wall_s_max": 12.0, "targets_met": {"accuracy >= 0.94": False}}
     md = mod.markdown(res)
     assert "inter_patient DS1/DS2" in md and f"{np.mean(accs):.3f}" in md and "NOT met" in md
+
+
+CV_SCRIPT = ROOT / "benchmarks" / "cv_mitbih.py"
+
+
+@pytest.mark.skipif(not CV_SCRIPT.exists(), reason="benchmarks/ not in this checkout")
+def test_cv_pools_the_counts_of_both_folds():
+    """cv_mitbih.pool: F1 and accuracy of the two held-out folds together, not the mean of the folds."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("cv_mitbih", CV_SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(0)
+    ys = [rng.integers(0, 4, 300), rng.integers(0, 4, 100)]
+    ps = [np.where(rng.random(300) < 0.9, ys[0], 1), np.where(rng.random(100) < 0.5, ys[1], 2)]
+    pooled = mod.pool([ec57.beat_metrics(y, p) for y, p in zip(ys, ps)])
+    whole = ec57.beat_metrics(np.concatenate(ys), np.concatenate(ps))
+    assert pooled["accuracy"] == pytest.approx(whole["accuracy"]) and pooled["n"] == 400
+    for c in "NSVF":
+        assert pooled["f1"][c] == pytest.approx(whole["f1"][c])
+    assert pooled["macro_f1"] == pytest.approx(whole["macro_f1"])
+    row = {"name": "v", "seed": 0, "reference": pooled, "detected": pooled}
+    md = mod.markdown({"backend": "jax", "cpu": "c", "rows": [row, {**row, "seed": 1}]})
+    assert "| v | 0,1 |" in md and f"{whole['accuracy']:.3f} ± 0.000" in md

@@ -108,3 +108,17 @@ def test_splits_on_mitdb(mitdb_dir):
         assert splits.disjoint(tr, te)
     a, b = splits.intra_patient(ds, test_size=0.2, seed=0)
     assert len(splits.shared_groups(a, b)) == 48
+
+
+@pytest.mark.parametrize("fold", [0, 1])
+def test_ds1_folds_hold_out_half_of_ds1_and_never_touch_ds2(rng, fold):
+    ds = fake_mitbih(rng)
+    train, test = splits.ds1_fold(ds, fold)
+    a, b = (set(f) for f in splits.DS1_FOLDS)
+    assert a | b == set(splits.DS1) and not a & b
+    assert set(test.groups) == set(splits.DS1_FOLDS[fold]) and set(train.groups) == set(splits.DS1_FOLDS[1 - fold])
+    assert not (set(train.groups) | set(test.groups)) & set(splits.DS2) and splits.disjoint(train, test)
+    assert set(splits.DS1_FOLD_VAL[fold]) <= set(train.groups)  # validation comes from the side that trains
+    assert f"fold {fold} held out" in train.meta["split"] and "DS2 unused" in test.meta["split"]
+    with pytest.raises(ValueError, match="fold must be 0 or 1"):
+        splits.ds1_fold(ds, 2)

@@ -19,6 +19,12 @@ DS2 = ["100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "21
        "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234"]
 PACED = ["102", "104", "107", "217"]
 
+# A development split inside DS1 (DS2 unused): two folds of records, each with about half of DS1's S and V
+# beats; a fold is held out, the other trains, with its own validation records (S-, V-rich).
+DS1_FOLDS = (["101", "106", "108", "112", "115", "118", "201", "205", "208", "215", "220"],
+             ["109", "114", "116", "119", "122", "124", "203", "207", "209", "223", "230"])
+DS1_FOLD_VAL = (["223", "207"], ["205", "220"])  # validation records of the side that trains when fold k is out
+
 INTER_PATIENT = "inter_patient DS1/DS2 (de Chazal 2004)"
 INTRA_PATIENT = "intra_patient (random beat-level, records on both sides)"
 
@@ -66,6 +72,21 @@ def inter_patient(ds: Dataset, train_records=DS1, test_records=DS2):
         name = (f"inter_patient subset: {n1}/{len(train_records)} DS1 and {n2}/{len(test_records)} DS2 records "
                 f"(not the full de Chazal 2004 protocol; {len(missing)} records missing)")
     return _pair(ds, train, test, name, excluded_records=list(PACED), missing_records=missing)
+
+
+def ds1_fold(ds: Dataset, fold: int):
+    """Fold ``fold`` (0 or 1) of :data:`DS1_FOLDS` held out, the other fold trains: a record-wise
+    development split inside DS1 for choosing a configuration without DS2."""
+    if fold not in (0, 1):
+        raise DataError(f"ds1cv: fold must be 0 or 1; got {fold}.")
+    train_records, test_records = DS1_FOLDS[1 - fold], DS1_FOLDS[fold]
+    train, test = inter_patient(ds, train_records, test_records)
+    name = f"ds1cv fold {fold} held out ({len(test_records)} DS1 records; development split, DS2 unused)"
+    if train.meta.get("missing_records"):
+        name += f"; {len(train.meta['missing_records'])} records missing"
+    for side in (train, test):
+        side.meta["split"] = name
+    return train, test
 
 
 def intra_patient(ds: Dataset, test_size: float = 0.2, seed: int = 0):

@@ -71,7 +71,7 @@ def run(cfg, name, out, data, train, ec57=None, log=print) -> dict:
     extra.update(recipe=cfg.name, seed=cfg.seed, validation=train.meta.get("validation"))
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=list(data.test.class_names),
                       data_source=data.source, extra=extra, synthetic=data.synthetic, plots=cfg.plots)
-    if ec57 is not None and cfg.source == "wfdb" and cfg.split == "inter":
+    if ec57 is not None and cfg.source == "wfdb" and cfg.split in ("inter", "ds1cv"):
         report = ec57(predict, data, out, report, split_name)
     log(f"[{name}] {split_name}: accuracy {report.get('accuracy'):.4f}, macro-F1 {(report.get('macro_f1') or 0):.4f}")
     return report

@@ -20,6 +20,7 @@ import sys
 import time
 
 from keras_ecg import _atomic
+from keras_ecg.data import splits
 from keras_ecg.config import RunConfig, add_flags, apply_flags
 from keras_ecg.errors import KerasECGError, RunError, one_line
 
@@ -220,8 +221,9 @@ def _load_data(cfg: RunConfig, input_kind, cache):
     if cfg.mi_top:
         data = select_mi(data, cfg.mi_top, cfg.seed)
 
-    by_record = cfg.task == "mitbih" and cfg.split == "inter" and cfg.source == "wfdb" and not data.synthetic
-    train, val = carve_validation(data.train, cfg.val_size, cfg.seed, cfg.val_records if by_record else None)
+    by_record = cfg.task == "mitbih" and cfg.split in ("inter", "ds1cv") and cfg.source == "wfdb" and not data.synthetic
+    val_records = splits.DS1_FOLD_VAL[int(cfg.fold)] if cfg.split == "ds1cv" else cfg.val_records
+    train, val = carve_validation(data.train, cfg.val_size, cfg.seed, val_records if by_record else None)
     cache[input_kind] = (data, train, val)
     _log(f"data: {data.source}\n  train {train.summary()}\n  val   {val.summary()}\n  test  {data.test.summary()}")
     return cache[input_kind]
@@ -306,7 +308,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=class_names,
                       history=result.history or None, data_source=data.source, extra=extra,
                       synthetic=data.synthetic, plots=cfg.plots, calibration=calibration)
-    if cfg.task == "mitbih" and cfg.source == "wfdb" and cfg.split == "inter":
+    if cfg.task == "mitbih" and cfg.source == "wfdb" and cfg.split in ("inter", "ds1cv"):
         report = _ec57(_keras_predict(model), data, out, report, split_name)
     if data.warnings:  # the fallback warning goes into every report
         report["warnings"] = list(dict.fromkeys(list(report.get("warnings", [])) + list(data.warnings)))

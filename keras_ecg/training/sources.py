@@ -280,7 +280,7 @@ def _inter_records(path):
 
 
 def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
-    """MIT-BIH beats split by ``cfg.split`` (inter | intra) from WFDB or the Kaggle CSVs.
+    """MIT-BIH beats split by ``cfg.split`` (inter | intra | ds1cv) from WFDB or the Kaggle CSVs.
 
     ``cfg``: a :class:`~keras_ecg.config.RunConfig` (or a dict of its settings).
     """
@@ -305,7 +305,7 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
     elif source == "csv":
         from keras_ecg.data import mitbih
 
-        if split == "inter":
+        if split != "intra":
             raise DataError("--source csv: the Kaggle CSVs carry no record ids, so no inter-patient split; "
                             "use --split intra.")
         try:
@@ -324,11 +324,15 @@ def load_mitbih(cfg, data: str | None, seed: int = 0, log=print) -> Data:
         from keras_ecg.data import mitbih
 
         try:
-            ds = mitbih.load_beats(res.path, spec=spec, records=_inter_records(res.path) if split == "inter" else None)
+            by_record = split in ("inter", "ds1cv")
+            records = _inter_records(res.path) if by_record else None
+            if split == "ds1cv":  # DS2 is not even read
+                records = [r for r in records if r in splits.DS1]
+            ds = mitbih.load_beats(res.path, spec=spec, records=records)
         except (OSError, ValueError) as e:
             raise DataError(f"{res.path}: {str(e).splitlines()[0]}") from None
-        if split == "inter":
-            train, test = splits.inter_patient(ds)
+        if by_record:
+            train, test = splits.inter_patient(ds) if split == "inter" else splits.ds1_fold(ds, int(cfg.fold))
             if cfg.train_peaks == "detected":  # the training side cut where the deployed detector finds beats
                 train = _detected_train(res.path, spec, train)
         else:

@@ -45,10 +45,11 @@ ABLATIONS = {  # name -> the flags that change the main configuration
     "no patient template": ["--template-beats", "0"],
     "no RR, no template (morphology only)": ["--no-rr-features", "--template-beats", "0"],
     "window from R-0.05 s (no P wave)": ["--before-s", "0.05"],
-    "two leads (MLII + V1)": ["--leads", "MLII,V1"],
+    "two leads (MLII + V1, else the record's other lead)": ["--leads", "MLII,V1"],
     "balanced sampling instead of class weights": ["--balance"],
     "augmentation (shift, scale, wander, noise)": ["--augment"],
     "training beats cut at detected R peaks": ["--train-peaks", "detected"],
+    "peaks moved to the detector's fiducial (align)": ["--align-peaks"],
 }
 ANCHORS = [  # published DS1 -> DS2 figures (../shared/ACCURACY.md)
     {"work": "de Chazal 2004", "model": "linear discriminant, RR + morphology, 2 leads", "accuracy": 0.862,

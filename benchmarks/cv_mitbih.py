@@ -40,6 +40,9 @@ VARIANTS = {  # name -> flags on top of the main recipe's configuration (one mod
     "two leads (MLII + V1, else the record's other lead)": ["--leads", "MLII,V1"],
     "balanced sampling instead of class weights": ["--balance"],
     "no RR layer (RR features joined directly)": ["--model-args", '{"rr_units": 0}'],
+    "early stopping and checkpoint on validation loss": ["--monitor", "val_loss"],
+    "15 epochs (cosine over 15)": ["--epochs", "15"],
+    "class weights capped at 8": ["--class-weight-cap", "8"],
 }
 
 

@@ -218,3 +218,20 @@ def test_members_train_apart_and_export_one_averaged_model(tmp_path, offline, ca
     cli.main(["predict", str(out / "model.keras"), str(base), "--json", "--backend", _backend()])
     res = json.loads(capsys.readouterr().out)["results"][0]
     assert res["type"] == "record" and n - 3 <= res["beats"] <= n
+
+
+def test_ds1cv_trains_on_one_ds1_fold_and_scores_the_other(tmp_path, offline):
+    """--split ds1cv --fold 0: fold B trains (validated on 223 and 207), fold A is scored with EC57 figures on
+    reference and detected beats; DS2 records in the folder are not read."""
+    from test_predict import _write_record
+
+    for name in ["109", "207", "223", "101", "100"]:
+        _write_record(tmp_path / "mitdb", name)
+    out = tmp_path / "run"
+    runner.main(CONFIG, _argv(out, "--data", str(tmp_path / "mitdb"), "--split", "ds1cv", "--fold", "0", "--no-plots"))
+    rep = json.loads((out / "report.json").read_text())
+    assert "ds1cv fold 0 held out" in rep["split"] and "DS2 unused" in rep["split"]
+    assert rep["extra"]["validation"] == "records 223, 207 of the training side"
+    assert rep["ec57"]["records"] == ["101"] and rep["ec57"]["reference"]["n"] == rep["num_test"] > 0
+    assert rep["ec57"]["detected"]["n"] > 0
+    assert "100" not in json.dumps(rep.get("warnings", []))  # DS2 is not even listed as missing

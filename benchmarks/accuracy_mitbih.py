@@ -178,6 +178,12 @@ def _fmt(m, s=None):
     return f"{m:.3f}" if s is None else f"{m:.3f} ± {s:.3f}"
 
 
+def _jobs(res) -> str:
+    """How many ablation runs shared the machine: one figure, or the range over rows run apart."""
+    jobs = sorted({int(a.get("jobs", res.get("ablation_jobs") or 1)) for a in res.get("ablations", [])} or {1})
+    return str(jobs[0]) if len(jobs) == 1 else f"{jobs[0]} to {jobs[-1]}"
+
+
 def markdown(res: dict) -> str:
     lines = [f"# MIT-BIH inter-patient accuracy ({res['split']})", "",
              f"`{res['command']}`; {len(res['seeds'])} seeds ({', '.join(map(str, res['seeds']))}), backend "
@@ -209,8 +215,7 @@ def markdown(res: dict) -> str:
     if res.get("ablations"):
         lines += ["", "## Ablations (one model each, seed 0, reference beats; detected beats in brackets)", "",
                   "Each row changes one thing against the first row, the main configuration trained as one model "
-                  "instead of the ensemble" + (f" ({res.get('ablation_jobs')} runs at a time)"
-                                               if (res.get("ablation_jobs") or 1) > 1 else "") + ".", "",
+                  "instead of the ensemble" + (f" ({_jobs(res)} runs at a time)" if _jobs(res) != "1" else "") + ".", "",
                   "| configuration | accuracy | macro-F1 | F1 S | F1 V | F1 F |", "|---|---:|---:|---:|---:|---:|"]
         for a in res["ablations"]:
             r, d = a["reference"], a["detected"]
@@ -289,7 +294,7 @@ def main(argv=None):
             flags = [*SINGLE, *flags]
             print(f"ablation: {name} ...", flush=True)
             r = run_recipe(0, flags, args.backend, work / ("ablation-" + "-".join(f.strip("-") for f in flags)))
-            return {"name": name, "flags": flags, "wall_s": r["wall_s"],
+            return {"name": name, "flags": flags, "wall_s": r["wall_s"], "jobs": args.jobs,
                     "reference": summary(r["report"]["ec57"]["reference"]),
                     "detected": summary(r["report"]["ec57"]["detected"])}
 

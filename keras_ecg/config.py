@@ -30,7 +30,7 @@ from keras_ecg.backend import BACKENDS
 from keras_ecg.errors import RunError
 
 TASKS = ("mitbih", "images")
-STRATEGIES = ("auto", "none", "data_parallel")
+STRATEGIES = ("auto", "none", "data_parallel", "multi_host")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 EXPORT_FORMATS = ("keras", "saved_model", "onnx")
 CLASS_WEIGHTS = ("balanced", "sqrt", "none")
@@ -74,7 +74,8 @@ class RunConfig:
     backend: str | None = setting(None, "Keras backend ($KERAS_BACKEND, else jax), chosen before keras is imported; "
                                         "auto = the fastest measured here for the (first) model",
                                   flag=True, choices=(*BACKENDS, "auto"))
-    strategy: str = setting("auto", "auto = data_parallel when more than one accelerator is visible",
+    strategy: str = setting("auto", "auto = multi_host when TF_CONFIG or KERAS_DISTRIBUTION_NUM_PROCESSES "
+                            "describes several processes, else data_parallel when more than one accelerator is visible",
                             flag=True, choices=STRATEGIES, identity=False)
     precision: str = setting("float32", "keras dtype policy (model heads stay float32)", flag=True,
                              choices=PRECISIONS)

@@ -100,8 +100,9 @@ def make_run_state(out_dir, cfg, strategy, state: dict | None, val=None, loader=
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
             if cfg.monitor == "val_macro_f1" and val is not None:
-                probs = predict_proba(self.model, val, batch_size=max(cfg.batch_size, 256), loader=loader,
-                                      multiple=strategy.batch_multiple)
+                with strategy.local_model(self.model) as model:  # every process predicts on its own
+                    probs = predict_proba(model, val, batch_size=max(cfg.batch_size, 256), loader=loader,
+                                          multiple=strategy.batch_multiple)
                 logs["val_macro_f1"] = macro_f1(val.y, probs, val.num_classes)
             key = cfg.monitor if logs.get(cfg.monitor) is not None else "loss"  # no validation side: loss
             value = logs.get(key)
@@ -113,18 +114,22 @@ def make_run_state(out_dir, cfg, strategy, state: dict | None, val=None, loader=
                 self.wait += 1
             stop = cfg.patience > 0 and self.wait >= cfg.patience
             if strategy.is_chief:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                if improved:
-                    _save_weights_atomic(self.model, self.dir / "best.weights.h5")
-                _save_model_atomic(self.model, self.dir / "last.keras")
-                _atomic.write_json(self.dir / "state.json", {
-                    "epoch": epoch, "monitor": cfg.monitor, "best": sign * self.best if self.best is not None else None,
-                    "best_epoch": self.best_epoch, "wait": self.wait, "stopped": bool(stop),
-                    "epochs": cfg.epochs,
-                })
+                with strategy.local():
+                    self._save(epoch, improved, stop)
             if strategy.agree(stop):
                 self.stopped = True
                 self.model.stop_training = True
+
+        def _save(self, epoch, improved, stop):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            if improved:
+                _save_weights_atomic(self.model, self.dir / "best.weights.h5")
+            _save_model_atomic(self.model, self.dir / "last.keras")
+            _atomic.write_json(self.dir / "state.json", {
+                "epoch": epoch, "monitor": cfg.monitor, "best": sign * self.best if self.best is not None else None,
+                "best_epoch": self.best_epoch, "wait": self.wait, "stopped": bool(stop),
+                "epochs": cfg.epochs,
+            })
 
     return RunState()
 

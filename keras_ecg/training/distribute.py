@@ -2,8 +2,9 @@
 
 JAX ``keras.distribution.DataParallel``, TensorFlow ``tf.distribute.MirroredStrategy``,
 or torch DistributedDataParallel-style gradient averaging over ``torch.distributed``
-(one process per device, started by ``torchrun``). keras and the frameworks are
-imported only when a strategy is made.
+(one process per device, started by ``torchrun``). Across hosts (``multi_host``):
+:mod:`keras_ecg.training.multi_host`. keras and the frameworks are imported only
+when a strategy is made.
 """
 
 from __future__ import annotations
@@ -46,8 +47,33 @@ class Strategy:
         """The chief's value of ``flag`` on every process (so all stop together)."""
         return flag
 
+    def load_weights(self, model, path):
+        """Load a weights file the chief wrote (on the processes that can see it)."""
+        if os.path.exists(path):
+            model.load_weights(path)
+
+    def local(self):
+        """A context in which this process works alone (the chief's saving and evaluation)."""
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def local_model(self, model):
+        """``with strategy.local_model(model) as m:`` a model this process can predict with on its own."""
+        yield model
+
+    def chief_model(self, model):
+        """The model the chief evaluates and exports alone after training (multi_host: a local copy)."""
+        return model
+
     def describe(self) -> str:
         return self.name
+
+
+def shard_by_rank(ds, rank: int, world_size: int, seed=0):
+    """Process ``rank``'s shard of ``ds``: a seeded split into ``world_size`` equal parts (same steps everywhere)."""
+    n = len(ds) // world_size
+    perm = np.random.default_rng(seed).permutation(len(ds))
+    return ds.subset(np.sort(perm[rank * n:(rank + 1) * n]))
 
 
 class JaxDataParallel(Strategy):
@@ -110,9 +136,7 @@ class TorchDDP(Strategy):
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", self.rank)))
 
     def shard(self, ds, seed=0):
-        n = len(ds) // self.world_size
-        perm = np.random.default_rng(seed).permutation(len(ds))
-        return ds.subset(np.sort(perm[self.rank * n:(self.rank + 1) * n]))
+        return shard_by_rank(ds, self.rank, self.world_size, seed)
 
     def prepare_model(self, model):
         world = float(self.world_size)
@@ -146,21 +170,45 @@ class TorchDDP(Strategy):
         return f"{self.name} over {self.world_size} processes ({self.dist.get_backend()})"
 
 
-def resolve_strategy(strategy: str, backend: str, num_accelerators: int) -> str:
-    """``auto`` -> ``data_parallel`` when more than one accelerator (or torch process) is visible."""
+def resolve_strategy(strategy: str, backend: str, num_accelerators) -> str:
+    """``auto`` -> ``multi_host`` when the environment describes several processes (TF_CONFIG,
+    KERAS_DISTRIBUTION_NUM_PROCESSES), ``data_parallel`` when more than one accelerator (or torch
+    process) is visible, else ``none``. ``num_accelerators``: a count, or a callable giving it (called
+    only when needed: counting devices starts the framework, after which jax.distributed and
+    MultiWorkerMirroredStrategy can no longer be set up)."""
+    from keras_ecg.training.multi_host import multi_host_env
+
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if strategy != "auto":
         return strategy
     if backend == "torch" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return "data_parallel"
-    return "data_parallel" if num_accelerators > 1 else "none"
+    if multi_host_env(backend):
+        return "multi_host"
+    count = num_accelerators() if callable(num_accelerators) else num_accelerators
+    return "data_parallel" if count > 1 else "none"
 
 
 def make_strategy(strategy: str, backend: str) -> Strategy:
     """A :class:`Strategy` for a resolved strategy name on ``backend`` (keras imported here)."""
     if strategy == "none":
         return Strategy()
+    if strategy == "multi_host":
+        from keras_ecg.training import multi_host
+
+        if backend == "jax":
+            return multi_host.JaxMultiProcess()
+        if backend == "tensorflow":
+            return multi_host.TfMultiWorker()
+        if backend == "torch" and int(os.environ.get("WORLD_SIZE", "1")) < 2:
+            from keras_ecg.errors import RunError
+
+            raise RunError("--strategy multi_host on torch: launch with torchrun --nnodes N --nproc-per-node 1 "
+                           "--node-rank R --master-addr HOST --master-port PORT (WORLD_SIZE is not set)")
+        ddp = TorchDDP()
+        ddp.name = ddp.name.replace("data_parallel", "multi_host")
+        return ddp
     if backend == "jax":
         import jax
 

@@ -223,8 +223,8 @@ def fit(build_fn, train, val, out_dir, cfg: TrainConfig, *, binary=False, strate
     strategy.barrier()
 
     best = ckpt / "best.weights.h5"
-    if best.exists():
-        model.load_weights(best)
+    if strategy.agree(best.exists()):  # the chief's file (other hosts may not see it)
+        strategy.load_weights(model, best)
     hist = history_from_csv(out_dir / "training_log.csv") if strategy.is_chief else {}
     final_state = load_state(out_dir) or {}
     return FitResult(

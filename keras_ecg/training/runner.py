@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 
@@ -24,6 +23,7 @@ from keras_ecg.data import splits
 from keras_ecg.config import RunConfig, add_flags, apply_flags
 from keras_ecg.errors import KerasECGError, RunError, one_line
 
+from keras_ecg.training.multi_host import process_rank
 from keras_ecg.training.sides import carve_validation, select_mi
 from keras_ecg.training.run_folder import RUN_CONFIG, _reload, check_out_dir, open_run, out_dir  # noqa: F401
 
@@ -109,7 +109,7 @@ def _models(cfg: RunConfig) -> list:
 
 
 def _log(msg):
-    if os.environ.get("RANK", "0") == "0":  # one voice under torchrun
+    if process_rank() == 0:  # one voice under torchrun / multi_host
         print(msg, flush=True)
 
 
@@ -152,8 +152,7 @@ def run(cfg: RunConfig, callbacks=()) -> dict:
     except (RuntimeError, ValueError) as e:
         raise RunError(one_line(e)) from None
     run_cfg = cfg.to_dict()
-    rank = int(os.environ.get("RANK", "0"))
-    with open_run(cfg, run_cfg, chief=rank == 0, log=_log) as folder:  # locked; staged over a finished run
+    with open_run(cfg, run_cfg, chief=process_rank() == 0, log=_log) as folder:  # locked; staged over a finished run
         return _run_in(cfg, models, folder, run_cfg, callbacks)
 
 
@@ -164,10 +163,10 @@ def _run_in(cfg: RunConfig, models, folder, run_cfg, callbacks) -> dict:
 
     from keras_ecg import training as T
 
+    # the strategy first: jax.distributed / MultiWorkerMirroredStrategy must start before the framework does
+    strategy = T.make_strategy(T.resolve_strategy(cfg.strategy, cfg.backend, _accelerators), cfg.backend)
     keras.utils.set_random_seed(cfg.seed)
     T.set_precision(cfg.precision)
-    strategy_name = T.resolve_strategy(cfg.strategy, cfg.backend, _accelerators())
-    strategy = T.make_strategy(strategy_name, cfg.backend)
     chief = strategy.is_chief
     if chief:
         _atomic.write_json(out / RUN_CONFIG, {"config": run_cfg, "models": models,
@@ -216,7 +215,7 @@ def _load_data(cfg: RunConfig, input_kind, cache):
     else:
         data = sources.load_images(cfg, cfg.data, input_kind, seed=cfg.seed, log=_log)
     for w in data.warnings:
-        if os.environ.get("RANK", "0") == "0":
+        if process_rank() == 0:
             print(f"WARNING: {w}", file=sys.stderr)
     if cfg.mi_top:
         data = select_mi(data, cfg.mi_top, cfg.seed)
@@ -284,7 +283,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     fit_s = time.time() - t0
     if not strategy.is_chief:
         return {}
-    model = result.model
+    model = strategy.chief_model(result.model)  # multi_host: a process-local copy
     probs = T.predict_proba(model, data.test, batch_size=max(cfg.batch_size, 256), loader=data.loader,
                             multiple=strategy.batch_multiple)
     from keras_ecg.evaluation import evaluate

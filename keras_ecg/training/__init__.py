@@ -6,6 +6,8 @@
 - :mod:`~keras_ecg.training.fit`: :class:`TrainConfig`, :func:`fit` (build or resume, compile, fit, best
   weights back), precision and batch-norm settings.
 - :mod:`~keras_ecg.training.distribute`: data-parallel strategies per backend.
+- :mod:`~keras_ecg.training.multi_host`: ``--strategy multi_host``, one process per host, set up from
+  ``KERAS_DISTRIBUTION_*`` (JAX), ``TF_CONFIG`` (TensorFlow) or ``torchrun --nnodes`` (torch).
 - :mod:`~keras_ecg.training.callbacks`: per-epoch checkpoints, early stopping, the CSV history.
 - :mod:`~keras_ecg.training.inputs`: class weights, arrays or a ``PyDataset``, :func:`predict_proba`.
 

@@ -177,7 +177,9 @@ def fit(build_fn, train, val, out_dir, cfg: TrainConfig, *, binary=False, strate
             model = build_fn()
             if cfg.bn_momentum is not None:
                 set_bn_momentum(model, cfg.bn_momentum)
-            model = compile_model(model, binary, learning_rate(cfg, len(train) // max(1, strategy.world_size)))
+            # optimizer steps per epoch are len(train) / global batch on every strategy (each process steps
+            # through its shard with its part of the batch)
+            model = compile_model(model, binary, learning_rate(cfg, len(train)))
         initial_epoch = 0
     model = strategy.prepare_model(model)
 

@@ -26,7 +26,9 @@ class Dataset:
         groups: group id per item (record, patient or content hash), ``(n,)``.
         class_names: name of each label value, ``class_names[y[i]]``.
         meta: free-form facts: ``sampling_rate``, ``lead``, ``source``,
-            ``synthetic`` (bool), ``image_size``, ``split``...
+            ``synthetic`` (bool), ``image_size``, ``split``... The keys
+            named in ``meta["item_keys"]`` hold one value per item (e.g. the
+            file and page layout of each image) and are indexed by :meth:`subset`.
     """
 
     x: Any
@@ -71,7 +73,9 @@ class Dataset:
         index = np.asarray(index)
         xs = tuple(np.asarray(a)[index] for a in self.inputs)
         x = xs if isinstance(self.x, tuple) else xs[0]
-        return Dataset(x, self.y[index], self.groups[index], self.class_names, {**self.meta, **meta})
+        per_item = {k: np.asarray(self.meta[k], dtype=object)[index].tolist()
+                    for k in self.meta.get("item_keys", ()) if k in self.meta}
+        return Dataset(x, self.y[index], self.groups[index], self.class_names, {**self.meta, **per_item, **meta})
 
     def class_counts(self) -> dict:
         counts = np.bincount(self.y, minlength=self.num_classes)

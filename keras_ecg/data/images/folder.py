@@ -46,7 +46,7 @@ def binary_labels(y, names, where: str):
     if "normal" not in names:
         raise ValueError(f"{where}: binary=True needs a 'normal' class; classes are {list(names)}")
     return (np.asarray(y) != list(names).index("normal")).astype(np.int64), list(BINARY_CLASSES)
-CACHE_VERSION = 3  # bump when preprocessing or layout detection changes
+CACHE_VERSION = 4  # bump when preprocessing or layout detection changes
 
 
 # ------------------------------------------------------------------ classes
@@ -209,9 +209,10 @@ def load_folder(
             ``"skip"`` it and list it in ``meta["skipped"]`` (unreadable,
             corrupt, truncated, too large or tiny files, non-images, empty
             class folders).
-        on_layout_error: for ``panels``: ``"skip"`` pages without a
-            3x4 + rhythm-strip layout and list them in ``meta["layout_failures"]``,
-            or ``"raise"`` a :class:`LayoutError` naming the file.
+        on_layout_error: for ``panels``: ``"skip"`` pages whose layout
+            cannot be read (none of :data:`panels.LAYOUTS`), list them with the
+            reason in ``meta["layout_failures"]`` and warn in one line, or
+            ``"raise"`` a :class:`LayoutError` naming the file.
         duplicates: ``"near"`` (exact + perceptual hash), ``"exact"`` or ``"none"``.
         near_threshold: Hamming distance (of 576 bits) for near duplicates.
         cache, cache_dir: keep decoded arrays in ``$KERAS_ECG_CACHE`` or
@@ -222,7 +223,8 @@ def load_folder(
         A Dataset whose ``groups`` merge each image with its copies and whose
         ``meta`` holds ``source``, ``preprocess``, ``image_size``/``panel_size``,
         ``class_map``, ``counts``, ``skipped``, ``layout_failures``,
-        ``duplicates`` (see :func:`format_report`).
+        ``layouts`` (each kept page's layout, in item order, with ``files``),
+        ``layout_counts``, ``duplicates`` (see :func:`format_report`).
     """
     check_preprocess(preprocess)
     for arg, val in (("on_error", on_error), ("on_layout_error", on_layout_error)):
@@ -251,7 +253,7 @@ def load_folder(
         "min_size": min_size,
     }
     croot = _cache_root(cache_dir) if cache else None
-    xs, ys, shas, hashes, rels, layout_failures = [], [], [], [], [], []
+    xs, ys, shas, hashes, rels, layout_failures, layouts = [], [], [], [], [], [], []
     n_decoded = 0
     for label, cname in enumerate(names):
         for f in files.get(cname, []):
@@ -269,7 +271,7 @@ def load_folder(
                     _fail(on_error, skipped, rel, str(e))
                     continue
                 n_decoded += 1
-                entry = {"phash": dedup.page_hash(page), "error": np.array("")}
+                entry = {"phash": dedup.page_hash(page), "error": np.array(""), "layout": np.array(_layout_kind(page))}
                 try:
                     entry["x"] = prepare(page, preprocess, image_size, panel_size)
                 except LayoutError as e:
@@ -287,10 +289,15 @@ def load_folder(
                 _fail(on_error, skipped, rel, f"{f}: size {x.shape} differs from {xs[0].shape}; set image_size")
                 continue
             xs.append(x)
+            layouts.append(str(entry["layout"]))
             ys.append(label)
             shas.append(sha)
             hashes.append(entry["phash"])
             rels.append(rel)
+    if layout_failures:
+        first = layout_failures[0]
+        warnings.warn(f"{root}: {len(layout_failures)} page(s) without a readable layout left out of the "
+                      f"panels, e.g. {first['file']}: {first['reason']} (all in meta['layout_failures'])")
     if not xs:
         raise ImageError(f"{root}: no usable images (skipped {len(skipped)}, layout failures {len(layout_failures)})")
     if duplicates == "none":
@@ -326,10 +333,22 @@ def load_folder(
         "skipped": skipped,
         "ignored": ignored,
         "layout_failures": layout_failures,
+        "layouts": layouts,
+        "layout_counts": {k: layouts.count(k) for k in sorted(set(layouts))},
+        "files": rels,
+        "item_keys": ["files", "layouts"],
         "duplicates": report,
         "decoded": n_decoded,
     }
     return Dataset(x, y, groups, class_names, meta)
+
+
+def _layout_kind(page) -> str:
+    """The page's layout (``3x4+1``, ``6x2+1``, ``6x2``), or ``unknown: <reason>``."""
+    try:
+        return panels.find_layout(page).kind
+    except LayoutError as e:
+        return f"unknown: {e}"
 
 
 def _fail(on_error, skipped, rel, message):
@@ -355,6 +374,8 @@ def format_report(ds: Dataset) -> str:
         lines.append("class map: " + "; ".join(f"{k!r} -> {v}" for k, v in m["class_map"].items()))
     for s in m.get("skipped", []):
         lines.append(f"skipped: {s['file']}: {s['reason']}")
+    if m.get("layout_counts"):
+        lines.append("layouts: " + ", ".join(f"{k} {v}" for k, v in m["layout_counts"].items()))
     fails = m.get("layout_failures", [])
     if fails:
         lines.append(f"layout failures: {len(fails)}")

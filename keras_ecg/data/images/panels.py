@@ -3,14 +3,17 @@
 A standard 12-lead page holds 3 rows of 4 leads (I aVR V1 V4 / II aVL V2 V5 /
 III aVF V3 V6) and a rhythm strip below them, on pink grid paper (``3x4+1``).
 Some pages print 6 rows of 2 leads and a rhythm strip, with or without grid
-(``6x2+1``). The geometry is measured on each page, so it works at any
+(``6x2+1``), and some 6 rows of 2 leads without a rhythm strip, on grid paper,
+with unevenly spaced rows (``6x2``; their 13th panel is lead II's whole 5 s
+column, as there is no rhythm strip). The geometry is measured on each page, so it works at any
 resolution and page size:
 
 1. the grid's extent: rows and columns with many pink pixels (without a grid:
-   the page below its top fifth, where the header is printed; only ``6x2+1``
-   is accepted then, and its 7 rows must be found there);
+   the page below its top fifth, where the header is printed, and above the
+   footer line; only the 6-row layouts are accepted then);
 2. the trace rows: peaks of the dark-pixel profile (the long flat
-   baselines), which must be 4 (or 7) and evenly spaced;
+   baselines), which must be 4 (or 7, or 6) and evenly spaced (``6x2``: not
+   closer than a third of the median gap);
 3. the trace's horizontal extent, without the calibration pulse at its left;
    the 4 (or 2) lead columns split that extent evenly.
 
@@ -26,6 +29,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from keras_ecg import errors
+from keras_ecg.data.images import pulses
 
 # Panels in the order they are stacked (standard lead order, then the rhythm strip).
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "rhythm"]
@@ -128,7 +132,9 @@ def find_grid(img) -> tuple:
     return y0, y1, x0, x1
 
 
-LAYOUTS = ("3x4+1", "6x2+1")
+LAYOUTS = ("3x4+1", "6x2+1", "6x2")  # tried in this order
+N_ROWS = {"3x4+1": 4, "6x2+1": 7, "6x2": 6}
+_MIN_GAP = {"3x4+1": 8, "6x2+1": 16, "6x2": 16}  # closest rows: grid height / this
 # 6x2 + rhythm pages: 6 rows of 2 leads (5 s each), then a 10 s rhythm strip.
 PAGE_GRID_6X2 = [
     ["I", "V1"],
@@ -143,10 +149,12 @@ PAGE_GRID_6X2 = [
 def find_layout(img, layouts=LAYOUTS) -> Layout:
     """Measure the layout of a page (see module doc).
 
-    Two layouts are known: ``"3x4+1"`` (3 rows of 4 leads + rhythm strip, on
-    grid paper) and ``"6x2+1"`` (6 rows of 2 leads + rhythm strip, with or
-    without grid). For ``6x2+1`` pages each lead panel is the first 2.5 s of
-    its 5 s column, so panels cover the same time span on both layouts.
+    Three layouts are known: ``"3x4+1"`` (3 rows of 4 leads + rhythm strip, on
+    grid paper), ``"6x2+1"`` (6 rows of 2 leads + rhythm strip, with or
+    without grid) and ``"6x2"`` (6 rows of 2 leads, no rhythm strip, rows
+    unevenly spaced). For the 6-row layouts each lead panel is the first 2.5 s
+    of its 5 s column, so panels cover the same time span on every layout; on
+    ``6x2`` the 13th panel is lead II's whole 5 s column.
 
     Raises:
         LayoutError: the reason for each layout tried (no grid, not the
@@ -159,27 +167,45 @@ def find_layout(img, layouts=LAYOUTS) -> Layout:
         grid_err = None
     except LayoutError as e:
         grid_err = str(e)
-        # No grid: skip the printed header (top fifth of the page) and measure the rest.
-        region = (a.shape[0] // 5, a.shape[0], 0, a.shape[1])
+        # No grid: skip the printed header (top fifth of the page) and the footer line.
+        region = (a.shape[0] // 5, _above_footer(a), 0, a.shape[1])
     y0, y1, x0, x1 = region
     ink = darkness(a[y0:y1, x0:x1]) > 0.5
     reasons = []
     for kind in layouts:
         if kind not in LAYOUTS:
             raise ValueError(f"unknown layout {kind!r}; known: {LAYOUTS}")
-        if kind == "3x4+1" and grid_err:
+        if kind != "6x2+1" and grid_err:
             reasons.append(f"{kind}: {grid_err}")
             continue
         try:
             return _measure(ink, region, kind, gridded=grid_err is None)
         except LayoutError as e:
             reasons.append(f"{kind}: {e}")
+    by_pulse = _measure_by_pulses(a, ink, region, layouts, gridded=grid_err is None)
+    if by_pulse is not None:
+        return by_pulse
     if len(reasons) == 1:
         raise LayoutError(reasons[0].split(": ", 1)[1])
     raise LayoutError("; ".join(reasons))
 
 
-def _fit_rows(ink: np.ndarray, n_rows: int, min_gap: int):
+def _above_footer(a: np.ndarray) -> int:
+    """The last row above a printed footer line (a short band of text in the bottom 6 %)."""
+    h = a.shape[0]
+    ink = darkness(a[h - h // 16 :]) > 0.5
+    rows = np.nonzero(ink.any(axis=1))[0]
+    if len(rows) == 0:
+        return h
+    # the footer: the lowest run of inked rows, separated from the traces by a blank gap
+    blank = np.nonzero(~ink.any(axis=1))[0]
+    above = blank[blank < rows[-1]]
+    if len(above) == 0:
+        return h
+    return h - h // 16 + int(above[-1])
+
+
+def _fit_rows(ink: np.ndarray, n_rows: int, min_gap: int, even: bool = True):
     peaks, props = _row_peaks(ink, min_gap)
     gh = ink.shape[0]
     where = "in the measured region"
@@ -192,27 +218,52 @@ def _fit_rows(ink: np.ndarray, n_rows: int, min_gap: int):
     rows = np.sort(peaks[order[:n_rows]])
     gaps = np.diff(rows)
     spacing = float(np.median(gaps))
-    if spacing < 0.5 * gh / (n_rows + 1) or gaps.min() < 0.65 * spacing or gaps.max() > 1.5 * spacing:
+    lo, hi = (0.65, 1.5) if even else (0.33, 2.0)
+    if spacing < 0.5 * gh / (n_rows + 1) or gaps.min() < lo * spacing or gaps.max() > hi * spacing:
         raise LayoutError(f"trace rows not evenly spaced: gaps {gaps.tolist()} px")
     return rows, spacing
 
 
-def _measure(ink: np.ndarray, region, kind: str, gridded: bool) -> Layout:
+def _measure_by_pulses(a: np.ndarray, ink: np.ndarray, region, layouts, gridded: bool):
+    """The layout from the calibration pulses (one per row), or None.
+
+    The fallback for pages whose traces are too large or noisy for the ink
+    profile: the number of pulses names the layout (4, 7 or 6 rows). The
+    pulses are looked for from a little above the region (a first pulse may
+    rise above the grid)."""
+    y0, y1, x0, x1 = region
+    pad = min(y0, (y1 - y0) // 10)
+    p = pulses.find_pulses(darkness(a[y0 - pad : y1, x0:x1]) > 0.5, y0=-pad)
+    if p is None:
+        return None
+    kind = next((k for k in layouts if N_ROWS[k] == len(p.baselines)), None)
+    if kind is None or (kind != "6x2+1" and not gridded):
+        return None
+    try:
+        return _measure(ink, region, kind, gridded, rows=np.asarray(p.baselines))
+    except LayoutError:
+        return None
+
+
+def _measure(ink: np.ndarray, region, kind: str, gridded: bool, rows=None) -> Layout:
     y0, y1, x0, x1 = region
     gh, gw = ink.shape
-    if kind == "3x4+1":
-        rows, spacing = _fit_rows(ink, 4, max(2, gh // 8))
+    n = N_ROWS[kind]
+    if rows is None:
+        rows, spacing = _fit_rows(ink, n, max(2, gh // _MIN_GAP[kind]), even=kind != "6x2")
     else:
-        rows, spacing = _fit_rows(ink, 7, max(2, gh // 16))
+        spacing = float(np.median(np.diff(rows)))
     # Horizontal extent of each row's trace, without the calibration pulse.
     half = max(2, int(0.35 * spacing))
+    # on 6-row pages the 1 mV pulse is taller than 0.35 row spacings: look higher above the baseline
+    above = half if kind == "3x4+1" else max(half, int(0.6 * spacing))
     starts, ends = [], []
     for r in rows:
-        band = ink[max(0, r - half) : r + half + 1]
+        band = ink[max(0, r - above) : r + half + 1]
         cols = np.nonzero(band.any(axis=0))[0]
         if len(cols) == 0:
             continue
-        starts.append(_after_pulse(band, int(cols[0]), r - max(0, r - half), spacing))
+        starts.append(_after_pulse(band, int(cols[0]), r - max(0, r - above), spacing))
         ends.append(int(cols[-1]) + 1)
     if len(starts) < len(rows):
         raise LayoutError("a trace row has no ink")
@@ -234,12 +285,14 @@ def _measure(ink: np.ndarray, region, kind: str, gridded: bool) -> Layout:
             for j in range(2):
                 c0 = xs + j * col_w
                 pos[PAGE_GRID_6X2[i][j]] = (rows[i], c0, c0 + col_w / 2.0)
-        pos["rhythm"] = (rows[6], xs, xe)
+        pos["rhythm"] = (rows[6], xs, xe) if kind == "6x2+1" else (rows[1], xs, xs + col_w)
+    halves = _half_heights(rows, spacing, even=kind != "6x2")
     boxes = []
     for lead in LEADS:
         r, c0, c1 = pos[lead]
-        top = max(0, int(round(r - spacing / 2)))
-        bottom = min(gh, int(round(r + spacing / 2)))
+        hh = halves[list(rows).index(r)]
+        top = max(0, int(round(r - hh)))
+        bottom = min(gh, int(round(r + hh)))
         boxes.append((y0 + top, y0 + bottom, x0 + int(round(c0)), x0 + int(round(c1))))
     return Layout(
         grid_box=(y0, y1, x0, x1),
@@ -250,6 +303,19 @@ def _measure(ink: np.ndarray, region, kind: str, gridded: bool) -> Layout:
         kind=kind,
         gridded=gridded,
     )
+
+
+def _half_heights(rows, spacing: float, even: bool):
+    """Half the height of each row's panel: spacing / 2, or on unevenly spaced rows
+    half the larger gap to a neighbour (never more than the median spacing)."""
+    if even:
+        return [spacing / 2.0] * len(rows)
+    gaps = np.diff(np.asarray(rows, dtype=np.float64))
+    out = []
+    for i in range(len(rows)):
+        near = [g for g in (gaps[i - 1] if i > 0 else None, gaps[i] if i < len(gaps) else None) if g is not None]
+        out.append(min(spacing, max(near)) / 2.0)
+    return out
 
 
 def _row_peaks(ink: np.ndarray, min_gap: int):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_ecg.data.dataset import Dataset
-from keras_ecg.data.images.panels import LEADS, PAGE_GRID, PAGE_GRID_6X2
+from keras_ecg.data.images.panels import LAYOUTS, LEADS, PAGE_GRID, PAGE_GRID_6X2
 
 CLASSES = ["normal", "abnormal_heartbeat", "mi", "history_of_mi", "covid19"]
 FS = 250  # Hz of the rendered signals
@@ -138,11 +138,17 @@ def page_geometry(width: int = 1107, height: int = 786, look: str = "cardiac", l
         grid, n_rows = PAGE_GRID, 4
     elif layout == "6x2+1":
         grid, n_rows = PAGE_GRID_6X2, 7
+    elif layout == "6x2":
+        grid, n_rows = PAGE_GRID_6X2, 6
     else:
-        raise ValueError(f"unknown layout {layout!r}; use '3x4+1' or '6x2+1'")
+        raise ValueError(f"unknown layout {layout!r}; use one of {LAYOUTS}")
     y0, y1, x0, x1 = (int(round(v)) for v in (y0, y1, x0, x1))
     spacing = (y1 - y0) / float(n_rows)
-    rows = [y0 + (i + 0.55) * spacing for i in range(n_rows)]
+    # 6x2 printers space their rows unevenly (by the traces' size): the first two rows sit closer
+    offsets = [i + 0.55 for i in range(n_rows)]
+    if layout == "6x2":
+        offsets = [0.55, 1.2] + [2.0 + (i - 2) * 0.95 for i in range(2, n_rows)]
+    rows = [y0 + o * spacing for o in offsets]
     xs = x0 + 0.045 * (x1 - x0)
     xe = x1 - 0.02 * (x1 - x0)
     n_cols = len(grid[0])
@@ -154,12 +160,20 @@ def page_geometry(width: int = 1107, height: int = 786, look: str = "cardiac", l
             c0 = xs + j * col
             draw.append((lead, rows[i], c0, c0 + col, j * secs, (j + 1) * secs))
             pos[lead] = (rows[i], c0, c0 + col * 2.5 / secs)
-    draw.append(("II", rows[-1], xs, xe, 0.0, 10.0))
-    pos["rhythm"] = (rows[-1], xs, xe)
+    if layout == "6x2":  # no rhythm strip: the 13th panel is lead II's 5 s column
+        pos["rhythm"] = (rows[1], xs, xs + col)
+    else:
+        draw.append(("II", rows[-1], xs, xe, 0.0, 10.0))
+        pos["rhythm"] = (rows[-1], xs, xe)
+    half = [spacing / 2] * n_rows
+    if layout == "6x2":  # half the larger gap to a neighbour, as panels.find_layout measures it
+        gaps = np.diff(rows)
+        half = [min(spacing, max(gaps[max(0, i - 1)], gaps[min(i, len(gaps) - 1)])) / 2 for i in range(n_rows)]
     boxes = []
     for lead in LEADS:
         r, c0, c1 = pos[lead]
-        boxes.append((r - spacing / 2, r + spacing / 2, c0, c1))
+        hh = half[rows.index(r)]
+        boxes.append((r - hh, r + hh, c0, c1))
     return {
         "layout": layout,
         "grid_box": (y0, y1, x0, x1),
@@ -171,6 +185,18 @@ def page_geometry(width: int = 1107, height: int = 786, look: str = "cardiac", l
         "draw": draw,
         "boxes": np.round(np.asarray(boxes)).astype(np.int64),
     }
+
+
+def _draw_grid(page, g, minor, major) -> None:
+    """1 mm minor and 5 mm major lines, clipped to the grid box, in place."""
+    y0, y1, x0, x1 = g["grid_box"]
+    mm = g["px_per_mm"]
+    for k, x in enumerate(np.arange(x0, x1, mm)):
+        page[y0:y1, int(round(x))] = major if k % 5 == 0 else minor
+    for k, y in enumerate(np.arange(y0, y1, mm)):
+        page[int(round(y)), x0:x1] = major if k % 5 == 0 else minor
+    page[y0:y1, [x0, x1 - 1]] = major
+    page[[y0, y1 - 1], x0:x1] = major
 
 
 def _font(size):
@@ -190,6 +216,7 @@ def render_page(
     look=None,
     signals=None,
     layout: str = "3x4+1",
+    grid: bool = True,
 ):
     """A rendered 12-lead ECG page, uint8 ``(height, width, 3)``.
 
@@ -201,8 +228,10 @@ def render_page(
             grid in a smaller box, noise, slight tilt; the default for ``covid19``).
         signals: optional dict lead -> mV samples at :data:`FS` Hz (10 s) to draw
             instead of generated ones.
-        layout: ``"3x4+1"`` (2.5 s per lead) or ``"6x2+1"`` (5 s per lead);
-            both end with a 10 s lead II rhythm strip.
+        layout: ``"3x4+1"`` (2.5 s per lead), ``"6x2+1"`` (5 s per lead) or
+            ``"6x2"`` (5 s per lead, unevenly spaced rows, no rhythm strip);
+            the first two end with a 10 s lead II rhythm strip.
+        grid: False draws no grid (like the share's 6x2 + rhythm pages).
     """
     from PIL import Image, ImageDraw
 
@@ -215,14 +244,10 @@ def render_page(
     # Grid: 1 mm minor lines, 5 mm major lines, clipped to the grid box.
     mm = g["px_per_mm"]
     minor, major = ((250, 222, 222), (240, 170, 170)) if look == "cardiac" else ((245, 210, 215), (232, 175, 185))
-    if look == "scan":
+    if look == "scan" and grid:
         page[y0:y1, x0:x1] = (250, 236, 238)
-    for k, x in enumerate(np.arange(x0, x1, mm)):
-        page[y0:y1, int(round(x))] = major if k % 5 == 0 else minor
-    for k, y in enumerate(np.arange(y0, y1, mm)):
-        page[int(round(y)), x0:x1] = major if k % 5 == 0 else minor
-    page[y0:y1, [x0, x1 - 1]] = major
-    page[[y0, y1 - 1], x0:x1] = major
+    if grid:
+        _draw_grid(page, g, minor, major)
     im = Image.fromarray(page)
     d = ImageDraw.Draw(im)
     lw = max(1, int(round(width / 800)))

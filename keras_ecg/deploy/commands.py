@@ -179,4 +179,6 @@ def explain(argv) -> int:
     return 0
 
 
-COMMANDS = {"calibrate": calibrate, "explain": explain, "evaluate": evaluate, "annotate": annotate, "synth-record": synth_record, "pretrained": pretrained}
+from keras_ecg.deploy.digitize_cmd import digitize  # noqa: E402 - keras-ecg digitize
+
+COMMANDS = {"digitize": digitize, "calibrate": calibrate, "explain": explain, "evaluate": evaluate, "annotate": annotate, "synth-record": synth_record, "pretrained": pretrained}

@@ -60,11 +60,14 @@ def find_pulses(ink: np.ndarray, y0: int = 0, x0: int = 0, max_width_frac: float
     if n == 0:
         return None
     found = []
-    for sl in ndimage.find_objects(lab):
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
         hh = sl[0].stop - sl[0].start
         ww = sl[1].stop - sl[1].start
         if hh >= max(6, 1.5 * ww) and hh >= 0.02 * h:
-            found.append((sl[0].stop - 1, hh))
+            # the pen's thickness (the flat top, in the middle column) is not part of the 1 mV step
+            mid = (lab[sl][:, ww // 2] == k)
+            thick = int(np.argmin(mid[np.argmax(mid):])) if mid.any() else 1
+            found.append((sl[0].stop - 1, hh - max(1, thick)))
     if len(found) < 2:
         return None
     found.sort()

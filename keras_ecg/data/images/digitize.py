@@ -1,0 +1,215 @@
+"""Digitisation: an ECG page -> per-lead signals in millivolts against seconds.
+
+:func:`digitize_page` measures the page's layout (:mod:`.panels`) and scale
+(:mod:`.grid`: 25 mm/s and 10 mm/mV on the grid, else the calibration pulses
+and the traces' 10 s width), then follows each lead's trace column by column:
+
+1. in each pixel column of the lead's stretch of its row, the runs of ink;
+   the run nearest the previous column's trace is the trace (so text and the
+   neighbouring rows' excursions are passed over), a column of ink as tall as
+   the row band (a lead separator) is a gap;
+2. a run covers the signal's range over that column: its middle is the
+   value, except at a local peak or trough, where its end is;
+3. gaps are interpolated, the trace's height above the row's baseline is
+   turned into mV, and the columns into seconds, resampled to ``fs`` Hz.
+
+Leads are returned in the standard order (I II III aVR aVL aVF V1-V6) on a
+10 s time axis, NaN where the lead was not printed (a 3x4 page prints each
+lead for 2.5 s, a 6x2 page for 5 s); the rhythm strip, where there is one,
+apart. NumPy/SciPy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from keras_ecg.data.images import grid, panels
+from keras_ecg.data.images.io import as_page, read_image
+
+LEADS12 = [lead for lead in panels.LEADS if lead != "rhythm"]
+PAGE_SECONDS = 10.0
+
+
+@dataclasses.dataclass
+class Digitized:
+    """The signals read from one page.
+
+    Attributes:
+        signals: ``(12, T)`` float32 mV at ``fs`` over the page's 10 s, NaN where a lead was not printed.
+        fs: sampling rate (Hz).
+        lead_names: the 12 lead names, in ``signals`` order.
+        layout: the page layout (``3x4+1``, ``6x2+1``, ``6x2``).
+        grid_period_px: ``(small, large)`` grid period in px (1 mm, 5 mm), or None without a grid.
+        scale_source: where the scale came from: ``grid``, ``pulses+width`` or ``width``.
+        px_per_s, px_per_mv: the scale used.
+        rhythm: the 10 s rhythm strip in mV (the lead the printer chose, often II), or None.
+        spans: lead -> ``(t0, t1)`` seconds it was printed.
+        traces: lead (and ``rhythm``) -> ``(x, y)`` page pixels of the followed trace (for plots).
+        source: the file name, or ``<array>``.
+    """
+
+    signals: np.ndarray
+    fs: float
+    lead_names: list
+    layout: str
+    grid_period_px: tuple | None
+    scale_source: str
+    px_per_s: float
+    px_per_mv: float
+    rhythm: np.ndarray | None
+    spans: dict
+    traces: dict
+    source: str = "<array>"
+
+    def segment(self, lead: str) -> np.ndarray:
+        """The printed stretch of one lead (no NaN), in mV."""
+        if lead == "rhythm":
+            return self.rhythm
+        t0, t1 = self.spans[lead]
+        x = self.signals[self.lead_names.index(lead)]
+        return x[int(round(t0 * self.fs)) : int(round(t1 * self.fs))]
+
+    def window(self, seconds: float = 2.5, fs: float | None = None) -> np.ndarray:
+        """``(round(seconds * fs), 12)``: the first ``seconds`` of each lead's printed stretch.
+
+        Leads printed at different times are laid side by side (as the lead
+        panels are); this is the fixed-size input of the 1-D models.
+        """
+        fs = float(fs or self.fs)
+        n = int(round(seconds * fs))
+        out = np.zeros((n, len(self.lead_names)), np.float32)
+        for k, lead in enumerate(self.lead_names):
+            seg = self.segment(lead)
+            t = np.arange(len(seg)) / self.fs
+            tn = np.arange(n) / fs
+            out[:, k] = np.interp(tn, t, seg, right=0.0) if len(seg) else 0.0
+        return out
+
+
+def _runs(col: np.ndarray):
+    """``(start, stop)`` of the runs of True in a 1-D boolean array."""
+    d = np.diff(np.concatenate(([0], col.astype(np.int8), [0])))
+    return np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
+
+
+def follow_trace(ink: np.ndarray, baseline: float, max_run: float):
+    """The trace's y (px, band coordinates) in each column of a boolean band ``ink``.
+
+    Returns float array ``(W,)``, NaN where a column has no trace.
+    """
+    h, w = ink.shape
+    top = np.full(w, np.nan)
+    bot = np.full(w, np.nan)
+    prev = float(baseline)
+    for c in range(w):
+        s, e = _runs(ink[:, c])
+        if len(s) == 0:
+            continue
+        keep = (e - s) < max_run
+        s, e = s[keep], e[keep]
+        if len(s) == 0:
+            continue
+        dist = np.maximum(0, np.maximum(s - prev, prev - (e - 1)))
+        k = int(np.argmin(dist))
+        if dist[k] > 0.35 * h:  # too far from the trace: text or another row
+            continue
+        top[c], bot[c] = s[k], e[k] - 1
+        prev = 0.5 * (top[c] + bot[c])
+    mid = 0.5 * (top + bot)
+    lw = np.nanmedian(bot - top) + 1 if np.isfinite(top).any() else 1.0
+    y = mid.copy()
+    # a run spans the signal's range over its column: at a peak or a trough the value is the run's end
+    tp = np.r_[np.inf, top, np.inf]
+    bt = np.r_[-np.inf, bot, -np.inf]
+    with np.errstate(invalid="ignore"):
+        tall = bot - top + 1 > lw + 1
+        peak = (top <= np.fmin(tp[:-2], tp[2:])) & (top < np.fmax(tp[:-2], tp[2:])) & tall
+        trough = (bot >= np.fmax(bt[:-2], bt[2:])) & (bot > np.fmin(bt[:-2], bt[2:])) & tall
+    y[peak] = top[peak] + 0.5 * (lw - 1)
+    y[trough & ~peak] = bot[trough & ~peak] - 0.5 * (lw - 1)
+    return y
+
+
+def _fill(y: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(y)
+    if not ok.any():
+        return np.zeros_like(y)
+    idx = np.arange(len(y))
+    return np.interp(idx, idx[ok], y[ok])
+
+
+def _stretches(layout: panels.Layout):
+    """lead -> (row index, x0, x1, t0) of the whole printed stretch of each lead (not the 2.5 s panel)."""
+    xs, xe = layout.x_start, layout.x_end
+    if layout.kind == "3x4+1":
+        names, n_cols = panels.PAGE_GRID, 4
+    else:
+        names, n_cols = panels.PAGE_GRID_6X2, 2
+    col = (xe - xs) / n_cols
+    out = {}
+    for i, row in enumerate(names):
+        for j, lead in enumerate(row):
+            out[lead] = (i, xs + j * col, xs + (j + 1) * col, j * PAGE_SECONDS / n_cols)
+    if layout.kind != "6x2":
+        out["rhythm"] = (len(layout.rows) - 1, xs, xe, 0.0)
+    return out
+
+
+def _band(layout: panels.Layout, i: int, page_h: int):
+    """Rows of the page a row's trace may reach: most of the way to the neighbouring rows."""
+    rows = list(layout.rows)
+    up = rows[i] - rows[i - 1] if i > 0 else (rows[1] - rows[0] if len(rows) > 1 else rows[0])
+    down = rows[i + 1] - rows[i] if i + 1 < len(rows) else up
+    return max(0, int(rows[i] - 0.9 * up)), min(page_h, int(rows[i] + 0.9 * down) + 1)
+
+
+def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None = None,
+                  name: str | None = None) -> Digitized:
+    """Digitise one page (a file path or an HxWx3 array; ``name`` names an array in errors); see the module doc.
+
+    Raises:
+        ImageError: the file is not a readable image (the message names it).
+        LayoutError: the page's layout (rows of traces) cannot be read, naming the file.
+    """
+    if isinstance(path_or_array, (str, os.PathLike)):
+        name = str(path_or_array)
+        page = read_image(name)
+    else:
+        name = name or "<array>"
+        page = as_page(path_or_array)
+    try:
+        layout = layout or panels.find_layout(page)
+        scale = grid.measure_scale(page, layout)
+    except panels.LayoutError as e:
+        raise type(e)(f"{name}: {e}") from None
+    ink = panels.darkness(page) > 0.5
+    n = int(round(PAGE_SECONDS * fs))
+    signals = np.full((12, n), np.nan, np.float32)
+    spans, traces, rhythm = {}, {}, None
+    px_s, px_mv = scale.px_per_s, scale.px_per_mv
+    for lead, (i, x0, x1, t0) in _stretches(layout).items():
+        b0, b1 = _band(layout, i, page.shape[0])
+        # a little inside the stretch: the separator lines and lead labels sit at its edges
+        c0, c1 = int(round(x0)) + 1, int(round(x1))
+        band = ink[b0:b1, c0:c1]
+        base = layout.rows[i] - b0
+        y = _fill(follow_trace(band, base, max_run=0.85 * band.shape[0]))
+        mv = (base - y) / px_mv
+        t = t0 + (np.arange(c0, c1) - x0) / px_s
+        dur = (x1 - x0) / px_s
+        k0 = int(round(t0 * fs))
+        k1 = min(n, int(round((t0 + dur) * fs)))
+        tn = np.arange(k0, k1) / fs
+        sig = np.interp(tn, t, mv).astype(np.float32)
+        traces[lead] = (np.arange(c0, c1), y + b0)
+        if lead == "rhythm":
+            rhythm = sig
+            continue
+        signals[LEADS12.index(lead), k0:k1] = sig
+        spans[lead] = (k0 / fs, k1 / fs)
+    period = (scale.small_period_px, scale.large_period_px) if scale.source == "grid" else None
+    return Digitized(signals, float(fs), list(LEADS12), layout.kind, period, scale.source, float(px_s),
+                     float(px_mv), rhythm, spans, traces, name)

@@ -116,14 +116,16 @@ class WaveformPreprocessing:
 class ImagePreprocessing:
     """How an ECG page becomes model input (input kinds ``image`` and ``panels``)."""
 
-    preprocess: str = _f(help="'page', 'panels' or 'grid_removed' (keras_ecg.data.images.preprocess_image)")
+    preprocess: str = _f(help="'page', 'panels', 'grid_removed' or 'digitized' (keras_ecg.data.images."
+                              "preprocess_image)")
     image_size: int | None = _f(None, help="side of the square image (page, grid_removed)")
     panel_size: list[int] | None = _f(None, help="(height, width) of each lead panel (panels)")
     layout: str | None = _f(None, help="page layout the panels were cut from (e.g. '3x4+1'), if known")
     num_panels: int | None = _f(None, help="number of lead panels (panels)")
 
 
-PREPROCESSING = {"waveform": WaveformPreprocessing, "image": ImagePreprocessing, "panels": ImagePreprocessing}
+PREPROCESSING = {"waveform": WaveformPreprocessing, "image": ImagePreprocessing, "panels": ImagePreprocessing,
+                 "digitized": ImagePreprocessing}  # digitized: 12 leads read off the page, (T, 12) mV
 
 
 @dataclasses.dataclass
@@ -188,7 +190,8 @@ class ModelCard:
     created: str = _f(help="UTC time of the export")
     class_names: list[str] | None = _f(None, help="class names, index = output column (binary: [negative, positive])")
     binary: bool = _f(False, help="true when the model outputs one risk probability (sigmoid)")
-    input_kind: str | None = _f(None, help="'waveform', 'image' or 'panels' (selects the preprocessing type)")
+    input_kind: str | None = _f(None, help="'waveform', 'image', 'panels' or 'digitized' (selects the "
+                                           "preprocessing type)")
     preprocessing: WaveformPreprocessing | ImagePreprocessing | None = _f(
         None, help="how inputs are built from raw data; its type depends on input_kind")
     model: str | None = _f(None, help="registry builder name (keras_ecg.build(model, **model_args))")

@@ -17,7 +17,8 @@ CONFIG = {
     "description": __doc__,
     "task": "images",
     "model": "attention_vgg",
-    "model_choices": ["attention_vgg", "cnn2d", "cnn_lstm2d", "td_cnn", "panel_attention_lstm", "cnn3d"],
+    "model_choices": ["attention_vgg", "cnn2d", "cnn_lstm2d", "td_cnn", "panel_attention_lstm", "cnn3d",
+                      "cnn1d", "resnet1d"],  # 1-D models read the 12 leads digitised off each page
     "classes": ["normal", "abnormal_heartbeat", "mi", "history_of_mi", "covid19"],
 }  # training choices: keras_ecg.config.TASK_DEFAULTS["images"]
 

@@ -188,7 +188,7 @@ def labelled(classifier, data) -> tuple:
     if len(kinds) > 1:
         raise DataError(f"{', '.join(data)}: one kind of data per evaluation (got {', '.join(sorted(kinds))})")
     kind, card, skipped = kinds.pop(), classifier.card, []
-    want = ("waveform",) if kind in ("wfdb", "csv") else ("image", "panels")
+    want = ("waveform",) if kind in ("wfdb", "csv") else ("image", "panels", "digitized")
     if card.input_kind not in want:
         raise DataError(f"{data[0]}: {kind} data, but {classifier.path} takes {card.input_kind} input")
     got = {"wfdb": _wfdb, "images": _images, "csv": _csv}[kind](classifier, data, skipped)

@@ -156,7 +156,7 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
     for inp in inputs:
         kind = input_type(inp)
         if kind in ("image", "folder"):
-            _require(card, ("image", "panels"), "an image", inp)
+            _require(card, ("image", "panels", "digitized"), "an image", inp)
             files = [pathlib.Path(inp)] if kind == "image" else sorted(
                 f for f in pathlib.Path(inp).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
             if not files:

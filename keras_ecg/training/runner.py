@@ -246,6 +246,8 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     if is_baseline(model_name):
         return _run_baseline(cfg, model_name, out, cache)
     kind = registry.input_kind(model_name)
+    if cfg.task == "images" and kind == "waveform":  # a 1-D model on a page: the leads digitised off it
+        kind = "digitized"
     data, train, val = _load_data(cfg, kind, cache)
     binary = cfg.binary
     class_names = list(data.test.class_names)
@@ -380,7 +382,7 @@ def _ec57(predict, data, out, report, split_name):
 
 
 def _augmenter(kind):
-    if kind == "waveform":
+    if kind in ("waveform", "digitized"):
         from keras_ecg.data.pipeline import waveform_augment
 
         return waveform_augment()

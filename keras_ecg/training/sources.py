@@ -370,13 +370,13 @@ def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print
     from keras_ecg.data import splits
 
     cfg = _run_config(cfg, "images")
-    preprocess = cfg.panel_preprocess if input_kind == "panels" else cfg.page_preprocess
+    preprocess = {"panels": cfg.panel_preprocess, "digitized": "digitized"}.get(input_kind, cfg.page_preprocess)
     image_size = cfg.image_size
     classes = cfg.classes
     binary = cfg.binary
     res = resolve(data, "ecg_images", log=log)
-    prep = {"input_kind": input_kind, "preprocess": preprocess, "image_size": image_size,
-            "classes": classes, "binary": binary}
+    prep = {"input_kind": input_kind, "preprocess": preprocess,
+            "image_size": None if input_kind == "digitized" else image_size, "classes": classes, "binary": binary}
     if res.synthetic:
         from keras_ecg.data.images import synthetic_pages
 

@@ -4,10 +4,12 @@
 (:mod:`.grid`: 25 mm/s and 10 mm/mV on the grid, else the calibration pulses
 and the traces' 10 s width), then follows each lead's trace column by column:
 
+0. a tilted page (a scan) is levelled first (:func:`.grid.deskew`);
 1. in each pixel column of the lead's stretch of its row, the runs of ink;
-   the run nearest the previous column's trace is the trace (so text and the
-   neighbouring rows' excursions are passed over), a column of ink as tall as
-   the row band (a lead separator) is a gap;
+   the trace is the chain of runs, one per column, that jumps least over
+   blank paper and stays nearest the row's baseline (dynamic programming), so
+   text and the neighbouring rows' excursions are passed over; a column of ink
+   as tall as the row band (a lead separator) is a gap;
 2. a run covers the signal's range over that column: its middle is the
    value, except at a local peak or trough, where its end is;
 3. gaps are interpolated, the trace's height above the row's baseline is
@@ -49,6 +51,8 @@ class Digitized:
         spans: lead -> ``(t0, t1)`` seconds it was printed.
         traces: lead (and ``rhythm``) -> ``(x, y)`` page pixels of the followed trace (for plots).
         source: the file name, or ``<array>``.
+        skew_deg: the tilt the page was levelled by before reading (degrees).
+        page: the (levelled) page the traces were read on; ``traces`` are in its pixels.
     """
 
     signals: np.ndarray
@@ -63,6 +67,8 @@ class Digitized:
     spans: dict
     traces: dict
     source: str = "<array>"
+    skew_deg: float = 0.0
+    page: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     def segment(self, lead: str) -> np.ndarray:
         """The printed stretch of one lead (no NaN), in mV."""
@@ -95,29 +101,65 @@ def _runs(col: np.ndarray):
     return np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
 
 
-def follow_trace(ink: np.ndarray, baseline: float, max_run: float):
+BASELINE_COST = 0.02  # per px of distance from the row's baseline, per column
+GAP_COST = 1.0  # per px of blank between the runs of neighbouring columns
+SKIP_COST = 8.0  # per column passed over (a broken trace); jumping to another row costs more
+CORE = 1.2  # a run of ink is the row's trace only if it reaches within this many row gaps of its baseline
+BAND = 1.4  # ... but it may extend this far (a tall QRS crosses the next row)
+
+
+def _best_path(cands, baseline: float):
+    """The chain of runs (at most one per column) of least cost: jumps over blank paper, a
+    cost per column passed over (where the trace is broken or missing), and a small pull
+    towards the row's baseline (so a crossing trace of the next row is not followed).
+
+    ``cands``: per column, an array ``(k, 2)`` of ``(start, stop)``; returns the chosen index per
+    column (-1 where the column is passed over).
+    """
+    w = len(cands)
+    ext = np.array([[baseline, baseline + 1]], np.float64)  # states: run extents; the last one is "skip"
+    cost = np.zeros(1)
+    backs = []
+    for c in range(w):
+        r = np.asarray(cands[c], np.float64).reshape(-1, 2)
+        gap = np.maximum(0, np.maximum(r[None, :, 0] - ext[:, None, 1], ext[:, None, 0] - r[None, :, 1]))
+        total = cost[:, None] + GAP_COST * gap  # (previous states, runs)
+        best = np.argmin(total, axis=0) if len(r) else np.zeros(0, np.int64)
+        skip_from = int(np.argmin(cost))
+        new_ext = np.concatenate([r, ext[skip_from : skip_from + 1]], axis=0)
+        new_cost = np.concatenate([total[best, np.arange(len(r))], [cost[skip_from] + SKIP_COST]])
+        new_cost = new_cost + BASELINE_COST * np.abs(0.5 * (new_ext[:, 0] + new_ext[:, 1] - 1) - baseline)
+        backs.append(np.concatenate([best, [skip_from]]))
+        ext, cost = new_ext, new_cost
+    choice = [-1] * w
+    k = int(np.argmin(cost))
+    for c in range(w - 1, -1, -1):
+        n_runs = len(cands[c])
+        choice[c] = k if k < n_runs else -1
+        k = int(backs[c][k])
+    return choice
+
+
+def follow_trace(ink: np.ndarray, baseline: float, max_run: float, core=None):
     """The trace's y (px, band coordinates) in each column of a boolean band ``ink``.
 
-    Returns float array ``(W,)``, NaN where a column has no trace.
+    ``core``: ``(y0, y1)``; only runs of ink reaching into these rows are candidates (the
+    neighbouring rows' traces lie outside it). Returns float array ``(W,)``, NaN where a
+    column has no trace.
     """
     h, w = ink.shape
-    top = np.full(w, np.nan)
-    bot = np.full(w, np.nan)
-    prev = float(baseline)
+    lo, hi = core if core is not None else (0, h)
+    cands = []
     for c in range(w):
         s, e = _runs(ink[:, c])
-        if len(s) == 0:
-            continue
-        keep = (e - s) < max_run
-        s, e = s[keep], e[keep]
-        if len(s) == 0:
-            continue
-        dist = np.maximum(0, np.maximum(s - prev, prev - (e - 1)))
-        k = int(np.argmin(dist))
-        if dist[k] > 0.35 * h:  # too far from the trace: text or another row
-            continue
-        top[c], bot[c] = s[k], e[k] - 1
-        prev = 0.5 * (top[c] + bot[c])
+        keep = ((e - s) < max_run) & (e > lo) & (s < hi)
+        cands.append(np.stack([s[keep], e[keep]], axis=1) if keep.any() else np.zeros((0, 2), np.int64))
+    choice = _best_path(cands, baseline)
+    top = np.full(w, np.nan)
+    bot = np.full(w, np.nan)
+    for c, k in enumerate(choice):
+        if k >= 0:
+            top[c], bot[c] = cands[c][k, 0], cands[c][k, 1] - 1
     mid = 0.5 * (top + bot)
     lw = np.nanmedian(bot - top) + 1 if np.isfinite(top).any() else 1.0
     y = mid.copy()
@@ -158,16 +200,16 @@ def _stretches(layout: panels.Layout):
     return out
 
 
-def _band(layout: panels.Layout, i: int, page_h: int):
-    """Rows of the page a row's trace may reach: most of the way to the neighbouring rows."""
+def _band(layout: panels.Layout, i: int, page_h: int, reach: float):
+    """Rows ``(y0, y1)`` of the page within ``reach`` row gaps above and below row ``i``'s baseline."""
     rows = list(layout.rows)
     up = rows[i] - rows[i - 1] if i > 0 else (rows[1] - rows[0] if len(rows) > 1 else rows[0])
     down = rows[i + 1] - rows[i] if i + 1 < len(rows) else up
-    return max(0, int(rows[i] - 0.9 * up)), min(page_h, int(rows[i] + 0.9 * down) + 1)
+    return max(0, int(rows[i] - reach * up)), min(page_h, int(rows[i] + reach * down) + 1)
 
 
 def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None = None,
-                  name: str | None = None) -> Digitized:
+                  name: str | None = None, deskew: bool = True) -> Digitized:
     """Digitise one page (a file path or an HxWx3 array; ``name`` names an array in errors); see the module doc.
 
     Raises:
@@ -180,6 +222,9 @@ def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None
     else:
         name = name or "<array>"
         page = as_page(path_or_array)
+    page, skew = grid.deskew(page) if deskew else (page, 0.0)
+    if skew:
+        layout = None  # measured again on the levelled page
     try:
         layout = layout or panels.find_layout(page)
         scale = grid.measure_scale(page, layout)
@@ -191,12 +236,13 @@ def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None
     spans, traces, rhythm = {}, {}, None
     px_s, px_mv = scale.px_per_s, scale.px_per_mv
     for lead, (i, x0, x1, t0) in _stretches(layout).items():
-        b0, b1 = _band(layout, i, page.shape[0])
+        b0, b1 = _band(layout, i, page.shape[0], BAND)
+        q0, q1 = _band(layout, i, page.shape[0], CORE)
         # a little inside the stretch: the separator lines and lead labels sit at its edges
-        c0, c1 = int(round(x0)) + 1, int(round(x1))
+        c0, c1 = int(round(x0)) + 3, int(round(x1)) - 1
         band = ink[b0:b1, c0:c1]
         base = layout.rows[i] - b0
-        y = _fill(follow_trace(band, base, max_run=0.85 * band.shape[0]))
+        y = _fill(follow_trace(band, base, max_run=0.85 * (q1 - q0), core=(q0 - b0, q1 - b0)))
         mv = (base - y) / px_mv
         t = t0 + (np.arange(c0, c1) - x0) / px_s
         dur = (x1 - x0) / px_s
@@ -212,4 +258,4 @@ def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None
         spans[lead] = (k0 / fs, k1 / fs)
     period = (scale.small_period_px, scale.large_period_px) if scale.source == "grid" else None
     return Digitized(signals, float(fs), list(LEADS12), layout.kind, period, scale.source, float(px_s),
-                     float(px_mv), rhythm, spans, traces, name)
+                     float(px_mv), rhythm, spans, traces, name, skew, page)

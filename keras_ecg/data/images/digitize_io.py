@@ -64,7 +64,7 @@ def summary(d) -> dict:
     return {"source": d.source, "layout": d.layout, "fs": d.fs, "leads": list(d.lead_names),
             "rhythm_strip": d.rhythm is not None, "scale_source": d.scale_source,
             "grid_period_px": list(d.grid_period_px) if d.grid_period_px else None,
-            "px_per_s": d.px_per_s, "px_per_mv": d.px_per_mv,
+            "px_per_s": d.px_per_s, "px_per_mv": d.px_per_mv, "skew_deg": d.skew_deg,
             "spans_s": {k: list(v) for k, v in d.spans.items()},
             "units": "mV", "paper": "25 mm/s, 10 mm/mV"}
 
@@ -82,6 +82,6 @@ def write_digitized(d, page: np.ndarray, out_dir, name: str) -> list:
                                      f"scale from {d.scale_source}"], write_dir=tmp)
         written = write_files(out / name, files)
     written.append(_atomic.write_text(out / f"{name}.csv", csv_text(d)))
-    written.append(_atomic.write_bytes(out / f"{name}_overlay.png", overlay_png(page, d)))
+    written.append(_atomic.write_bytes(out / f"{name}_overlay.png", overlay_png(d.page if d.page is not None else page, d)))
     written.append(_atomic.write_json(out / f"{name}.json", summary(d)))
     return written

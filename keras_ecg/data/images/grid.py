@@ -89,27 +89,34 @@ def line_profile(rgb: np.ndarray, axis: int) -> np.ndarray:
 def grid_period(rgb: np.ndarray, axis: int, prior_px_per_mm: float, tol: float = 0.15):
     """``(small, large)`` grid period in px of the grid area ``rgb`` along ``axis`` (1: x, 0: y).
 
-    The large (5 mm) period is the autocorrelation peak of the line profile
-    within ``tol`` of ``5 * prior_px_per_mm`` (the prior comes from the traces'
-    10 s width); the small one is a fifth of it. Raises :class:`GridError` when
-    no periodic lines show there.
+    The periods are autocorrelation peaks of the line profile within ``tol``
+    of ``prior_px_per_mm`` (1 mm) and 5 times it (5 mm; the prior comes from
+    the traces' 10 s width), refined on their multiples; the large period is 5
+    small ones. Raises :class:`GridError` when no periodic lines show there.
     """
     prof = line_profile(rgb, axis)
     if len(prof) < 50 or prof.std() < 1e-3:
         raise GridError("no grid lines to measure")
     ac = _autocorr(prof)
-    large, v = _best_lag(ac, 5 * prior_px_per_mm * (1 - tol), 5 * prior_px_per_mm * (1 + tol))
-    if large is None or v < 0.2:
-        raise GridError(f"no periodic grid lines near {5 * prior_px_per_mm:.1f} px (autocorrelation {v:.2f})")
-    # refine on multiples of the large period (lines sit on whole pixels: a longer lag rounds less)
-    period, mult = large, 1
-    while 5 * mult * period + 3 < len(ac) / 2 and mult < 25:
-        far, fv = _best_lag(ac, 5 * mult * period - 3, 5 * mult * period + 3)
-        if far is None or fv < 0.5 * v:
+    lo, hi = 1 - tol, 1 + tol
+    small, vs = _best_lag(ac, prior_px_per_mm * lo, prior_px_per_mm * hi)
+    large, vl = _best_lag(ac, 5 * prior_px_per_mm * lo, 5 * prior_px_per_mm * hi)
+    # the 5 mm lines are the surer mark, unless the 1 mm lines are as dark (then a 4 mm lag may win)
+    if large is not None and vl >= 0.2 and (small is None or vs < 0.2 or abs(large / 5 / small - 1) < 0.06):
+        period = large / 5.0
+    elif small is not None and vs >= 0.2:
+        period = small
+    else:
+        raise GridError(f"no periodic grid lines near {5 * prior_px_per_mm:.1f} px (autocorrelation {max(vs, vl):.2f})")
+    # refine on multiples (lines sit on whole pixels: a longer lag rounds less)
+    for k in (5, 25, 125):
+        if k * period + 3 >= len(ac) / 2:
             break
-        mult *= 5
-        period = far / mult
-    return period / 5.0, period
+        far, fv = _best_lag(ac, k * period - 2.5, k * period + 2.5)
+        if far is None or fv < 0.2:
+            break
+        period = far / k
+    return period, 5.0 * period
 
 
 def measure_scale(img, layout: panels.Layout | None = None) -> Scale:
@@ -142,3 +149,40 @@ def _pulses(a: np.ndarray, layout: panels.Layout):
     y0, y1, x0, x1 = layout.grid_box
     pad = min(y0, (y1 - y0) // 10)
     return pulses.find_pulses(panels.darkness(a[y0 - pad : y1, x0:x1]) > 0.5, y0=y0 - pad, x0=x0)
+
+
+def skew_angle(img, max_deg: float = 1.5, step: float = 0.05) -> float:
+    """The page's tilt in degrees (counter-clockwise rotation that straightens it; 0 for a straight page).
+
+    Projection-profile deskewing: the horizontal grid lines and trace
+    baselines give the sharpest row profile when they are level. Each angle is
+    tried as a shear of the dark pixels (fast, exact enough below 2 degrees).
+    """
+    a = panels.as_rgb(img)
+    w8 = 255.0 - a.min(axis=-1).astype(np.float32)
+    ys, xs = np.nonzero(w8 > 25)
+    if len(ys) < 100:
+        return 0.0
+    wts = w8[ys, xs]
+    xs = xs - a.shape[1] / 2.0
+    best, best_v = 0.0, -np.inf
+    off = int(np.ceil(a.shape[1] * np.tan(np.radians(max_deg)))) + 1
+    for deg in np.arange(-max_deg, max_deg + step / 2, step):
+        b = np.round(ys + xs * np.tan(np.radians(deg))).astype(np.int64) + off
+        prof = np.bincount(b, weights=wts, minlength=a.shape[0] + 2 * off)
+        v = float(np.sum(np.diff(prof) ** 2))
+        if v > best_v:
+            best, best_v = float(deg), v
+    return best
+
+
+def deskew(img, min_deg: float = 0.1):
+    """``(page, angle)``: the page rotated level (unchanged below ``min_deg``), and the angle applied."""
+    from PIL import Image
+
+    a = panels.as_rgb(img)
+    ang = skew_angle(a)
+    if abs(ang) < min_deg:
+        return a, 0.0
+    im = Image.fromarray(a).rotate(-ang, resample=Image.BILINEAR, fillcolor=(255, 255, 255))
+    return np.asarray(im), ang

@@ -9,7 +9,11 @@
   -> float32 ``(13, H, W, 1)`` in [0, 1];
 - ``grid_removed``: the page with its pink grid removed, gray, resized to
   ``image_size`` square (page size if ``image_size`` is None), normalised like
-  ``page`` -> float32 ``(S, S, 1)``.
+  ``page`` -> float32 ``(S, S, 1)``;
+- ``digitized``: the 12 leads read off the page (:mod:`.digitize`), the first
+  :data:`DIGITIZED_SECONDS` of each lead's printed stretch at
+  :data:`DIGITIZED_FS` Hz, in mV -> float32 ``(T, 12)`` (the input of the
+  1-D waveform models).
 
 :func:`prepare` gives the uint8 array (what the cache keeps) and
 :func:`normalise` the float one. NumPy, SciPy and Pillow only.
@@ -25,7 +29,9 @@ from keras_ecg.data.images import panels
 from keras_ecg.data.images.io import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageError, as_page, read_image
 from keras_ecg.data.images.panels import LayoutError
 
-PREPROCESS = ("page", "panels", "grid_removed")
+PREPROCESS = ("page", "panels", "grid_removed", "digitized")
+DIGITIZED_FS = 100.0  # Hz of the digitised leads a model reads
+DIGITIZED_SECONDS = 2.5  # every layout prints each lead for at least 2.5 s
 
 
 def check_preprocess(preprocess: str) -> None:
@@ -59,14 +65,22 @@ def prepare(page: np.ndarray, preprocess: str, image_size, panel_size) -> np.nda
         return _resize(page, _square(image_size) or page.shape[:2])
     if preprocess == "panels":
         return panels.crop_panels(page, size=pair(panel_size))
+    if preprocess == "digitized":
+        from keras_ecg.data.images import digitize
+
+        d = digitize.digitize_page(page, fs=DIGITIZED_FS)
+        return d.window(DIGITIZED_SECONDS, DIGITIZED_FS).astype(np.float32)
     g = panels.remove_grid(page)  # grid_removed
     size = _square(image_size)
     return (g if size is None else _resize(g, size))[..., None]
 
 
 def normalise(raw: np.ndarray, preprocess: str, dtype="float32") -> np.ndarray:
-    """The uint8 output of :func:`prepare` as floats: ``x/255`` for panels, else ``(x/255 - 0.5) / 0.5``."""
+    """The uint8 output of :func:`prepare` as floats: ``x/255`` for panels, mV as they are for
+    ``digitized``, else ``(x/255 - 0.5) / 0.5``."""
     x = raw.astype(dtype)
+    if preprocess == "digitized":
+        return x
     if preprocess == "panels":
         return x / 255.0
     return x / 127.5 - 1.0  # mean 0.5, std 0.5 on [0, 1]
@@ -83,7 +97,7 @@ def preprocess_image(
     """One image (a file path or an array) preprocessed as in :func:`~keras_ecg.data.images.load_folder`.
 
     Returns float32 ``(S, S, 3)`` for ``page``, ``(13, H, W, 1)`` for
-    ``panels``, ``(S, S, 1)`` for ``grid_removed``. Raises :class:`ImageError`
+    ``panels``, ``(S, S, 1)`` for ``grid_removed``, ``(T, 12)`` mV for ``digitized``. Raises :class:`ImageError`
     (or :class:`LayoutError` for ``panels``) naming the file.
     """
     check_preprocess(preprocess)

@@ -331,7 +331,7 @@ def pages(
         "source": "synthetic",
         "synthetic": True,
         "preprocess": preprocess,
-        "image_size": image_size if preprocess != "panels" else None,
+        "image_size": image_size if preprocess not in ("panels", "digitized") else None,
         "panel_size": list(prep.pair(panel_size)) if preprocess == "panels" else None,
         "panel_names": list(LEADS) if preprocess == "panels" else None,
         "page_size": [height, width],

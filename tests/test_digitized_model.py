@@ -1,0 +1,61 @@
+"""A 12-lead 1-D model on signals digitised from ECG pages (preprocess ``digitized``)."""
+
+import json
+import os
+
+import numpy as np
+
+from keras_ecg.data import images
+from keras_ecg.data.images import preprocess, synthetic_pages
+
+
+def test_digitized_dataset_is_fixed_length_12_lead_and_cached(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "pages"
+    for cls, layout in (("normal", "3x4+1"), ("mi", "6x2"), ("covid19", "6x2+1")):
+        d = root / cls
+        d.mkdir(parents=True)
+        for i in range(2):
+            page = synthetic_pages.render_page(cls, seed=i, layout=layout, grid=layout != "6x2+1")
+            Image.fromarray(page).save(d / f"{cls}_{i}.png")
+    Image.fromarray(np.full((500, 700, 3), 255, np.uint8)).save(root / "mi" / "blank.png")
+    ds = images.load_folder(root, class_map={"normal": "normal", "mi": "mi", "covid19": "covid19"},
+                            preprocess="digitized", cache_dir=tmp_path / "cache", on_layout_error="skip")
+    n = int(preprocess.DIGITIZED_SECONDS * preprocess.DIGITIZED_FS)
+    assert ds.x.shape == (6, n, 12) and ds.x.dtype == np.float32 and np.isfinite(ds.x).all()
+    assert [f["file"] for f in ds.meta["layout_failures"]] == ["mi/blank.png"]
+    assert sorted(ds.meta["layouts"]) == ["3x4+1", "3x4+1", "6x2", "6x2", "6x2+1", "6x2+1"]
+    assert ds.meta["normalisation"] == "mV"
+    # millivolt-scale signals: QRS complexes of about 1 mV in the limb leads
+    assert 0.4 < np.percentile(np.ptp(ds.x[:, :, 1], axis=1), 50) < 4.0
+    again = images.load_folder(root, class_map={"normal": "normal", "mi": "mi", "covid19": "covid19"},
+                               preprocess="digitized", cache_dir=tmp_path / "cache")
+    assert again.meta["decoded"] == 0 and np.array_equal(again.x, ds.x)  # from the cache: no page read again
+
+
+def test_image_recipe_trains_cnn1d_on_digitized_leads(tmp_path):
+    from keras_ecg.training import runner
+
+    cfg = {"name": "test_digitized", "task": "images", "model": "cnn1d", "classes": ["normal", "covid19"],
+           "synthetic_n": 8, "batch_size": 8}
+    out = tmp_path / "run"
+    tiny = json.dumps({"filters": [8], "dense_units": [8], "dropout": 0.0})
+    reports = runner.main(cfg, ["--backend", os.environ.get("KERAS_BACKEND", "jax"), "--out", str(out),
+                                "--data", "synthetic", "--epochs", "1", "--model-args", tiny, "--export", "keras",
+                                "--verbose", "0", "--no-plots", "--calibration", "none"])
+    rep = reports["cnn1d"]
+    assert rep["extra"]["input_kind"] == "digitized"
+    assert rep["extra"]["input_shape"] == [int(preprocess.DIGITIZED_SECONDS * preprocess.DIGITIZED_FS), 12]
+    card = json.loads(next(out.rglob("model_card.json")).read_text())
+    assert card["input_kind"] == "digitized" and card["preprocessing"]["preprocess"] == "digitized"
+    # predict digitises a page file the same way
+    from PIL import Image
+
+    from keras_ecg.deploy import predict
+
+    page = tmp_path / "page.png"
+    Image.fromarray(synthetic_pages.render_page("covid19", seed=99)).save(page)
+    model_path = next(out.rglob("model.keras"))
+    results, _ = predict.predict(str(model_path), [str(page)])
+    assert results[0]["class"] in ("normal", "covid19")

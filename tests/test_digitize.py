@@ -28,7 +28,8 @@ def test_scale_in_millivolts_and_seconds():
     """A known sine of 1 mV peak at 2 Hz comes back in mV against seconds (grid scale)."""
     fs = synthetic_pages.FS
     t = np.arange(10 * fs) / fs
-    sig = {lead: np.sin(2 * np.pi * 2.0 * t) for lead in synthetic_pages.TWELVE}
+    wave = np.where(t % 2.5 < 0.3, 0.0, np.sin(2 * np.pi * 2.0 * (t % 2.5 - 0.3)))  # flat after each pulse
+    sig = {lead: wave for lead in synthetic_pages.TWELVE}
     page = synthetic_pages.render_page("normal", seed=0, signals=sig)
     d = digitize.digitize_page(page, fs=fs)
     g = synthetic_pages.page_geometry()

@@ -38,7 +38,7 @@ def test_image_recipe_trains_cnn1d_on_digitized_leads(tmp_path):
     from keras_ecg.training import runner
 
     cfg = {"name": "test_digitized", "task": "images", "model": "cnn1d", "classes": ["normal", "covid19"],
-           "synthetic_n": 8, "batch_size": 8}
+           "synthetic_n": 6, "batch_size": 8}
     out = tmp_path / "run"
     tiny = json.dumps({"filters": [8], "dense_units": [8], "dropout": 0.0})
     reports = runner.main(cfg, ["--backend", os.environ.get("KERAS_BACKEND", "jax"), "--out", str(out),

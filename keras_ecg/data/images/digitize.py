@@ -229,6 +229,8 @@ def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None
         layout = layout or panels.find_layout(page)
         scale = grid.measure_scale(page, layout)
     except panels.LayoutError as e:
+        if name == "<array>":
+            raise
         raise type(e)(f"{name}: {e}") from None
     ink = panels.darkness(page) > 0.5
     n = int(round(PAGE_SECONDS * fs))

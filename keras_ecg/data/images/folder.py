@@ -296,8 +296,8 @@ def load_folder(
             rels.append(rel)
     if layout_failures:
         first = layout_failures[0]
-        warnings.warn(f"{root}: {len(layout_failures)} page(s) without a readable layout left out of the "
-                      f"panels, e.g. {first['file']}: {first['reason']} (all in meta['layout_failures'])")
+        warnings.warn(f"{root}: {len(layout_failures)} page(s) without a readable layout left out "
+                      f"({preprocess}), e.g. {first['file']}: {first['reason']} (all in meta['layout_failures'])")
     if not xs:
         raise ImageError(f"{root}: no usable images (skipped {len(skipped)}, layout failures {len(layout_failures)})")
     if duplicates == "none":

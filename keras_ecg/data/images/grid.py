@@ -52,21 +52,6 @@ def _autocorr(profile: np.ndarray) -> np.ndarray:
     return ac / (ac[0] + 1e-12)
 
 
-def _best_lag(ac: np.ndarray, lo: float, hi: float):
-    """The lag in [lo, hi] with the highest local-maximum autocorrelation (sub-pixel), and its value."""
-    lo_i, hi_i = max(1, int(np.floor(lo))), min(len(ac) - 2, int(np.ceil(hi)))
-    best, val = None, -np.inf
-    for k in range(lo_i, hi_i + 1):
-        if ac[k] >= ac[k - 1] and ac[k] >= ac[k + 1] and ac[k] > val:
-            best, val = k, ac[k]
-    if best is None:
-        return None, 0.0
-    a, b, c = ac[best - 1], ac[best], ac[best + 1]
-    den = a - 2 * b + c
-    off = 0.5 * (a - c) / den if den < 0 else 0.0
-    return best + float(np.clip(off, -0.5, 0.5)), float(val)
-
-
 def line_profile(rgb: np.ndarray, axis: int) -> np.ndarray:
     """How much grid-line colour each column (``axis=1``) or row (``axis=0``) holds.
 
@@ -89,34 +74,35 @@ def line_profile(rgb: np.ndarray, axis: int) -> np.ndarray:
 def grid_period(rgb: np.ndarray, axis: int, prior_px_per_mm: float, tol: float = 0.15):
     """``(small, large)`` grid period in px of the grid area ``rgb`` along ``axis`` (1: x, 0: y).
 
-    The periods are autocorrelation peaks of the line profile within ``tol``
-    of ``prior_px_per_mm`` (1 mm) and 5 times it (5 mm; the prior comes from
-    the traces' 10 s width), refined on their multiples; the large period is 5
-    small ones. Raises :class:`GridError` when no periodic lines show there.
+    The 5 mm period is the one within ``tol`` of ``5 * prior_px_per_mm`` (the
+    prior comes from the traces' 10 s width) whose multiples (up to 50 mm) hold
+    the most line-profile autocorrelation; where the 5 mm lines do not stand
+    out, the 1 mm period is found the same way. The small period is a fifth of
+    the large one. Raises :class:`GridError`
+    when no periodic lines show there.
     """
     prof = line_profile(rgb, axis)
     if len(prof) < 50 or prof.std() < 1e-3:
         raise GridError("no grid lines to measure")
     ac = _autocorr(prof)
-    lo, hi = 1 - tol, 1 + tol
-    small, vs = _best_lag(ac, prior_px_per_mm * lo, prior_px_per_mm * hi)
-    large, vl = _best_lag(ac, 5 * prior_px_per_mm * lo, 5 * prior_px_per_mm * hi)
-    # the 5 mm lines are the surer mark, unless the 1 mm lines are as dark (then a 4 mm lag may win)
-    if large is not None and vl >= 0.2 and (small is None or vs < 0.2 or abs(large / 5 / small - 1) < 0.06):
-        period = large / 5.0
-    elif small is not None and vs >= 0.2:
-        period = small
-    else:
-        raise GridError(f"no periodic grid lines near {5 * prior_px_per_mm:.1f} px (autocorrelation {max(vs, vl):.2f})")
-    # refine on multiples (lines sit on whole pixels: a longer lag rounds less)
-    for k in (5, 25, 125):
-        if k * period + 3 >= len(ac) / 2:
-            break
-        far, fv = _best_lag(ac, k * period - 2.5, k * period + 2.5)
-        if far is None or fv < 0.2:
-            break
-        period = far / k
-    return period, 5.0 * period
+    lags = np.arange(len(ac))
+
+    def comb(mm: float, max_k: int):
+        """The period (px) near ``mm`` mm of the prior whose multiples hold the most autocorrelation."""
+        cands = np.arange(mm * prior_px_per_mm * (1 - tol), mm * prior_px_per_mm * (1 + tol), 0.002 * mm)
+        scores = [float(np.interp(np.arange(1, int(min(max_k, (len(ac) / 2 - 1) / p)) + 1) * p, lags, ac).mean())
+                  for p in cands]
+        p = float(cands[int(np.argmax(scores))])
+        return p, float(np.interp([p, 2 * p], lags, ac).mean())
+
+    # the 5 mm lines first (darker), over 10 multiples; else the 1 mm lines over 50
+    large, v = comb(5.0, 10)
+    if v >= 0.2:
+        return large / 5.0, large
+    small, v = comb(1.0, 50)
+    if v >= 0.2:
+        return small, 5.0 * small
+    raise GridError(f"no periodic grid lines near {prior_px_per_mm:.2f} px per mm (autocorrelation {v:.2f})")
 
 
 def measure_scale(img, layout: panels.Layout | None = None) -> Scale:
@@ -165,15 +151,18 @@ def skew_angle(img, max_deg: float = 1.5, step: float = 0.05) -> float:
         return 0.0
     wts = w8[ys, xs]
     xs = xs - a.shape[1] / 2.0
-    best, best_v = 0.0, -np.inf
     off = int(np.ceil(a.shape[1] * np.tan(np.radians(max_deg)))) + 1
-    for deg in np.arange(-max_deg, max_deg + step / 2, step):
+
+    def sharpness(deg):
         b = np.round(ys + xs * np.tan(np.radians(deg))).astype(np.int64) + off
         prof = np.bincount(b, weights=wts, minlength=a.shape[0] + 2 * off)
-        v = float(np.sum(np.diff(prof) ** 2))
-        if v > best_v:
-            best, best_v = float(deg), v
-    return best
+        return float(np.sum(np.diff(prof) ** 2))
+
+    # coarse, then fine around the best coarse angle
+    coarse = np.arange(-max_deg, max_deg + 1e-9, 4 * step)
+    best = float(coarse[int(np.argmax([sharpness(d) for d in coarse]))])
+    fine = np.arange(best - 4 * step, best + 4 * step + 1e-9, step)
+    return float(np.round(fine[int(np.argmax([sharpness(d) for d in fine]))], 6))
 
 
 def deskew(img, min_deg: float = 0.1):

@@ -239,10 +239,12 @@ def test_real_non_standard_layouts_handled_or_reported_by_name(ecg_images_dir, t
 
 
 def test_real_share_every_page_cropped_or_named(ecg_images_dir):
-    """Every page of the real share gets a layout (or is named with the reason); every 10th is cropped."""
+    """A third of the real share's pages (every 3rd of each class folder; benchmarks/image_layouts.py reads
+    them all) each get a layout, or are named with the reason; every 4th of those is cropped."""
     kinds, failed, n = {}, {}, 0
     for folder in sorted(p for p in ecg_images_dir.iterdir() if p.is_dir()):
-        for f in sorted(folder.iterdir(), key=lambda p: images.folder.natural_key(p.name)):
+        files = sorted(folder.iterdir(), key=lambda p: images.folder.natural_key(p.name))
+        for f in files[::3]:
             page = images.read_image(f)
             n += 1
             try:
@@ -251,13 +253,13 @@ def test_real_share_every_page_cropped_or_named(ecg_images_dir):
                 failed[f.name] = str(e)
                 continue
             kinds[layout.kind] = kinds.get(layout.kind, 0) + 1
-            if n % 10 == 0 or layout.kind != "3x4+1" and n % 3 == 0:
+            if n % 4 == 0:
                 crops = panels.crop_panels(page, size=(32, 48), layout=layout)
                 assert (crops.reshape(13, -1).max(axis=1) > 100).all(), f.name
     print(f"{n} pages: {kinds}; not read: {failed}")
     assert all(failed.values())  # a page not read is named with a reason
-    assert not failed, failed  # on this share every page is read: 3x4+1, 6x2+1 (no grid) and 6x2
-    assert sum(kinds.values()) == n and set(kinds) <= set(panels.LAYOUTS)
+    assert not failed, failed  # on this share every page is read
+    assert set(kinds) == set(panels.LAYOUTS)  # all three layouts occur in the sample
 
 
 @pytest.mark.parametrize("layout,grid,look,size", [

@@ -245,9 +245,9 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
 
     if is_baseline(model_name):
         return _run_baseline(cfg, model_name, out, cache)
-    kind = registry.input_kind(model_name)
-    if cfg.task == "images" and kind == "waveform":  # a 1-D model on a page: the leads digitised off it
-        kind = "digitized"
+    from keras_ecg.training.sources import data_input_kind
+
+    kind = data_input_kind(cfg.task, model_name)  # a 1-D model on pages reads the digitised leads
     data, train, val = _load_data(cfg, kind, cache)
     binary = cfg.binary
     class_names = list(data.test.class_names)

@@ -362,6 +362,15 @@ def _detected_train(path, spec, train):
     return det.subset(np.arange(len(det)), **keep)
 
 
+def data_input_kind(task: str, model_name: str) -> str:
+    """The input a model reads in a task: its registry kind, except that a waveform (1-D) model in the
+    images task reads the leads digitised off each page (``digitized``)."""
+    from keras_ecg import registry
+
+    kind = registry.input_kind(model_name)
+    return "digitized" if task == "images" and kind == "waveform" else kind
+
+
 def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print) -> Data:
     """ECG page images (``input_kind`` image) or lead panels (``panels``), group-split by content.
 

@@ -17,7 +17,7 @@ def test_digitized_dataset_is_fixed_length_12_lead_and_cached(tmp_path):
         d = root / cls
         d.mkdir(parents=True)
         for i in range(2):
-            page = synthetic_pages.render_page(cls, seed=i, layout=layout, grid=layout != "6x2+1")
+            page = synthetic_pages.render_page(cls, seed=i, layout=layout, grid=layout != "6x2+1", look="cardiac")
             Image.fromarray(page).save(d / f"{cls}_{i}.png")
     Image.fromarray(np.full((500, 700, 3), 255, np.uint8)).save(root / "mi" / "blank.png")
     ds = images.load_folder(root, class_map={"normal": "normal", "mi": "mi", "covid19": "covid19"},

@@ -3,7 +3,11 @@
 One concern per module:
 
 - :mod:`.io`: which files are images (:data:`IMAGE_SUFFIXES`, the one list), safe decoding;
-- :mod:`.panels`: the page layout (grid, trace rows) and the 13 lead panels;
+- :mod:`.panels`: the page layout (grid, trace rows; ``3x4+1``, ``6x2+1``, ``6x2``) and the 13 lead panels;
+- :mod:`.pulses`: the 1 mV calibration pulses (rows and amplitude scale);
+- :mod:`.grid`: the paper's scale (grid period in px) and deskewing;
+- :mod:`.digitize`: a page -> 12 leads in mV against seconds (:mod:`.digitize_io` writes them,
+  :mod:`.digitize_check` scores them against rendered pages);
 - :mod:`.preprocess`: the variants ``page``, ``panels``, ``grid_removed`` and a batch loader;
 - :mod:`.dedup`: exact and near duplicates merged into groups;
 - :mod:`.folder`: a folder of class folders -> a :class:`~keras_ecg.data.Dataset` (cached);

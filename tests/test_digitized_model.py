@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from keras_ecg.data import images
 from keras_ecg.data.images import preprocess, synthetic_pages
@@ -20,8 +21,9 @@ def test_digitized_dataset_is_fixed_length_12_lead_and_cached(tmp_path):
             page = synthetic_pages.render_page(cls, seed=i, layout=layout, grid=layout != "6x2+1", look="cardiac")
             Image.fromarray(page).save(d / f"{cls}_{i}.png")
     Image.fromarray(np.full((500, 700, 3), 255, np.uint8)).save(root / "mi" / "blank.png")
-    ds = images.load_folder(root, class_map={"normal": "normal", "mi": "mi", "covid19": "covid19"},
-                            preprocess="digitized", cache_dir=tmp_path / "cache", on_layout_error="skip")
+    with pytest.warns(UserWarning, match=r"1 page\(s\) without a readable layout left out \(digitized\)"):
+        ds = images.load_folder(root, class_map={"normal": "normal", "mi": "mi", "covid19": "covid19"},
+                                preprocess="digitized", cache_dir=tmp_path / "cache", on_layout_error="skip")
     n = int(preprocess.DIGITIZED_SECONDS * preprocess.DIGITIZED_FS)
     assert ds.x.shape == (6, n, 12) and ds.x.dtype == np.float32 and np.isfinite(ds.x).all()
     assert [f["file"] for f in ds.meta["layout_failures"]] == ["mi/blank.png"]
@@ -29,8 +31,9 @@ def test_digitized_dataset_is_fixed_length_12_lead_and_cached(tmp_path):
     assert ds.meta["normalisation"] == "mV"
     # millivolt-scale signals: QRS complexes of about 1 mV in the limb leads
     assert 0.4 < np.percentile(np.ptp(ds.x[:, :, 1], axis=1), 50) < 4.0
-    again = images.load_folder(root, class_map={"normal": "normal", "mi": "mi", "covid19": "covid19"},
-                               preprocess="digitized", cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match="blank.png"):  # named again, from the cache
+        again = images.load_folder(root, class_map={"normal": "normal", "mi": "mi", "covid19": "covid19"},
+                                   preprocess="digitized", cache_dir=tmp_path / "cache")
     assert again.meta["decoded"] == 0 and np.array_equal(again.x, ds.x)  # from the cache: no page read again
 
 

@@ -116,8 +116,8 @@ class WaveformPreprocessing:
 class ImagePreprocessing:
     """How an ECG page becomes model input (input kinds ``image`` and ``panels``)."""
 
-    preprocess: str = _f(help="'page', 'panels', 'grid_removed' or 'digitized' (keras_ecg.data.images."
-                              "preprocess_image)")
+    preprocess: str = _f(help="'page', 'panels', 'grid_removed', 'crop', 'degrid', 'binary' or 'digitized' "
+                              "(keras_ecg.data.images.preprocess_image)")
     image_size: int | None = _f(None, help="side of the square image (page, grid_removed)")
     panel_size: list[int] | None = _f(None, help="(height, width) of each lead panel (panels)")
     layout: str | None = _f(None, help="page layout the panels were cut from (e.g. '3x4+1'), if known")

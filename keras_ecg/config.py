@@ -152,8 +152,10 @@ class RunConfig:
     # --- ECG images
     image_size: int = setting(224, "page images are resized to this many pixels square", flag=True,
                               group="images")
-    page_preprocess: str = setting("page", "preprocessing of page-input models (page or grid_removed)",
-                                   group="images")
+    page_preprocess: str = setting("page", "preprocessing of page-input models: the page, grid_removed, or the format "
+                                           "taken away: crop (grid area), degrid (and no grid), binary (trace "
+                                           "at a fixed mm scale)", flag=True,
+                                   choices=("page", "grid_removed", "crop", "degrid", "binary"), group="images")
     panel_preprocess: str = setting("panels", "preprocessing of panel-input models", group="images")
     class_map: dict | None = setting(None, "folder name -> class name as JSON (default: the known long names; "
                                            "a folder matching none of them is an error)", flag=True,

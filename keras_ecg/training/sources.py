@@ -371,13 +371,11 @@ def data_input_kind(task: str, model_name: str) -> str:
     return "digitized" if task == "images" and kind == "waveform" else kind
 
 
-def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print) -> Data:
-    """ECG page images (``input_kind`` image) or lead panels (``panels``), group-split by content.
+def image_dataset(cfg, data: str | None, input_kind: str, seed: int = 0, log=print):
+    """``(dataset, preprocessing dict, source description, resolved)``: the whole image data, not split.
 
-    ``cfg``: a :class:`~keras_ecg.config.RunConfig` (or a dict of its settings).
+    ``meta["files"]`` (folders only) names each page relative to ``meta["source"]``.
     """
-    from keras_ecg.data import splits
-
     cfg = _run_config(cfg, "images")
     preprocess = {"panels": cfg.panel_preprocess, "digitized": "digitized"}.get(input_kind, cfg.page_preprocess)
     image_size = cfg.image_size
@@ -402,10 +400,22 @@ def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print
             raise DataError(f"{res.path}: {str(e).splitlines()[0]}") from None
         desc = ds.meta.get("source", f"ECG images ({res.path})")
     check_classes(ds, "the image dataset")
-    train, test = splits.group_split(ds, test_size=float(cfg.test_size), seed=seed)
-    check_classes(train, "the training side")
     for key in ("image_size", "panel_size", "layout", "preprocess", "num_panels"):
         if key in ds.meta:
             prep[key] = ds.meta[key]
-    return Data(train, test, f"{desc} [{res.how}]", res.synthetic or bool(ds.meta.get("synthetic")),
+    return ds, prep, f"{desc} [{res.how}]", res
+
+
+def load_images(cfg, data: str | None, input_kind: str, seed: int = 0, log=print) -> Data:
+    """ECG page images (``input_kind`` image) or lead panels (``panels``), group-split by content.
+
+    ``cfg``: a :class:`~keras_ecg.config.RunConfig` (or a dict of its settings).
+    """
+    from keras_ecg.data import splits
+
+    cfg = _run_config(cfg, "images")
+    ds, prep, desc, res = image_dataset(cfg, data, input_kind, seed=seed, log=log)
+    train, test = splits.group_split(ds, test_size=float(cfg.test_size), seed=seed)
+    check_classes(train, "the training side")
+    return Data(train, test, desc, res.synthetic or bool(ds.meta.get("synthetic")),
                 list(res.warnings), input_kind, prep)

@@ -339,6 +339,7 @@ def load_folder(
         "item_keys": ["files", "layouts"],
         "duplicates": report,
         "decoded": n_decoded,
+        "files": rels,  # per page, relative to source (drop it before subsetting)
     }
     return Dataset(x, y, groups, class_names, meta)
 

@@ -10,6 +10,9 @@
 - ``grid_removed``: the page with its pink grid removed, gray, resized to
   ``image_size`` square (page size if ``image_size`` is None), normalised like
   ``page`` -> float32 ``(S, S, 1)``;
+- ``crop``, ``degrid``, ``binary``: the format taken away (:mod:`.deformat`): the grid area only
+  (RGB), without the grid (gray), or the binarised trace at a fixed scale (ink 1, paper -1)
+  -> float32 ``(S, S, 3)`` or ``(S, S, 1)``.
 - ``digitized``: the 12 leads read off the page (:mod:`.digitize`), the first
   :data:`DIGITIZED_SECONDS` of each lead's printed stretch at
   :data:`DIGITIZED_FS` Hz, in mV -> float32 ``(T, 12)`` (the input of the
@@ -26,10 +29,11 @@ import os
 import numpy as np
 
 from keras_ecg.data.images import panels
+from keras_ecg.data.images.deformat import DEFORMAT, deformat
 from keras_ecg.data.images.io import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageError, as_page, read_image
 from keras_ecg.data.images.panels import LayoutError
 
-PREPROCESS = ("page", "panels", "grid_removed", "digitized")
+PREPROCESS = ("page", "panels", "grid_removed", *DEFORMAT, "digitized")
 DIGITIZED_FS = 100.0  # Hz of the digitised leads a model reads
 DIGITIZED_SECONDS = 2.5  # every layout prints each lead for at least 2.5 s
 
@@ -70,6 +74,10 @@ def prepare(page: np.ndarray, preprocess: str, image_size, panel_size) -> np.nda
 
         d = digitize.digitize_page(page, fs=DIGITIZED_FS)
         return d.window(DIGITIZED_SECONDS, DIGITIZED_FS).astype(np.float32)
+    if preprocess in DEFORMAT:
+        if image_size is None:
+            raise ValueError(f"preprocess={preprocess!r} needs an image_size")
+        return deformat(page, preprocess, image_size)
     g = panels.remove_grid(page)  # grid_removed
     size = _square(image_size)
     return (g if size is None else _resize(g, size))[..., None]
@@ -96,8 +104,9 @@ def preprocess_image(
 ):
     """One image (a file path or an array) preprocessed as in :func:`~keras_ecg.data.images.load_folder`.
 
-    Returns float32 ``(S, S, 3)`` for ``page``, ``(13, H, W, 1)`` for
-    ``panels``, ``(S, S, 1)`` for ``grid_removed``, ``(T, 12)`` mV for ``digitized``. Raises :class:`ImageError`
+    Returns float32 ``(S, S, 3)`` for ``page`` and ``crop``, ``(13, H, W, 1)`` for
+    ``panels``, ``(S, S, 1)`` for ``grid_removed``, ``degrid`` and ``binary``, ``(T, 12)`` mV for
+    ``digitized``. Raises :class:`ImageError`
     (or :class:`LayoutError` for ``panels``) naming the file.
     """
     check_preprocess(preprocess)
@@ -139,7 +148,7 @@ def image_loader(
     def blank():
         if preprocess == "panels":
             return np.zeros((len(panels.LEADS),) + pair(panel_size) + (1,), np.float32)
-        return np.ones(_square(image_size) + ((3,) if preprocess == "page" else (1,)), np.float32)
+        return np.ones(_square(image_size) + ((3,) if preprocess in ("page", "crop") else (1,)), np.float32)
 
     def loader(items):
         out = []

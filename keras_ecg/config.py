@@ -157,6 +157,9 @@ class RunConfig:
                                            "at a fixed mm scale)", flag=True,
                                    choices=("page", "grid_removed", "crop", "degrid", "binary"), group="images")
     panel_preprocess: str = setting("panels", "preprocessing of panel-input models", group="images")
+    cv: int = setting(0, "K-fold cross-validation grouped by content hash (duplicates in one fold), the "
+                         "validation side carved from the training folds; mean and spread in the report (0: one "
+                         "train/test split)", flag=True, group="images")
     class_map: dict | None = setting(None, "folder name -> class name as JSON (default: the known long names; "
                                            "a folder matching none of them is an error)", flag=True,
                                      group="images")

@@ -176,10 +176,14 @@ def _run_in(cfg: RunConfig, models, folder, run_cfg, callbacks) -> dict:
 
     cache: dict = {}
     reports: dict = {}
-    for model_name in models:
+    if cfg.cv:  # grouped K-fold cross-validation (keras_ecg.training.cv) instead of one split
+        from keras_ecg.training import cv
+
+        reports = cv.run(cfg, models, out, strategy, callbacks, log=_log)
+    for model_name in models if not cfg.cv else ():
         sub = out if len(models) == 1 else out / model_name
         reports[model_name] = _run_one(cfg, model_name, sub, strategy, cache, callbacks)
-    if chief and len(models) > 1:
+    if chief and len(models) > 1 and not cfg.cv:
         from keras_ecg.evaluation import compare_table
 
         table = compare_table(reports)

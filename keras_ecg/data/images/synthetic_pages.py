@@ -344,3 +344,22 @@ def pages(
         "seed": seed,
     }
     return Dataset(x, y, np.asarray(groups, dtype=object), names, meta)
+
+
+def write_folder(root, n_per_class: int = 4, classes=None, seed: int = 0, width: int = 553, height: int = 393,
+                 quality: int = 90):
+    """Rendered pages saved as JPEG files in one sub-folder per class (a tiny image share for tests and
+    the benchmark's quick mode); returns ``root``. ``covid19`` pages get the scanned look, as in the share."""
+    import pathlib
+
+    from PIL import Image
+
+    root = pathlib.Path(root)
+    classes = list(classes) if classes is not None else list(CLASSES)
+    for label, cls in enumerate(classes):
+        sub = root / cls
+        sub.mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            page = render_page(cls, seed=seed * 1_000_003 + label * 10_007 + i, width=width, height=height)
+            Image.fromarray(page).save(sub / f"{cls} ({i + 1}).jpg", quality=quality)
+    return root

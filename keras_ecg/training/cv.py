@@ -217,7 +217,8 @@ def cv_format(cfg, table, loaded: Loaded, out, source: str = "file", log=print) 
         x, names = ff.folder_features(loaded.root, loaded.keys, log=log), ff.FEATURES
         what = "page files"
     else:
-        x, names = FB.input_features(ds.x), ff.IMAGE_FEATURES
+        tag = f"input-{loaded.prep.get('preprocess')}-{loaded.prep.get('image_size')}"
+        x, names = FB.input_features(ds.x, loaded.root, loaded.keys, tag, log=log), ff.IMAGE_FEATURES
         what = f"model input ({loaded.prep.get('preprocess')})"
     feats = Dataset(x, ds.y, ds.groups, ds.class_names, {"source": loaded.source, "synthetic": loaded.synthetic})
     reports = []

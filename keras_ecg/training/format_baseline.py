@@ -24,13 +24,20 @@ def classifier(seed: int = 0):
                                           l2_regularization=1.0, class_weight="balanced", random_state=seed)
 
 
-def input_features(x) -> np.ndarray:
-    """Format features of model inputs ``(n, H, W, C)`` normalised as in :mod:`.preprocess` (image kinds)."""
+def input_features(x, root=None, keys=None, tag: str = "input", log=None) -> np.ndarray:
+    """Format features of model inputs ``(n, H, W, C)`` normalised as in :mod:`.preprocess` (image kinds);
+    cached per page file when ``root`` and ``keys`` (file names) are given, under ``tag``."""
     from keras_ecg.data.images import format_features as ff
 
-    raw = np.clip((np.asarray(x, np.float32) + 1.0) * 127.5, 0, 255).astype(np.uint8)
     names = ff.IMAGE_FEATURES
-    return np.stack([ff.vector(ff.image_features(a[..., 0] if a.shape[-1] == 1 else a), names) for a in raw])
+
+    def one(i, path=None):
+        a = np.clip((np.asarray(x[i], np.float32) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+        return ff.vector(ff.image_features(a[..., 0] if a.shape[-1] == 1 else a), names)
+
+    if root is None or keys is None:
+        return np.stack([one(i) for i in range(len(x))])
+    return ff.cached_rows(root, keys, tag, one, len(names), log=log)
 
 
 def fit_predict(x_train, y_train, x_test, num_classes: int, seed: int = 0) -> np.ndarray:

@@ -150,22 +150,23 @@ def page_file_features(path) -> np.ndarray:
     return vector({**file_features(path), **image_features(read_image(path))})
 
 
-def folder_features(root, files, cache: bool = True, cache_dir=None, log=None) -> np.ndarray:
-    """``(n, len(FEATURES))`` for ``files`` (relative to ``root``), cached by each file's sha256."""
+def cached_rows(root, files, tag: str, compute, width: int, cache: bool = True, cache_dir=None, log=None):
+    """``(n, width)`` rows ``compute(i, path)`` for ``files`` (relative to ``root``), cached under ``tag``
+    by each file's sha256 (a row is measured once per page, whichever task or fold asks for it)."""
     import pathlib
 
     from keras_ecg.data import cache as _cache
     from keras_ecg.data.images.dedup import sha256_file
 
     root = pathlib.Path(root)
-    croot = _cache.cache_dir(cache_dir) / "format_features"
+    croot = _cache.cache_dir(cache_dir) / "format_features" / f"{tag}-v{VERSION}"
     out = []
     for i, rel in enumerate(files):
         path = root / rel
-        entry = croot / f"{sha256_file(path)}-v{VERSION}.npz"
+        entry = croot / f"{sha256_file(path)}.npz"
         hit = _cache.load(entry) if cache else None
-        if hit is None or hit["x"].shape != (len(FEATURES),):
-            x = page_file_features(path)
+        if hit is None or hit["x"].shape != (width,):
+            x = np.asarray(compute(i, path), np.float32)
             if cache:
                 try:
                     _cache.save(entry, x=x)
@@ -175,8 +176,14 @@ def folder_features(root, files, cache: bool = True, cache_dir=None, log=None) -
             x = hit["x"]
         out.append(x)
         if log and (i + 1) % 200 == 0:
-            log(f"format features: {i + 1}/{len(files)} pages")
-    return np.stack(out) if out else np.zeros((0, len(FEATURES)), np.float32)
+            log(f"format features ({tag}): {i + 1}/{len(files)} pages")
+    return np.stack(out) if out else np.zeros((0, width), np.float32)
+
+
+def folder_features(root, files, cache: bool = True, cache_dir=None, log=None) -> np.ndarray:
+    """``(n, len(FEATURES))`` :func:`page_file_features` of ``files`` (relative to ``root``), cached."""
+    return cached_rows(root, files, "file", lambda i, path: page_file_features(path), len(FEATURES),
+                       cache=cache, cache_dir=cache_dir, log=log)
 
 
 VERSION = 1  # bump when a feature changes

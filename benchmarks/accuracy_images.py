@@ -43,22 +43,14 @@ from keras_ecg import _atomic  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 K = 5
 # task -> recipe, the models (first = the task's figure), flags of the CV run, and targets (issue 13)
+FLAGS = ["--page-preprocess", "degrid", "--image-size", "128", "--epochs", "10", "--patience", "4",
+         "--class-weight", "balanced"]  # sized so that the three 5-fold runs fit ~40 min of this CPU
 TASKS = {
-    "five_class": {
-        "recipe": "ecg_images_attention_vgg.py", "models": ["td_cnn"],
-        "flags": ["--epochs", "12", "--patience", "4"],
-        "targets": {"macro_f1": 0.85, "recall.mi": 0.70},
-    },
-    "four_class": {
-        "recipe": "ecg_images_cnn_lstm.py", "models": ["cnn_lstm2d"],
-        "flags": ["--epochs", "12", "--patience", "4", "--page-preprocess", "degrid"],
-        "targets": {"macro_f1": 0.80},
-    },
-    "risk": {
-        "recipe": "ecg_risk.py", "models": ["cnn_lstm2d"],
-        "flags": ["--epochs", "12", "--patience", "4", "--page-preprocess", "degrid"],
-        "targets": {"roc_auc": 0.95},
-    },
+    "five_class": {"recipe": "ecg_images_attention_vgg.py", "models": ["cnn2d"], "flags": FLAGS,
+                   "targets": {"macro_f1": 0.85, "recall.mi": 0.70}},
+    "four_class": {"recipe": "ecg_images_cnn_lstm.py", "models": ["cnn2d"], "flags": FLAGS,
+                   "targets": {"macro_f1": 0.80}},
+    "risk": {"recipe": "ecg_risk.py", "models": ["cnn2d"], "flags": FLAGS, "targets": {"roc_auc": 0.95}},
 }
 PAGE_PREPROCESS = ("page", "crop", "degrid", "binary")
 ABLATION_TASK = "four_class"  # the page model trained under each preprocessing with --ablations
@@ -223,7 +215,9 @@ def main(argv=None):
                    help="comma-separated tasks to (re-)run; the others keep their figures from the results file")
     p.add_argument("--ablations", action="store_true", help="also train the page model under each preprocessing")
     p.add_argument("--quick", action="store_true", help="a tiny synthetic image folder, 2 folds, 1 epoch (tests)")
-    p.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
+    p.add_argument("--backend", default="tensorflow",
+                   help="Keras backend of the CV runs (default tensorflow: 4-5x faster than jax for the image "
+                        "models on this CPU, benchmarks/results/cpu-2core.md)")
     p.add_argument("--data", default=None, help="the image folder (default: $KERAS_ECG_DATA/ecg_images)")
     p.add_argument("--results", default=str(RESULTS), help="folder of accuracy_images.json and .md")
     p.add_argument("--runs", default=None, help="folder of the CV runs (default: a temporary one)")

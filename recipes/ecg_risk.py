@@ -17,7 +17,7 @@ CONFIG = {
     "description": __doc__,
     "task": "images",
     "model": "cnn_lstm2d",
-    "model_choices": ["cnn_lstm2d", "td_cnn", "cnn1d", "resnet1d"],  # 1-D: the digitised leads
+    "model_choices": ["cnn_lstm2d", "td_cnn", "cnn2d", "cnn1d", "resnet1d"],  # 1-D: the digitised leads
     "model_args": {"cnn_lstm2d": {"bidirectional": True}, "td_cnn": {"head": "bilstm"}},
     "binary": True,
 }  # training choices: keras_ecg.config.TASK_DEFAULTS["images"]

@@ -2,6 +2,7 @@
 format-removing preprocessing (crop / degrid / binary), on rendered synthetic pages."""
 
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -162,7 +163,8 @@ def test_benchmark_quick_writes_the_results(tmp_path):
     spec = importlib.util.spec_from_file_location("accuracy_images", ROOT / "benchmarks" / "accuracy_images.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--quick", "--results", str(tmp_path), "--runs", str(tmp_path / "runs")])
+    bench.main(["--quick", "--results", str(tmp_path), "--runs", str(tmp_path / "runs"),
+                "--backend", os.environ.get("KERAS_BACKEND", "tensorflow")])
     res = json.loads((tmp_path / "accuracy_images.json").read_text())
     assert {"five_class", "four_class", "risk"} <= set(res)
     for task, n in (("five_class", 5), ("four_class", 4), ("risk", 2)):

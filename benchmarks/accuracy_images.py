@@ -53,7 +53,7 @@ TASKS = {
     "risk": {"recipe": "ecg_risk.py", "models": ["cnn2d"], "flags": FLAGS, "targets": {"roc_auc": 0.95}},
 }
 PAGE_PREPROCESS = ("page", "crop", "degrid", "binary")
-ABLATION_TASK = "four_class"  # the page model trained under each preprocessing with --ablations
+ABLATION_TASK = "five_class"  # the page model trained under each preprocessing with --ablations
 QUICK_FLAGS = ["--epochs", "1", "--image-size", "32", "--batch-size", "8", "--model-args",
                '{"filters": [4, 8]}']
 QUICK_MODELS = {"five_class": ["cnn2d"], "four_class": ["cnn_lstm2d"], "risk": ["cnn_lstm2d"]}
@@ -69,17 +69,24 @@ def _recipe_config(recipe: str) -> dict:
     return dict(mod.CONFIG)
 
 
-def run_cv(task: str, flags, models, data: str, out: pathlib.Path, backend: str, k: int) -> tuple:
-    """The task's recipe with ``--cv k`` in its own process; ``(report.json of the CV run, wall s, command)``."""
+def run_cv(task: str, flags, models, data: str, out: pathlib.Path, backend: str, k: int,
+           in_process: bool = False) -> tuple:
+    """The task's recipe with ``--cv k`` in its own process (``in_process``: in this one, for ``--quick``);
+    ``(report.json of the CV run, wall s, command)``."""
     spec = TASKS[task]
     cmd = [sys.executable, str(ROOT / "recipes" / spec["recipe"]), "--cv", str(k), "--model", ",".join(models),
            "--data", data, "--backend", backend, "--out", str(out), "--overwrite", "--export", "none",
            "--no-plots", "--verbose", "0", *flags]
     t0 = time.time()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if in_process:
+        from keras_ecg.training import runner
+
+        runner.main(_recipe_config(spec["recipe"]), cmd[2:])
+    else:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"accuracy_images: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     wall = time.time() - t0
-    if done.returncode != 0:
-        raise SystemExit(f"accuracy_images: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     return json.loads((out / "report.json").read_text()), round(wall, 1), cmd
 
 
@@ -124,7 +131,7 @@ def _target_check(row: dict, targets: dict) -> dict:
 
 def run_task(task, args, data, k, flags, models) -> dict:
     out = pathlib.Path(args.runs) / task
-    report, wall, cmd = run_cv(task, flags, models, data, out, args.backend, k)
+    report, wall, cmd = run_cv(task, flags, models, data, out, args.backend, k, in_process=args.quick)
     rows = report["models"]
     main = _row(rows[models[0]])
     fb_name = "format_baseline (page files)"
@@ -143,13 +150,15 @@ def run_task(task, args, data, k, flags, models) -> dict:
 def ablation(args, data, k, flags, models) -> dict:
     """The page model of :data:`ABLATION_TASK` trained under each page preprocessing (and the baseline)."""
     rows = {}
-    base = [f for i, f in enumerate(flags) if f != "--page-preprocess" and (i == 0 or flags[i - 1] != "--page-preprocess")]
+    at = flags.index("--page-preprocess") if "--page-preprocess" in flags else None
+    base = list(flags) if at is None else [*flags[:at], *flags[at + 2:]]
     for p in PAGE_PREPROCESS:
         out = pathlib.Path(args.runs) / f"ablation_{p}"
-        report, wall, _ = run_cv(ABLATION_TASK, [*base, "--page-preprocess", p], models, data, out, args.backend, k)
+        report, wall, _ = run_cv(ABLATION_TASK, [*base, "--page-preprocess", p], models, data, out, args.backend, k,
+                                 in_process=args.quick)
         m = report["models"]
-        rows[p] = {"model": _row(m[models[0]]), "format_baseline_input": _row(m[f"format_baseline ({models[0]} input)"]),
-                   "wall_s": wall}
+        rows[p] = {"model": _row(m[models[0]]), "wall_s": wall,
+                   "format_baseline_input": _row(m[f"format_baseline ({models[0]} input)"])}
     return rows
 
 
@@ -174,15 +183,15 @@ def markdown(res: dict) -> str:
              f"Split: {first['split']}. Mean ± std over the folds; each fold's epoch chosen on a validation side "
              f"carved from its training folds. CPU: {first['cpu']} (2 cores, shared). Data: {first['data_source']}"
              f"{' (SYNTHETIC)' if first['synthetic'] else ''}.", "",
-             "| task | model (input) | accuracy | macro-F1 | ROC-AUC | recall per class | wall |",
-             "|---|---|---|---|---|---|---|"]
+             "| task | model | input | accuracy | macro-F1 | ROC-AUC | recall per class | wall |",
+             "|---|---|---|---|---|---|---|---|"]
     for t in tasks:
         r = res[t]
         for name, row in r["rows"].items():
             rec = ", ".join(f"{c} {_f(v)}" for c, v in row["recall"].items())
             wall = f"{r['wall_s'] / 60:.1f} min (all rows)" if name == r["model"] else ""
-            lines.append(f"| {t} | {name} ({row.get('input', '')}) | {_pm(row, 'accuracy')} | {_pm(row, 'macro_f1')} "
-                         f"| {_pm(row, 'roc_auc')} | {rec} | {wall} |")
+            lines.append(f"| {t} | {name.split(' (')[0]} | {row.get('input', '')} | {_pm(row, 'accuracy')} "
+                         f"| {_pm(row, 'macro_f1')} | {_pm(row, 'roc_auc')} | {rec} | {wall} |")
     lines += ["", "Targets (issue 13):", ""]
     for t in tasks:
         for key, c in res[t].get("targets", {}).items():
@@ -231,7 +240,7 @@ def main(argv=None):
     if args.quick:
         from keras_ecg.data.images import synthetic_pages
 
-        data = str(synthetic_pages.write_folder(pathlib.Path(args.runs) / "pages", n_per_class=4, width=400,
+        data = str(synthetic_pages.write_folder(pathlib.Path(args.runs) / "pages", n_per_class=3, width=400,
                                                 height=284))
         k = 2
     else:

@@ -18,6 +18,11 @@ TINY = ["--epochs", "1", "--image-size", "32", "--batch-size", "8", "--model-arg
         "--export", "none", "--no-plots", "--verbose", "0"]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_ECG_CACHE", str(tmp_path / "cache"))  # decoded pages and format features
+
+
 def _dupes_dataset(seed=0):
     """60 items in groups of 1-3 (copies), 3 classes of unequal size."""
     rng = np.random.default_rng(seed)

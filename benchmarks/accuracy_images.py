@@ -147,12 +147,18 @@ def run_task(task, args, data, k, flags, models) -> dict:
     return res
 
 
-def ablation(args, data, k, flags, models) -> dict:
-    """The page model of :data:`ABLATION_TASK` trained under each page preprocessing (and the baseline)."""
+def ablation(args, data, k, flags, models, done=None) -> dict:
+    """The page model of :data:`ABLATION_TASK` trained under each page preprocessing (and the baseline);
+    ``done``: the task's own results, reused for its own preprocessing."""
     rows = {}
     at = flags.index("--page-preprocess") if "--page-preprocess" in flags else None
     base = list(flags) if at is None else [*flags[:at], *flags[at + 2:]]
+    own = "page" if at is None else flags[at + 1]
     for p in PAGE_PREPROCESS:
+        if done and p == own and done.get("model") == models[0]:
+            rows[p] = {"model": _row(done["rows"][models[0]]), "wall_s": done["wall_s"],
+                       "format_baseline_input": _row(done["rows"][f"format_baseline ({models[0]} input)"])}
+            continue
         out = pathlib.Path(args.runs) / f"ablation_{p}"
         report, wall, _ = run_cv(ABLATION_TASK, [*base, "--page-preprocess", p], models, data, out, args.backend, k,
                                  in_process=args.quick)
@@ -260,7 +266,7 @@ def main(argv=None):
         t = ABLATION_TASK
         flags = QUICK_FLAGS if args.quick else TASKS[t]["flags"]
         models = QUICK_MODELS[t] if args.quick else TASKS[t]["models"][:1]
-        res["ablation"], res["ablation_model"] = ablation(args, data, k, flags, models), models[0]
+        res["ablation"], res["ablation_model"] = ablation(args, data, k, flags, models, res.get(t)), models[0]
     _atomic.write_json(path, res)
     _atomic.write_text(results / "accuracy_images.md", markdown(res))
     print(markdown(res))

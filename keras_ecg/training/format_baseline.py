@@ -21,8 +21,9 @@ def classifier(seed: int = 0, n: int = 1000):
         from sklearn.ensemble import HistGradientBoostingClassifier
     except ImportError as e:
         raise ImportError("the format baseline needs scikit-learn: pip install keras-ecg[all]") from e
-    return HistGradientBoostingClassifier(max_iter=150 if n >= 200 else 30, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=5,
-                                          l2_regularization=1.0, class_weight="balanced", random_state=seed)
+    return HistGradientBoostingClassifier(max_iter=150 if n >= 200 else 30, learning_rate=0.1, max_leaf_nodes=15,
+                                          min_samples_leaf=5, l2_regularization=1.0, class_weight="balanced",
+                                          random_state=seed)
 
 
 def input_features(x, root=None, keys=None, tag: str = "input", log=None) -> np.ndarray:

@@ -62,3 +62,23 @@ def test_image_recipe_trains_cnn1d_on_digitized_leads(tmp_path):
     model_path = next(out.rglob("model.keras"))
     results, _ = predict.predict(str(model_path), [str(page)])
     assert results[0]["class"] in ("normal", "covid19")
+
+
+def test_cv_scores_a_1d_model_on_digitized_leads_under_the_same_folds(tmp_path):
+    """--cv with cnn1d in an images recipe: the 1-D model reads the digitised leads, under the fold table
+    the page models and the format baseline use."""
+    from keras_ecg.training import runner
+
+    cfg = {"name": "cv_digitized", "task": "images", "model": "cnn1d", "classes": ["normal", "covid19"],
+           "synthetic_n": 6, "batch_size": 8}
+    out = tmp_path / "run"
+    tiny = json.dumps({"filters": [8], "dense_units": [8], "dropout": 0.0})
+    res = runner.main(cfg, ["--backend", os.environ.get("KERAS_BACKEND", "jax"), "--out", str(out), "--data",
+                            "synthetic", "--epochs", "1", "--model-args", tiny, "--cv", "2", "--verbose", "0",
+                            "--no-plots", "--calibration", "none"])
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["cv"] == 2 and "cnn1d" in rep["models"] and "cnn1d" in res
+    row = rep["models"]["cnn1d"]
+    assert len(row["folds"]) == 2 and sum(f["num_test"] for f in row["folds"]) == row["num_items"] == 12
+    fold = json.loads((out / "cnn1d" / "fold1" / "report.json").read_text())
+    assert fold["extra"]["input_kind"] == "digitized"

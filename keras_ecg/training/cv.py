@@ -20,8 +20,9 @@ How a CV run goes (:func:`run`, called by the runner instead of its single train
    confusion matrix, with the split named.
 
 Plugging in another model or input kind: a model registered in :mod:`keras_ecg.registry` under an
-existing input kind (``image``, ``panels``) needs nothing here; list it in the recipe's
-``model_choices``. A new input kind (e.g. digitised 12-lead signals) adds a loader to
+existing input kind (``image``, ``panels``, and ``digitized``: a 1-D waveform model in the images
+task reads the 12 leads digitised off each page, :func:`keras_ecg.training.sources.data_input_kind`)
+needs nothing here; list it in the recipe's ``model_choices``. A new input kind adds a loader to
 :data:`INPUT_LOADERS`::
 
     def load_signals(cfg, kind, log) -> cv.Loaded:
@@ -70,11 +71,11 @@ def load_images(cfg, kind: str, log=print) -> Loaded:
                   None if res.synthetic else res.path)
 
 
-INPUT_LOADERS = {"image": load_images, "panels": load_images}
+INPUT_LOADERS = {"image": load_images, "panels": load_images, "digitized": load_images}
 
 
 def _load(cfg, kind, cache, log) -> Loaded:
-    key = (kind, cfg.panel_preprocess if kind == "panels" else cfg.page_preprocess)
+    key = (kind, {"panels": cfg.panel_preprocess, "digitized": "digitized"}.get(kind, cfg.page_preprocess))
     if key not in cache:
         if kind not in INPUT_LOADERS:
             raise RunError(f"--cv: no loader for input kind {kind!r} (known: {', '.join(INPUT_LOADERS)})")
@@ -167,11 +168,10 @@ def cv_model(cfg, model_name, table, loaded: Loaded, out, strategy, callbacks=()
     """K folds of one deep model on ``loaded`` (its input kind); the summary over folds."""
     import keras
 
-    from keras_ecg import registry
     from keras_ecg.training import runner, sources
     from keras_ecg.training.sides import carve_validation
 
-    kind = registry.input_kind(model_name)
+    kind = sources.data_input_kind(cfg.task, model_name)
     ds = loaded.ds
     folds = table.split(ds, loaded.keys, where=f"{model_name} ({kind})", name=table.describe())
     fold_cfg = dataclasses.replace(cfg, export=[], plots=False, cv=0)
@@ -240,7 +240,7 @@ def cv_format(cfg, table, loaded: Loaded, out, source: str = "file", log=print) 
 
 def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
     """``--cv K``: every model and the format baseline over the same K folds; ``{row name: summary}``."""
-    from keras_ecg import registry
+    from keras_ecg.training import sources
 
     if cfg.task != "images":
         raise RunError("--cv: grouped cross-validation is for the image recipes (MIT-BIH uses DS1 -> DS2)")
@@ -254,7 +254,7 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
     log(f"[{cfg.name}] {table.describe()}: {len(ref.ds)} pages in {len(np.unique(ref.ds.groups))} groups")
     results, t0 = {}, time.time()
     for m in models:
-        kind = registry.input_kind(m)
+        kind = sources.data_input_kind(cfg.task, m)
         loaded = _load(cfg, kind, cache, log)
         t = time.time()
         results[m] = cv_model(cfg, m, table, loaded, out / m, strategy, callbacks, log)

@@ -55,14 +55,17 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from harness.measure import (cpu_model, device_name, load_avg, onnx_session, peak_rss_mb,  # noqa: E402,F401
                              versions)
 from harness.report import merge, summarize, write_all  # noqa: E402,F401
-from harness.settings import ALL_BACKENDS, DEFAULT_MODELS, REQUIRED_KEYS, RESULTS  # noqa: E402,F401
+from harness.settings import (ALL_BACKENDS, DEFAULT_BACKENDS, DEFAULT_MODELS, REQUIRED_KEYS,  # noqa: E402,F401
+                              RESULTS, base_backend)
+from harness.variants import bad_options  # noqa: E402
 from harness.workers import run_workers, worker  # noqa: E402
 
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backends", default=",".join(ALL_BACKENDS),
-                   help=f"comma list of {', '.join(ALL_BACKENDS)}")
+    p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
+                   help=f"comma list of {', '.join(ALL_BACKENDS)}, each optionally with variant options "
+                        "after @ joined by + (torch@compile+1thread; see harness/variants.py)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS))
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--repeat-seconds", type=float, default=0.6, help="length of one timed training run")
@@ -73,6 +76,7 @@ def parse(argv=None):
     p.add_argument("--latency-seconds", type=float, default=1.0)
     p.add_argument("--pipeline-per-class", type=int, default=2000)
     p.add_argument("--no-onnx", dest="onnx", action="store_false")
+    p.add_argument("--no-flops", dest="flops", action="store_false", help="skip counting FLOPs per sample")
     p.add_argument("--shared-process", action="store_true", help="one worker per backend for all models")
     p.add_argument("--quick", action="store_true", help="tiny settings for a smoke run")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/<device>.json)")
@@ -85,9 +89,9 @@ def parse(argv=None):
     cfg = p.parse_args(argv)
     cfg.backends = [b for b in cfg.backends.split(",") if b]
     cfg.models = [m for m in cfg.models.split(",") if m]
-    bad = [b for b in cfg.backends if b not in ALL_BACKENDS]
+    bad = [b for b in cfg.backends if base_backend(b) not in ALL_BACKENDS + ("flops",) or bad_options(b)]
     if bad:
-        p.error(f"unknown backend(s) {bad}; choose from {ALL_BACKENDS}")
+        p.error(f"unknown backend(s) or option(s) {bad}; choose from {ALL_BACKENDS} (options: harness/variants.py)")
     if cfg.quick:
         cfg.repeats, cfg.repeat_seconds, cfg.warmup = min(cfg.repeats, 2), 0.05, 1
         cfg.batch, cfg.predict_batch, cfg.predict_repeats = 16, 64, 1

@@ -14,6 +14,9 @@ with Keras' defaults (momentum 0.99, epsilon 1e-3).
 
 * :class:`TorchCNNLSTM` is an ``nn.Module`` (``nn.LSTM``, PyTorch's fused
   LSTM kernel) trained by an ordinary ``zero_grad / backward / step`` loop.
+  ``torch_model(name="cnn1d" | "resnet1d")`` are plain PyTorch versions of
+  those two keras_ecg models (their defaults, same layer sizes), trained by
+  the same loop.
 * :class:`TFCNNLSTM` uses no Keras at all (Keras 3 replaces ``tf.keras``):
   ``tf.Variable`` weights, ``tf.nn.conv1d``, ``tf.nn.batch_normalization``,
   ``tf.nn.max_pool1d``; the LSTM is written by hand: the input projection of
@@ -39,47 +42,90 @@ DROPOUT = 0.3
 BN_MOMENTUM = 0.99  # Keras convention (torch's momentum = 1 - this)
 BN_EPS = 1e-3
 LR = 1e-3
+CNN1D_FILTERS = (32, 64, 128)
+RESNET_FILTERS, RESNET_BLOCKS, RESNET_POOL, RESNET_STRIDE, RESNET_DENSE = 32, 5, 5, 2, (32, 32)
+TORCH_MODELS = ("cnn_lstm", "cnn1d", "resnet1d")  # plain PyTorch versions exist for these
 
 
 # ----------------------------------------------------------------------------- PyTorch
 
 
-def torch_model(num_classes: int = 5, channels: int = 1):
-    """The plain PyTorch CNN-LSTM (an ``nn.Module`` taking (batch, T, C))."""
+def _conv_bn_blocks(nn, channels, filters, kernel=KERNEL):
+    """Conv1d (no bias) + BatchNorm (Keras' momentum/epsilon) + ReLU + MaxPool(2) per entry of ``filters``."""
+    blocks, c = [], channels
+    for f in filters:
+        blocks += [nn.Conv1d(c, f, kernel, padding=kernel // 2, bias=False),
+                   nn.BatchNorm1d(f, eps=BN_EPS, momentum=1 - BN_MOMENTUM),
+                   nn.ReLU(), nn.MaxPool1d(2)]
+        c = f
+    return nn.Sequential(*blocks), c
+
+
+def _head(nn, width, dense, num_classes, dropout):
+    layers, c = [], width
+    for u in dense:
+        layers += [nn.Linear(c, u), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
+        c = u
+    return nn.Sequential(*layers, nn.Linear(c, num_classes))
+
+
+def torch_model(num_classes: int = 5, channels: int = 1, name: str = "cnn_lstm"):
+    """The plain PyTorch version of keras_ecg's ``name`` (an ``nn.Module`` taking (batch, T, C), giving logits)."""
     import torch
     from torch import nn
 
     class TorchCNNLSTM(nn.Module):
         def __init__(self):
             super().__init__()
-            blocks, c = [], channels
-            for f in FILTERS:
-                blocks += [nn.Conv1d(c, f, KERNEL, padding=KERNEL // 2, bias=False),
-                           nn.BatchNorm1d(f, eps=BN_EPS, momentum=1 - BN_MOMENTUM),
-                           nn.ReLU(), nn.MaxPool1d(2)]
-                c = f
-            self.conv = nn.Sequential(*blocks)
+            self.conv, c = _conv_bn_blocks(nn, channels, FILTERS)
             self.lstm = nn.LSTM(c, UNITS, batch_first=True)
-            self.head = nn.Sequential(nn.Linear(UNITS, DENSE), nn.ReLU(), nn.Dropout(DROPOUT),
-                                      nn.Linear(DENSE, num_classes))
+            self.head = _head(nn, UNITS, (DENSE,), num_classes, DROPOUT)
 
         def forward(self, x):  # x: (B, T, C) like the Keras model
             h = self.conv(x.transpose(1, 2))  # (B, F, T')
             _, (h_n, _) = self.lstm(h.transpose(1, 2))
-            return self.head(h_n[-1])  # logits
+            return self.head(h_n[-1])
 
-    return TorchCNNLSTM()
+    class TorchCNN1D(nn.Module):  # keras_ecg/models/cnn.py defaults
+        def __init__(self):
+            super().__init__()
+            self.conv, c = _conv_bn_blocks(nn, channels, CNN1D_FILTERS)
+            self.head = _head(nn, c, (DENSE,), num_classes, DROPOUT)
+
+        def forward(self, x):
+            return self.head(self.conv(x.transpose(1, 2)).mean(dim=2))  # global average pooling
+
+    class TorchResNet1D(nn.Module):  # keras_ecg/models/resnet.py defaults
+        def __init__(self, length=187):
+            super().__init__()
+            f, k = RESNET_FILTERS, KERNEL
+            self.stem = nn.Conv1d(channels, f, k, padding=k // 2)
+            self.blocks = nn.ModuleList(
+                nn.ModuleList([nn.Conv1d(f, f, k, padding=k // 2), nn.Conv1d(f, f, k, padding=k // 2)])
+                for _ in range(RESNET_BLOCKS))
+            self.pool = nn.MaxPool1d(RESNET_POOL, RESNET_STRIDE)
+            for _ in range(RESNET_BLOCKS):
+                length = (length - RESNET_POOL) // RESNET_STRIDE + 1
+            self.head = _head(nn, f * length, RESNET_DENSE, num_classes, 0.0)
+
+        def forward(self, x):
+            x = self.stem(x.transpose(1, 2))
+            for conv1, conv2 in self.blocks:
+                x = self.pool(torch.relu(conv2(torch.relu(conv1(x))) + x))
+            return self.head(x.transpose(1, 2).flatten(1))  # Keras' Flatten is time-major
+
+    return {"cnn_lstm": TorchCNNLSTM, "cnn1d": TorchCNN1D, "resnet1d": TorchResNet1D}[name]()
 
 
 class TorchTrainer:
     """Build, train step and predict for the plain PyTorch model."""
 
-    def __init__(self, num_classes: int = 5, channels: int = 1, seed: int = 0):
+    def __init__(self, num_classes: int = 5, channels: int = 1, seed: int = 0, name: str = "cnn_lstm"):
         import torch
 
         torch.manual_seed(seed)
         self.torch = torch
-        self.model = torch_model(num_classes, channels)
+        self.model = torch_model(num_classes, channels, name)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
         self.loss = torch.nn.CrossEntropyLoss()
 

@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-from .settings import DEFAULT_MODELS, KERAS_VARIANTS, REFERENCE_VARIANTS
+from .settings import DEFAULT_MODELS, KERAS_BACKENDS, REFERENCES
 
 
 def write_chart(out: pathlib.Path, records: list):
@@ -17,15 +17,14 @@ def write_chart(out: pathlib.Path, records: list):
 
     models = [m for m in DEFAULT_MODELS if any(x.get("model") == m and x.get("train_samples_per_s")
                                                  for x in records)]
-    backs = [b for b in KERAS_VARIANTS + REFERENCE_VARIANTS if any(x.get("backend") == b for x in records)]
+    backs = [b for b in KERAS_BACKENDS + REFERENCES if any(x.get("backend") == b for x in records)]
     if not models:
         return
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     w = 0.8 / max(1, max(sum(1 for b in backs if any(x.get("backend") == b and x.get("model") == m
                                                       for x in records)) for m in models))
     colors = {"tensorflow": "#ff8f00", "jax": "#1565c0", "torch": "#c62828",
-              "plain_pytorch": "#f48fb1", "plain_tensorflow": "#ffcc80", "torch@1thread": "#6d4c41",
-              "plain_pytorch@1thread": "#ad1457"}
+              "plain_pytorch": "#f48fb1", "plain_tensorflow": "#ffcc80"}
     for ax, key, title in ((axes[0], "train_samples_per_s", "Training (samples/s, batch 256, higher is better)"),
                            (axes[1], "predict_p50_ms", "Inference latency at batch 1 (p50 ms, lower is better)")):
         labelled = set()
@@ -52,7 +51,8 @@ def write_chart(out: pathlib.Path, records: list):
         ax.grid(axis="y", alpha=0.3, which="both")
         ax.legend(fontsize=8)
     dev = records[0].get("device", "")
-    fig.suptitle(f"keras_ecg on {dev} (CPU only)", fontsize=11)
+    cpu = next((x.get("cpu") for x in records if x.get("cpu")), "")
+    fig.suptitle(f"keras_ecg on {dev} ({cpu})", fontsize=11)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

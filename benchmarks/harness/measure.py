@@ -1,10 +1,10 @@
-"""Measurement: timed repeats, latency percentiles, throughput, ONNX Runtime, machine facts."""
+"""Measurement: timed repeats, latency percentiles, throughput, ONNX Runtime.
+
+Machine facts (CPU, load, roof, GPU) live in :mod:`machine`; re-exported here for older callers.
+"""
 
 from __future__ import annotations
 
-import os
-import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -12,33 +12,9 @@ import time
 
 import numpy as np
 
+from .machine import cpu_model, device_name, load_avg  # noqa: F401 - re-exported
+from .machine import rss_mb as peak_rss_mb  # noqa: F401 - re-exported
 from .settings import NUM_CLASSES, WAVEFORM
-
-
-def device_name() -> str:
-    """``cpu-<n>core`` (the accelerators are not used here)."""
-    return f"cpu-{os.cpu_count()}core"
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # kB on Linux
-
-
-def load_avg():
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def versions():
@@ -47,13 +23,6 @@ def versions():
 
     loaded = [m for m in ("tensorflow", "jax", "torch", "onnxruntime", "tf2onnx", "jax2onnx") if m in sys.modules]
     return package_versions(extra=loaded)
-
-
-def threads_info(backend):
-    info = {}
-    if "torch" in sys.modules:
-        info["torch_threads"] = sys.modules["torch"].get_num_threads()
-    return info
 
 
 def make_data(shape, n: int, seed: int = 0):
@@ -71,12 +40,17 @@ def make_data(shape, n: int, seed: int = 0):
     return x, y
 
 
-def timed_repeats(step, batch: int, repeats: int, seconds: float, warmup: int):
-    """Samples/s of ``step(i)`` (one batch each): median and spread over repeats."""
+def timed_repeats(step, batch: int, repeats: int, seconds: float, warmup: int, sync=lambda: None):
+    """Samples/s of ``step(i)`` (one batch each): median and spread over repeats.
+
+    ``sync()`` waits for queued device work; it runs before each clock reading.
+    """
     for i in range(warmup):
         step(i)
+    sync()
     t0 = time.perf_counter()
     step(warmup)
+    sync()
     per_step = max(time.perf_counter() - t0, 1e-6)
     n_steps = max(1, min(200, int(round(seconds / per_step))))
     if n_steps == 1 and per_step > seconds:  # slow steps: keep the whole measurement near repeats*seconds
@@ -87,6 +61,7 @@ def timed_repeats(step, batch: int, repeats: int, seconds: float, warmup: int):
         for _ in range(n_steps):
             step(k)
             k += 1
+        sync()
         rates.append(n_steps * batch / (time.perf_counter() - t0))
     med = statistics.median(rates)
     return {"median": med, "spread": (max(rates) - min(rates)) / med, "rates": rates,

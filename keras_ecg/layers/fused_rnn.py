@@ -10,6 +10,11 @@ between backends as usual. The fused path is taken when the layer uses the
 defaults the kernel implements: tanh/sigmoid activations, a bias, no mask, no
 recurrent dropout, no unrolling (and ``reset_after=True`` for the GRU);
 otherwise the layer falls back to Keras's own implementation.
+
+``FusedLSTM`` also has a JAX path (its class lists the backends with a fast
+path in ``FAST_BACKENDS``): Keras's JAX backend has a fused LSTM only through
+cuDNN; elsewhere it runs the whole cell, input matmul included, once per time
+step inside ``lax.scan``.
 """
 
 import keras
@@ -20,7 +25,7 @@ def standard(layer):
     """True when the fused torch kernel computes exactly what ``layer`` would."""
     cell = layer.cell
     return (
-        keras.backend.backend() == "torch"
+        keras.backend.backend() in layer.FAST_BACKENDS
         and cell.activation is keras.activations.tanh
         and cell.recurrent_activation is keras.activations.sigmoid
         and cell.use_bias

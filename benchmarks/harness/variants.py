@@ -24,6 +24,7 @@ FIXED = {
     "compile": "model.compile(jit_compile=True): torch.compile on torch, XLA on TensorFlow",
     "nojit": "model.compile(jit_compile=False): eager/tf.function without XLA",
     "keraslstm": "FusedLSTM fast path off: Keras's own LSTM loop",
+    "kerasbn": "FusedBatchNormalization fast path off: Keras's own batch-norm ops",
 }
 PATTERNS = {
     r"unroll(\d+)": "FusedLSTM JAX scan unroll = {0} time steps per iteration",
@@ -92,6 +93,10 @@ def apply(backend: str) -> dict:
         if threads:
             torch.set_num_threads(threads)
     unroll = option_value(opts, "unroll")
+    if "kerasbn" in opts:
+        from keras_ecg.layers import FusedBatchNormalization
+
+        FusedBatchNormalization.FAST_BACKENDS = ()
     if unroll or "keraslstm" in opts:
         from keras_ecg.layers import fused_lstm
 

@@ -5,9 +5,9 @@ from keras import ops
 
 from keras_ecg.layers import fused_rnn
 
-# Time steps per iteration of the JAX scan (``jax.lax.scan(unroll=...)``). Measured in
-# benchmarks/results/speed_ablation.md: unrolling lets XLA fuse the gates of neighbouring steps.
-JAX_SCAN_UNROLL = 8
+# Time steps per iteration of the JAX scan (``jax.lax.scan(unroll=...)``). On the 2-core CPU
+# of benchmarks/results/cpu-2core.md, unrolling (4, 8, all 46 steps of cnn_lstm) was slower than 1.
+JAX_SCAN_UNROLL = 1
 
 
 @keras.saving.register_keras_serializable(package="keras_ecg")

@@ -26,7 +26,25 @@ Per (backend, model), on synthetic data, 5 classes:
   ``keras_ecg.export(formats=("onnx",), fallback=False)`` on that backend (the
   backend's own exporter; no TensorFlow fallback so each backend's exporter is
   what is measured). A failed export gives nulls and ``onnx_error``.
-* ``peak_rss_mb``: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the worker.
+* memory, in the worker's own fresh process: ``rss_after_import_mb`` (the
+  baseline: interpreter, framework and keras imported, no model yet), then the
+  high-water mark ``ru_maxrss`` (what ``/usr/bin/time -v`` reports; checked by
+  memory_check.py) after training (``peak_train_rss_mb``) and after training
+  + inference (``peak_rss_mb``); the ONNX export runs after both are read.
+  On a GPU: ``gpu_peak_mb`` (torch.cuda.max_memory_allocated, or JAX's
+  ``peak_bytes_in_use``).
+* the machine: CPU model, cores, load before/after each record and the run;
+  the float32 matmul roof (numpy 2048^3, best of 5) before and after the
+  workers (a ``machine`` record), and each framework's own matmul rate on its
+  device (``framework_matmul_gflops``).
+* ``flops_per_train_sample``: counted with torch's FlopCounterMode over one
+  ``train_on_batch`` (harness/flops.py), then ``train_gflops`` and
+  ``pct_of_roof``.
+* On a CUDA machine jax and torch train on the GPU with no option: the device
+  is the framework's default, and every timed repeat ends with
+  ``block_until_ready`` / ``torch.cuda.synchronize``.
+* Variants (``torch@compile+1thread``; harness/variants.py) change one
+  setting each, for the ablation (speed_ablation.py).
 
 The references (``plain_pytorch``, ``plain_tensorflow``; see
 reference_models.py) are measured the same way (no ONNX). The ``pipeline``

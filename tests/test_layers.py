@@ -73,60 +73,6 @@ def test_non_default_activation_falls_back_to_keras(x):
     np.testing.assert_allclose(_np(new(x)), _np(ref(x)), atol=1e-5)
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="the one-matmul-then-scan LSTM path exists on JAX only")
-def test_jax_lstm_takes_the_scan_path(x, monkeypatch):
-    from keras_ecg.layers import fused_lstm
-
-    calls = []
-    original = fused_lstm._jax_lstm
-    monkeypatch.setattr(fused_lstm, "_jax_lstm", lambda *a, **k: calls.append(1) or original(*a, **k))
-    ref, new = _pair(keras.layers.LSTM, custom.FusedLSTM, x, return_sequences=True)
-    np.testing.assert_allclose(_np(new(x, training=True)), _np(ref(x, training=True)), atol=1e-5)
-    assert calls, "the JAX scan path was not used"
-
-
-def _bn_pair(x):
-    ref, new = keras.layers.BatchNormalization(momentum=0.9), custom.FusedBatchNormalization(momentum=0.9)
-    ref.build(x.shape)
-    new.build(x.shape)
-    new.set_weights([w + 0.1 * i for i, w in enumerate(ref.get_weights())])
-    ref.set_weights(new.get_weights())
-    return ref, new
-
-
-@pytest.mark.parametrize("shape", [(6, 17, 5), (3, 4, 5, 2)])
-def test_fused_batch_norm_matches_keras(shape):
-    x = np.random.default_rng(0).normal(2.0, 3.0, size=shape).astype("float32")
-    ref, new = _bn_pair(x)
-    for training in (True, True, False):
-        np.testing.assert_allclose(_np(new(x, training=training)), _np(ref(x, training=training)), atol=1e-5)
-    for a, b in zip(ref.weights, new.weights):  # the moving statistics moved alike
-        np.testing.assert_allclose(_np(b), _np(a), rtol=1e-5, atol=1e-6)
-    assert not np.allclose(_np(new.moving_mean), 0.1 * 2)  # they did move
-    config = new.get_config()
-    assert keras.saving.get_registered_name(type(new)) == "keras_ecg>FusedBatchNormalization"
-    assert custom.FusedBatchNormalization.from_config(config).get_config() == config
-
-
-@pytest.mark.skipif(BACKEND != "torch", reason="the fused batch-norm kernel is used on the torch backend only")
-def test_torch_batch_norm_takes_the_fused_kernel_with_equal_gradients(monkeypatch):
-    import torch
-
-    calls = []
-    original = torch.nn.functional.batch_norm
-    monkeypatch.setattr(torch.nn.functional, "batch_norm", lambda *a, **k: calls.append(1) or original(*a, **k))
-    x = np.random.default_rng(1).normal(size=(4, 9, 3)).astype("float32")
-    ref, new = _bn_pair(x)
-    grads = []
-    for layer in (ref, new):
-        xt = torch.tensor(x, requires_grad=True)
-        (layer(xt, training=True) ** 3).sum().backward()
-        grads.append([xt.grad.numpy()] + [w.value.grad.numpy() for w in layer.trainable_weights])
-    assert calls, "the fused kernel was not used"
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
-
-
 # -- Every custom layer: config, dtype policy, masking, across backends --------
 
 CONFIGS = {

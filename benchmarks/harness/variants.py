@@ -21,13 +21,11 @@ FIXED = {
     "1thread": "torch.set_num_threads(1)",
     "interop1": "torch.set_num_interop_threads(1)",
     "omppassive": "OMP_WAIT_POLICY=PASSIVE (OpenMP threads sleep instead of spin-waiting)",
-    "compile": "model.compile(jit_compile=True): torch.compile on torch, XLA on TensorFlow",
+    "compile": "jit_compile=True: torch.compile of the train step (plain PyTorch: of the module)",
     "nojit": "model.compile(jit_compile=False): eager/tf.function without XLA",
-    "keraslstm": "FusedLSTM fast path off: Keras's own LSTM loop",
-    "kerasbn": "FusedBatchNormalization fast path off: Keras's own batch-norm ops",
+    "keraslstm": "FusedLSTM's fused torch kernel off: Keras's own LSTM loop",
 }
 PATTERNS = {
-    r"unroll(\d+)": "FusedLSTM JAX scan unroll = {0} time steps per iteration",
     r"batch(\d+)": "training batch {0}",
     r"threads(\d+)": "torch.set_num_threads({0})",
     r"xla_(\w+)": "XLA_FLAGS={xla}",
@@ -92,17 +90,9 @@ def apply(backend: str) -> dict:
             torch.set_num_interop_threads(1)
         if threads:
             torch.set_num_threads(threads)
-    unroll = option_value(opts, "unroll")
-    if "kerasbn" in opts:
-        from keras_ecg.layers import FusedBatchNormalization
+    if "keraslstm" in opts:
+        from keras_ecg.layers import FusedLSTM
 
-        FusedBatchNormalization.FAST_BACKENDS = ()
-    if unroll or "keraslstm" in opts:
-        from keras_ecg.layers import fused_lstm
-
-        if unroll:
-            fused_lstm.JAX_SCAN_UNROLL = unroll
-        if "keraslstm" in opts:
-            fused_lstm.FusedLSTM.FAST_BACKENDS = ()
+        FusedLSTM.FAST_BACKENDS = ()
     jit = True if "compile" in opts else False if "nojit" in opts else None
     return {"jit_compile": jit, "batch": option_value(opts, "batch")}

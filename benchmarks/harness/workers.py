@@ -103,6 +103,8 @@ def bench_reference(backend, name, cfg, settings):
     t0 = time.perf_counter()
     trainer = (reference_models.TorchTrainer(name=name) if backend == "plain_pytorch"
                else reference_models.TFTrainer())
+    if settings.get("jit_compile") and backend == "plain_pytorch":
+        trainer.model = trainer.torch.compile(trainer.model)  # the same parameters, compiled forward
     trainer.train_step(*batches[0])
     first = time.perf_counter() - t0
     tr, train_rss = timed_train(lambda i: trainer.train_step(*batches[i % len(batches)]),
@@ -113,7 +115,8 @@ def bench_reference(backend, name, cfg, settings):
     return {
         "model": name, "input_shape": list(WAVEFORM),
         "implementation": "benchmarks/reference_models.py " + (
-            f"TorchTrainer(name={name!r}) (nn.Module, eager)" if backend == "plain_pytorch"
+            f"TorchTrainer(name={name!r}) (nn.Module, "
+            + ("torch.compile)" if settings.get("jit_compile") else "eager)") if backend == "plain_pytorch"
             else "TFTrainer (tf.scan LSTM in tf.function, no XLA)"),
         **rates_record(tr, train_rss, first, lat, thr, batch, cfg), "gpu_peak_mb": machine.gpu_peak_mb(backend),
         "onnx_p50_ms": None, "onnx_p99_ms": None, "onnx_samples_per_s": None,

@@ -6,9 +6,8 @@ every constructor argument, so a model saved on one backend loads on the others.
 """
 
 from keras_ecg.layers.attention_gate import AttentionGate
-from keras_ecg.layers.fused_batch_norm import FusedBatchNormalization
 from keras_ecg.layers.fused_gru import FusedGRU
 from keras_ecg.layers.fused_lstm import FusedLSTM
 from keras_ecg.layers.temporal_attention import TemporalAttention
 
-__all__ = ["AttentionGate", "FusedBatchNormalization", "FusedGRU", "FusedLSTM", "TemporalAttention"]
+__all__ = ["AttentionGate", "FusedGRU", "FusedLSTM", "TemporalAttention"]

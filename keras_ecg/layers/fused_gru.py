@@ -15,7 +15,7 @@ def _reorder_gru(w, units):
 class FusedGRU(keras.layers.GRU):
     """``keras.layers.GRU`` that runs torch's fused GRU kernel on CPU too."""
 
-    FAST_BACKENDS = ("torch",)
+    FAST_BACKENDS = ("torch",)  # emptied while FLOPs are counted (benchmarks/harness/flops.py)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if mask is not None or not fused_rnn.standard(self) or not self.cell.reset_after:

@@ -10,11 +10,6 @@ between backends as usual. The fused path is taken when the layer uses the
 defaults the kernel implements: tanh/sigmoid activations, a bias, no mask, no
 recurrent dropout, no unrolling (and ``reset_after=True`` for the GRU);
 otherwise the layer falls back to Keras's own implementation.
-
-``FusedLSTM`` also has a JAX path (its class lists the backends with a fast
-path in ``FAST_BACKENDS``): Keras's JAX backend has a fused LSTM only through
-cuDNN; elsewhere it runs the whole cell, input matmul included, once per time
-step inside ``lax.scan``.
 """
 
 import keras

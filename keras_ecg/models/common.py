@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from keras_ecg.layers import FusedBatchNormalization, FusedGRU, FusedLSTM, TemporalAttention
+from keras_ecg.layers import FusedGRU, FusedLSTM, TemporalAttention
 
 RECURRENT = {"lstm": FusedLSTM, "gru": FusedGRU}
 
@@ -29,7 +29,7 @@ def conv1d_blocks(x, filters, kernel_size, pool_size, batch_norm=True, prefix="c
     for i, f in enumerate(filters):
         x = layers.Conv1D(f, kernel_size, padding="same", use_bias=not batch_norm, name=f"{prefix}{i + 1}")(x)
         if batch_norm:
-            x = FusedBatchNormalization(name=f"{prefix}{i + 1}_bn")(x)
+            x = layers.BatchNormalization(name=f"{prefix}{i + 1}_bn")(x)
         x = layers.ReLU(name=f"{prefix}{i + 1}_relu")(x)
         x = layers.MaxPooling1D(pool_size, name=f"{prefix}{i + 1}_pool")(x)
     return x
@@ -41,7 +41,7 @@ def conv2d_blocks(x, filters, pool_size=2, convs_per_block=1, batch_norm=True, p
         for j in range(convs_per_block):
             x = layers.Conv2D(f, 3, padding="same", use_bias=not batch_norm, name=f"{prefix}{i + 1}_conv{j + 1}")(x)
             if batch_norm:
-                x = FusedBatchNormalization(name=f"{prefix}{i + 1}_bn{j + 1}")(x)
+                x = layers.BatchNormalization(name=f"{prefix}{i + 1}_bn{j + 1}")(x)
             x = layers.ReLU(name=f"{prefix}{i + 1}_relu{j + 1}")(x)
         x = layers.MaxPooling2D(pool_size, name=f"{prefix}{i + 1}_pool")(x)
     return x

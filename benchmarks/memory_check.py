@@ -30,8 +30,7 @@ from harness import machine  # noqa: E402
 from harness.report import write_json  # noqa: E402
 from harness.settings import MODEL_SETTINGS, NUM_CLASSES, RESULTS, SCRIPT, TAG, input_shape  # noqa: E402
 
-DEFAULT_PAIRS = ("jax:cnn_lstm", "torch:cnn_lstm", "tensorflow:cnn_lstm", "tensorflow:attention_vgg",
-                 "torch:td_cnn")
+DEFAULT_PAIRS = ("jax:cnn_lstm", "torch:cnn_lstm", "tensorflow:attention_vgg", "tensorflow:td_cnn")
 TIME = "/usr/bin/time"
 
 

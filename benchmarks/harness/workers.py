@@ -271,8 +271,8 @@ def run_workers(cfg):
     n = 1024 if cfg.quick else machine.ROOF_SIZE
     loads, roofs = [machine.load_avg()], [machine.numpy_roof(n)]
     print(f"matmul roof {roofs[0]['gflops']} GFLOP/s ({roofs[0]['method']})", flush=True)
-    keras_models = [m for m in cfg.models if any(base_backend(b) in KERAS_BACKENDS for b in cfg.backends)]
-    counts = spawn(cfg, "flops", keras_models) if keras_models and cfg.flops else []
+    trains = any(base_backend(b) in KERAS_BACKENDS + REFERENCES for b in cfg.backends)
+    counts = spawn(cfg, "flops", list(cfg.models)) if trains and cfg.flops else []  # references: same layers
     for c in counts:
         print(f"flops {c.get('model')}: {c.get('flops_per_train_sample') or c.get('flops_error') or c.get('error')}"
               " per training sample", flush=True)

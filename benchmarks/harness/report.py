@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import statistics
 
 from .chart import write_chart
 from .machine import device_name

@@ -48,7 +48,7 @@ def test_harness_writes_a_complete_record(tmp_path):
     for k in POSITIVE:
         assert isinstance(rec[k], (int, float)) and rec[k] > 0, (k, rec[k])
     assert rec["peak_rss_mb"] >= rec["peak_train_rss_mb"] >= rec["rss_after_import_mb"]
-    assert rec["predict_p99_ms"] >= rec["predict_p50_ms"] and len(rec["train_repeats"]) == 2
+    assert rec["predict_p99_ms"] >= rec["predict_p50_ms"] and len(rec["train_repeats"]) >= 2  # 3 for slow steps
     if rec["accelerator"] == "cpu":
         assert rec["gpu_peak_mb"] is None and rec["roof_gflops"] == roof["roof_gflops"]
     if rec.get("flops_per_train_sample"):  # counted on the torch backend (skipped where torch is missing)

@@ -155,12 +155,12 @@ def detect_r_peaks(x, fs: float, threshold: float = 0.25, refractory: float = 0.
     and dropped. Each detection is then moved to the largest absolute
     deflection of the band-passed signal within 75 ms. Returns int64 indices.
     """
-    from scipy.signal import find_peaks, sosfiltfilt
+    from scipy.signal import find_peaks
 
     x = check_finite(np.asarray(x, dtype=np.float64).ravel(), "signal")
     if len(x) < int(fs):
         return np.zeros(0, dtype=np.int64)
-    filtered = sosfiltfilt(_sos(fs, band[0], band[1], 2), x - np.median(x))
+    filtered = _qrs_band(x, fs, band)
     energy = _moving_mean(np.gradient(filtered) ** 2, 0.15 * fs)
     level = _local_level(energy, fs)
     dist = max(int(refractory * fs), 1)
@@ -184,6 +184,13 @@ def detect_r_peaks(x, fs: float, threshold: float = 0.25, refractory: float = 0.
     return refined.astype(np.int64)
 
 
+def _qrs_band(x, fs, band) -> np.ndarray:
+    """The signal (median removed) zero-phase band-passed to ``band`` Hz: what the detector and its fiducial read."""
+    from scipy.signal import sosfiltfilt
+
+    return sosfiltfilt(_sos(fs, band[0], band[1], 2), x - np.median(x))
+
+
 def _largest_deflection(filtered, peaks, w: int) -> np.ndarray:
     """Each peak moved to the largest absolute value of ``filtered`` within ``w`` samples."""
     win = np.clip(np.asarray(peaks, dtype=np.int64)[:, None] + np.arange(-w, w + 1), 0, len(filtered) - 1)
@@ -200,13 +207,11 @@ def refine_peaks(x, fs: float, peaks, window: float = 0.075, band=(5.0, 15.0)) -
     deflection ~90 ms away). The order of the peaks is kept: a peak that would land on
     or before the previous one stays where it was. Returns int64 indices.
     """
-    from scipy.signal import sosfiltfilt
-
     p = np.asarray(peaks, dtype=np.int64).ravel()
     x = check_finite(np.asarray(x, dtype=np.float64).ravel(), "signal")
     if len(p) == 0 or len(x) < 16:
         return p.copy()
-    filtered = sosfiltfilt(_sos(fs, band[0], band[1], 2), x - np.median(x))
+    filtered = _qrs_band(x, fs, band)
     out = _largest_deflection(filtered, p, max(int(window * fs), 0))
     if np.any(np.diff(out) <= 0):  # rare: two peaks within two windows of each other
         for i in range(1, len(out)):

@@ -82,3 +82,33 @@ def test_cv_scores_a_1d_model_on_digitized_leads_under_the_same_folds(tmp_path):
     assert len(row["folds"]) == 2 and sum(f["num_test"] for f in row["folds"]) == row["num_items"] == 12
     fold = json.loads((out / "cnn1d" / "fold1" / "report.json").read_text())
     assert fold["extra"]["input_kind"] == "digitized"
+
+
+def test_cv_pools_out_of_fold_predictions_and_scores_the_models_combined(tmp_path):
+    """Two models under one fold table: each leaves its out-of-fold probabilities (every page once,
+    from the fold that held it out), and the mean of the two is scored as its own row."""
+    import numpy as np
+
+    from keras_ecg.training import cv_ensemble, runner
+
+    cfg = {"name": "cv_combined", "task": "images", "model": "cnn1d", "classes": ["normal", "covid19"],
+           "synthetic_n": 6, "batch_size": 8, "image_size": 32}
+    out = tmp_path / "run"
+    tiny = json.dumps({"filters": [8], "dense_units": [8], "dropout": 0.0})
+    runner.main(cfg, ["--backend", os.environ.get("KERAS_BACKEND", "jax"), "--out", str(out), "--data",
+                      "synthetic", "--epochs", "1", "--model-args", tiny, "--cv", "2", "--verbose", "0",
+                      "--no-plots", "--calibration", "none", "--model", "cnn1d,cnn2d"])
+    rep = json.loads((out / "report.json").read_text())
+    row = rep["models"]["mean of cnn1d + cnn2d"]
+    assert row["members"] == ["cnn1d", "cnn2d"] and row["num_items"] == 12 and len(row["folds"]) == 2
+    oof = {m: runner.read_oof(out / m / cv_ensemble.OOF) for m in ("cnn1d", "cnn2d")}
+    for m, t in oof.items():  # every page held out exactly once, in the fold the table gave it
+        assert len(t["keys"]) == len(set(t["keys"])) == 12 and sorted(set(t["fold"])) == [0, 1]
+        assert np.allclose(t["probs"].sum(1), 1.0, atol=1e-4)
+    order = np.argsort(oof["cnn2d"]["keys"])
+    a = oof["cnn1d"]["probs"][np.argsort(oof["cnn1d"]["keys"])]
+    b, y = oof["cnn2d"]["probs"][order], oof["cnn2d"]["y"][order]
+    want = float(np.mean((a + b).argmax(1) == y))
+    assert abs(row["pooled"]["accuracy"] - want) < 1e-6
+    assert json.loads((out / "ensemble" / "fold1" / "report.json").read_text())["extra"]["model"] == \
+        "mean of cnn1d + cnn2d"

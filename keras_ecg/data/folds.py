@@ -73,14 +73,18 @@ class FoldTable:
         return np.array([self.folds[str(key)] for key in keys], dtype=np.int64)
 
     def split(self, ds, keys=None, where: str = "dataset", name: str = "") -> list:
-        """``[(train, test), ...]``: fold ``f``'s test side holds the items whose key is in fold ``f``."""
-        fold = self.of(ds.groups if keys is None else keys, where)
+        """``[(train, test), ...]``: fold ``f``'s test side holds the items whose key is in fold ``f``;
+        each side's ``meta["fold_keys"]`` names its items by their keys in the table."""
+        keys = [str(k) for k in (ds.groups if keys is None else keys)]
+        fold = self.of(keys, where)
         out = []
         for f in range(self.k):
             is_test = fold == f
-            meta = {"split": f"{name or self.describe()} (fold {f + 1} of {self.k})", "fold": f}
-            train = ds.subset(np.flatnonzero(~is_test), split_side="train", **meta)
-            test = ds.subset(np.flatnonzero(is_test), split_side="test", **meta)
+            meta = {"split": f"{name or self.describe()} (fold {f + 1} of {self.k})", "fold": f,
+                    "item_keys": [*[k for k in ds.meta.get("item_keys", ()) if k != "fold_keys"], "fold_keys"]}
+            tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+            train = ds.subset(tr, split_side="train", fold_keys=[keys[i] for i in tr], **meta)
+            test = ds.subset(te, split_side="test", fold_keys=[keys[i] for i in te], **meta)
             shared = set(train.groups.astype(str)) & set(test.groups.astype(str))
             if shared:  # a group split across sides would leak copies; the table keys must follow groups
                 raise DataError(f"{where}: group {sorted(shared)[0]} on both sides of fold {f + 1}")

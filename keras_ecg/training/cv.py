@@ -266,10 +266,22 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
             results[f"format_baseline ({m} input)"] = fb
     if not strategy.is_chief:
         return {}
+    names, binary = list(ref.ds.class_names), bool(cfg.binary)
+    deep = [m for m in models if results.get(m)]
+    if len(deep) > 1:  # the models combined: the mean of their out-of-fold probabilities
+        from keras_ecg.training import cv_ensemble
+
+        tables = {m: cv_ensemble.pool(out / m, table.k) for m in deep}
+        row = "mean of " + " + ".join(deep)
+        comb = cv_ensemble.combine(tables, names, binary, table.k, table.describe(), out / "ensemble",
+                                   {"data_source": ref.source, "synthetic": ref.synthetic})
+        results[row] = summarize(comb["reports"], names, binary, table.describe())
+        results[row].update(model=row, input=" + ".join(results[m]["input"] for m in deep), members=deep)
+        log(f"[{row}] accuracy {results[row]['accuracy']:.3f}, macro-F1 {results[row]['macro_f1']:.3f} "
+            f"({comb['items']} pages scored by every member)")
     fb = cv_format(cfg, table, ref, out / "format_baseline", source="file", log=log)
     if fb:
         results["format_baseline (page files)"] = fb
-    names, binary = list(ref.ds.class_names), bool(cfg.binary)
     report = {"split": table.describe(), "cv": table.k, "seed": cfg.seed, "recipe": cfg.name,
               "data_source": ref.source, "synthetic": ref.synthetic, "class_names": names, "binary": binary,
               "pages": len(ref.ds), "groups": int(len(np.unique(ref.ds.groups))), "backend": cfg.backend,

@@ -112,3 +112,43 @@ def test_cv_pools_out_of_fold_predictions_and_scores_the_models_combined(tmp_pat
     assert abs(row["pooled"]["accuracy"] - want) < 1e-6
     assert json.loads((out / "ensemble" / "fold1" / "report.json").read_text())["extra"]["model"] == \
         "mean of cnn1d + cnn2d"
+
+
+def test_median_beats_recover_the_beat_shape_of_each_lead():
+    """A lead repeating one known beat: its median beat is that beat around the largest deflection, whatever
+    its polarity; a flat lead gives zeros."""
+    import numpy as np
+
+    from keras_ecg.data.images import beat_template
+
+    fs, n = 100.0, 250
+    t = np.arange(n)
+    beat = lambda c, a: a * np.exp(-0.5 * ((t - c) / 1.5) ** 2) - 0.3 * a * np.exp(-0.5 * ((t - c - 25) / 4) ** 2)
+    x = np.zeros((n, 3))
+    for c in (40, 120, 200):
+        x[:, 0] += beat(c, 1.0)
+        x[:, 1] += beat(c, -0.8)  # an inverted lead (aVR)
+    tb = beat_template.median_beats(x, fs)
+    pre = int(beat_template.PRE_S * fs)
+    assert tb.shape == (3, pre + int(beat_template.POST_S * fs))
+    assert tb[0].argmax() == pre and abs(tb[0, pre] - 1.0) < 0.05
+    assert tb[1].argmin() == pre and abs(tb[1, pre] + 0.8) < 0.05
+    assert tb[0, pre + 25] < -0.2 and not tb[2].any()
+    assert beat_template.features(x, fs).shape == (3 * tb.shape[1] // beat_template.STEP,)
+
+
+def test_template_baseline_is_a_cv_row_and_joins_the_combination(tmp_path):
+    from keras_ecg.training import runner
+
+    cfg = {"name": "cv_template", "task": "images", "model": "cnn2d", "classes": ["normal", "covid19"],
+           "synthetic_n": 6, "batch_size": 8, "image_size": 32}
+    common = ["--backend", os.environ.get("KERAS_BACKEND", "jax"), "--data", "synthetic", "--epochs", "1",
+              "--verbose", "0", "--no-plots", "--calibration", "none", "--model-args", json.dumps({"filters": [8]})]
+    with pytest.raises(SystemExit, match="--cv K only"):
+        runner.main(cfg, [*common, "--out", str(tmp_path / "single"), "--model", "template_baseline"])
+    out = tmp_path / "run"
+    runner.main(cfg, [*common, "--out", str(out), "--cv", "2", "--model", "cnn2d,template_baseline"])
+    rows = json.loads((out / "report.json").read_text())["models"]
+    tb = rows["template_baseline"]
+    assert tb["num_items"] == 12 and len(tb["folds"]) == 2 and "median beat" in tb["input"]
+    assert rows["mean of cnn2d + template_baseline"]["members"] == ["cnn2d", "template_baseline"]

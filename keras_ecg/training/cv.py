@@ -202,11 +202,29 @@ def cv_model(cfg, model_name, table, loaded: Loaded, out, strategy, callbacks=()
     return s
 
 
+def _cv_classical(cfg, table, loaded: Loaded, x, out, model: str, what: str, log=print) -> dict:
+    """Gradient boosting on the feature rows ``x`` (one per item of ``loaded``) under ``table``'s folds."""
+    from keras_ecg.data.dataset import Dataset
+    from keras_ecg.evaluation import evaluate
+    from keras_ecg.training import format_baseline as FB
+    from keras_ecg.training.runner import PREDICTIONS, write_predictions
+
+    ds = loaded.ds
+    feats = Dataset(x, ds.y, ds.groups, ds.class_names, {"source": loaded.source, "synthetic": loaded.synthetic})
+    reports = []
+    for f, (tr, te) in enumerate(table.split(feats, loaded.keys, where=f"{model} ({what})",
+                                             name=table.describe())):
+        probs = FB.fit_predict(tr.x, tr.y, te.x, len(ds.class_names), seed=cfg.seed)
+        write_predictions(out / f"fold{f + 1}" / PREDICTIONS, probs, te)
+        reports.append(evaluate(probs, te, out / f"fold{f + 1}", split_name=te.meta["split"], plots=False,
+                                data_source=loaded.source, synthetic=loaded.synthetic,
+                                extra={"model": model, "features": what, "fold": f + 1}))
+    return summarize(reports, list(ds.class_names), bool(cfg.binary), table.describe())
+
+
 def cv_format(cfg, table, loaded: Loaded, out, source: str = "file", log=print) -> dict:
     """The format baseline under ``table``'s folds, from the page files or from a page model's inputs."""
-    from keras_ecg.data.dataset import Dataset
     from keras_ecg.data.images import format_features as ff
-    from keras_ecg.evaluation import evaluate
     from keras_ecg.training import format_baseline as FB
 
     ds = loaded.ds
@@ -220,18 +238,22 @@ def cv_format(cfg, table, loaded: Loaded, out, source: str = "file", log=print) 
         tag = f"input-{loaded.prep.get('preprocess')}-{loaded.prep.get('image_size')}"
         x, names = FB.input_features(ds.x, loaded.root, loaded.keys, tag, log=log), ff.IMAGE_FEATURES
         what = f"model input ({loaded.prep.get('preprocess')})"
-    feats = Dataset(x, ds.y, ds.groups, ds.class_names, {"source": loaded.source, "synthetic": loaded.synthetic})
-    reports = []
-    for f, (tr, te) in enumerate(table.split(feats, loaded.keys, where=f"format baseline ({what})",
-                                             name=table.describe())):
-        probs = FB.fit_predict(tr.x, tr.y, te.x, len(ds.class_names), seed=cfg.seed)
-        reports.append(evaluate(probs, te, out / f"fold{f + 1}", split_name=te.meta["split"], plots=False,
-                                data_source=loaded.source, synthetic=loaded.synthetic,
-                                extra={"model": FB.NAME, "features": what, "fold": f + 1}))
-    s = summarize(reports, list(ds.class_names), bool(cfg.binary), table.describe())
+    s = _cv_classical(cfg, table, loaded, x, out, FB.NAME, what, log)
     s.update(model=FB.NAME, input=f"format of the {what}", features=list(names),
              top_features=FB.importances(x, ds.y, names, seed=cfg.seed), seconds=round(time.time() - t0, 1))
     log(f"[{FB.NAME}] {what}: accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}")
+    return s
+
+
+def cv_template(cfg, table, loaded: Loaded, out, log=print) -> dict:
+    """The median-beat baseline (:mod:`keras_ecg.training.template_baseline`) on the digitised leads."""
+    from keras_ecg.data.images.preprocess import DIGITIZED_FS
+    from keras_ecg.training import template_baseline as TB
+
+    x = TB.features(loaded.ds.x, DIGITIZED_FS)
+    s = _cv_classical(cfg, table, loaded, x, out, TB.NAME, "median beats of the digitised leads", log)
+    s.update(model=TB.NAME, input=f"{TB.INPUT_KIND} (median beat per lead)")
+    log(f"[{TB.NAME}] accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}")
     return s
 
 
@@ -241,6 +263,7 @@ def cv_format(cfg, table, loaded: Loaded, out, source: str = "file", log=print) 
 def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
     """``--cv K``: every model and the format baseline over the same K folds; ``{row name: summary}``."""
     from keras_ecg.training import sources
+    from keras_ecg.training import template_baseline as TB
 
     if cfg.task != "images":
         raise RunError("--cv: grouped cross-validation is for the image recipes (MIT-BIH uses DS1 -> DS2)")
@@ -254,10 +277,14 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
     log(f"[{cfg.name}] {table.describe()}: {len(ref.ds)} pages in {len(np.unique(ref.ds.groups))} groups")
     results, t0 = {}, time.time()
     for m in models:
-        kind = sources.data_input_kind(cfg.task, m)
+        template = TB.is_template_baseline(m)
+        kind = TB.INPUT_KIND if template else sources.data_input_kind(cfg.task, m)
         loaded = _load(cfg, kind, cache, log)
         t = time.time()
-        results[m] = cv_model(cfg, m, table, loaded, out / m, strategy, callbacks, log)
+        if template:
+            results[m] = cv_template(cfg, table, loaded, out / m, log) if strategy.is_chief else {}
+        else:
+            results[m] = cv_model(cfg, m, table, loaded, out / m, strategy, callbacks, log)
         if not strategy.is_chief:
             continue
         results[m]["seconds"] = round(time.time() - t, 1)

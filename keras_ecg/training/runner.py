@@ -97,12 +97,18 @@ def _models(cfg: RunConfig) -> list:
         names = choices
     else:
         names = [m.strip() for m in cfg.model.split(",") if m.strip()]
+    from keras_ecg.training import template_baseline as TB
     from keras_ecg.training.baseline_run import NAMES as BASELINES
 
-    known = [*registry.list_models(), *BASELINES]
+    images = cfg.task == "images"
+    known = [*registry.list_models(), *BASELINES, *([TB.NAME] if images else [])]
     for m in names:
         if m not in known:
             raise RunError(f"unknown model {m!r}; known models: {', '.join(known)}")
+        if TB.is_template_baseline(m):
+            if not cfg.cv:
+                raise RunError(f"--model {m}: the median-beat baseline is scored under --cv K only")
+            continue  # every image recipe's CV may score it
         if choices and m not in choices:
             raise RunError(f"model {m!r} is not one of this recipe's models: {', '.join(choices)}")
     return names
@@ -119,7 +125,9 @@ def _auto_backend(cfg: RunConfig) -> str:
 
     from keras_ecg.training.baseline_run import is_baseline
 
-    deep = [m for m in _models(cfg) if not is_baseline(m)]
+    from keras_ecg.training.template_baseline import is_template_baseline
+
+    deep = [m for m in _models(cfg) if not is_baseline(m) and not is_template_baseline(m)]
     if not deep:
         return "tensorflow"  # the baseline runs in scikit-learn; any backend serves the reports
     model = deep[0]

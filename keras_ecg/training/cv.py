@@ -294,11 +294,16 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
     if not strategy.is_chief:
         return {}
     names, binary = list(ref.ds.class_names), bool(cfg.binary)
-    deep = [m for m in models if results.get(m)]
-    if len(deep) > 1:  # the models combined: the mean of their out-of-fold probabilities
-        from keras_ecg.training import cv_ensemble
+    from keras_ecg.training import cv_ensemble
 
-        tables = {m: cv_ensemble.pool(out / m, table.k) for m in deep}
+    tables = {}
+    for m in (m for m in models if results.get(m)):  # each model's out-of-fold predictions
+        try:
+            tables[m] = cv_ensemble.pool(out / m, table.k)
+        except RunError as e:
+            log(f"[{m}] not combined: {e}")
+    deep = list(tables)
+    if len(deep) > 1:  # the models combined: the mean of their out-of-fold probabilities
         row = "mean of " + " + ".join(deep)
         comb = cv_ensemble.combine(tables, names, binary, table.k, table.describe(), out / "ensemble",
                                    {"data_source": ref.source, "synthetic": ref.synthetic})

@@ -23,7 +23,8 @@ OOF = "oof_predictions.npz"
 
 
 def pool(model_out, k: int) -> dict:
-    """``{key: (probs, y, fold)}`` from the K fold folders under ``model_out``; also written to :data:`OOF`."""
+    """``{key: (probs, y, fold)}`` from the K fold folders under ``model_out``; also written to :data:`OOF`.
+    A fold without predictions (kept by ``--resume`` from a run of an older version) is an error naming it."""
     from keras_ecg.training.runner import PREDICTIONS, read_predictions, write_predictions_table
 
     model_out = pathlib.Path(model_out)

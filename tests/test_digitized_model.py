@@ -140,7 +140,7 @@ def test_median_beats_recover_the_beat_shape_of_each_lead():
 def test_template_baseline_is_a_cv_row_and_joins_the_combination(tmp_path):
     from keras_ecg.training import runner
 
-    cfg = {"name": "cv_template", "task": "images", "model": "cnn2d", "classes": ["normal", "covid19"],
+    cfg = {"name": "cv_template", "task": "images", "model": "cnn2d", "classes": ["normal", "covid19"], "binary": True,
            "synthetic_n": 6, "batch_size": 8, "image_size": 32}
     common = ["--backend", os.environ.get("KERAS_BACKEND", "jax"), "--data", "synthetic", "--epochs", "1",
               "--verbose", "0", "--no-plots", "--calibration", "none", "--model-args", json.dumps({"filters": [8]})]
@@ -151,4 +151,6 @@ def test_template_baseline_is_a_cv_row_and_joins_the_combination(tmp_path):
     rows = json.loads((out / "report.json").read_text())["models"]
     tb = rows["template_baseline"]
     assert tb["num_items"] == 12 and len(tb["folds"]) == 2 and "median beat" in tb["input"]
-    assert rows["mean of cnn2d + template_baseline"]["members"] == ["cnn2d", "template_baseline"]
+    both = rows["mean of cnn2d + template_baseline"]  # a sigmoid risk and two class columns, combined as risks
+    assert both["members"] == ["cnn2d", "template_baseline"] and both["roc_auc"] is not None
+    assert set(both["recall"]) == {"normal", "risky"} and both["num_items"] == 12

@@ -40,6 +40,14 @@ def pool(model_out, k: int) -> dict:
     return table
 
 
+def _as_one_form(probs, binary: bool) -> np.ndarray:
+    """Binary tasks: every model as its risk column ``(n, 1)`` (a sigmoid model gives it, a classifier with
+    two probability columns gives its second); otherwise the class probabilities as they are."""
+    if binary and probs.shape[-1] == 2:
+        return probs[:, 1:]
+    return probs
+
+
 def combine(tables: dict, class_names, binary: bool, k: int, split: str, out, evaluate_kw=None) -> dict:
     """The fold reports of the mean of ``tables`` (``{model: pool(...)}``) over the keys all of them hold."""
     from keras_ecg.data.dataset import Dataset
@@ -55,7 +63,8 @@ def combine(tables: dict, class_names, binary: bool, k: int, split: str, out, ev
     first = tables[names[0]]
     y = np.array([first[key][1] for key in keys], np.int64)
     fold = np.array([first[key][2] for key in keys], np.int64)
-    probs = np.mean([np.stack([np.asarray(tables[m][key][0], np.float64) for key in keys]) for m in names], axis=0)
+    probs = np.mean([_as_one_form(np.stack([np.asarray(tables[m][key][0], np.float64) for key in keys]), binary)
+                     for m in names], axis=0)
     reports = []
     for f in range(k):
         idx = np.flatnonzero(fold == f)

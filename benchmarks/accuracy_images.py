@@ -13,8 +13,12 @@ whole duplicate groups per fold, stratified by class, the validation side that p
 from the training folds only. The format baseline (:mod:`keras_ecg.training.format_baseline`) is scored
 on the same folds from the page files, and from each preprocessing's model input (no training: cheap).
 
+Every task scores :data:`MODELS` (the page model ``cnn2d``, ``cnn1d`` on the digitised leads, and the
+median-beat ``template_baseline``) and their combination, the mean of their out-of-fold probabilities
+(:mod:`keras_ecg.training.cv_ensemble`); the combination (:data:`COMBINED`) is the task's figure.
+
 Writes ``benchmarks/results/accuracy_images.json``: one object per task (``five_class``, ``four_class``,
-``risk``) with the CV means ``accuracy``, ``macro_f1``, ``recall`` ({class: mean}) and ``roc_auc`` (the
+``risk``) with the figure row's CV means ``accuracy``, ``macro_f1``, ``recall`` ({class: mean}) and ``roc_auc`` (the
 risk's for ``risk``, the macro one-vs-rest mean otherwise), ``spread``, ``folds``, ``model``, ``flags``,
 ``wall_s``, ``cpu``, ``targets`` (met or not), ``format_baseline`` (same keys) and ``format_ablation``;
 and ``accuracy_images.md``, the tables the README shows. Other models (e.g. a 1-D model on digitised

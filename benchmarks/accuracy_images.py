@@ -120,7 +120,7 @@ def format_ablation(task: str, data: str, k: int, image_size: int, seed: int = 0
 def _row(s: dict) -> dict:
     """The figures a results row keeps from a CV summary."""
     keys = ("accuracy", "macro_f1", "recall", "roc_auc", "roc_auc_macro", "spread", "folds", "pooled", "num_items",
-            "model", "input", "model_args", "top_features", "seconds", "not_held_out")
+            "model", "input", "model_args", "top_features", "seconds", "not_held_out", "members", "deployable")
     out = {k: s[k] for k in keys if k in s}
     if "roc_auc" not in out and "roc_auc_macro" in out:
         out["roc_auc"] = out["roc_auc_macro"]

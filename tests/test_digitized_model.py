@@ -101,6 +101,7 @@ def test_cv_pools_out_of_fold_predictions_and_scores_the_models_combined(tmp_pat
     rep = json.loads((out / "report.json").read_text())
     row = rep["models"]["mean of cnn1d + cnn2d"]
     assert row["members"] == ["cnn1d", "cnn2d"] and row["num_items"] == 12 and len(row["folds"]) == 2
+    assert row["deployable"]  # two Keras models: `keras-ecg predict` can combine them
     oof = {m: runner.read_oof(out / m / cv_ensemble.OOF) for m in ("cnn1d", "cnn2d")}
     for m, t in oof.items():  # every page held out exactly once, in the fold the table gave it
         assert len(t["keys"]) == len(set(t["keys"])) == 12 and sorted(set(t["fold"])) == [0, 1]
@@ -153,4 +154,5 @@ def test_template_baseline_is_a_cv_row_and_joins_the_combination(tmp_path):
     assert tb["num_items"] == 12 and len(tb["folds"]) == 2 and "median beat" in tb["input"]
     both = rows["mean of cnn2d + template_baseline"]  # a sigmoid risk and two class columns, combined as risks
     assert both["members"] == ["cnn2d", "template_baseline"] and both["roc_auc"] is not None
+    assert not both["deployable"] and len([r for r in rows if r.startswith("mean of")]) == 1
     assert set(both["recall"]) == {"normal", "risky"} and both["num_items"] == 12

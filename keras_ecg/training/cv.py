@@ -303,12 +303,16 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
         except RunError as e:
             log(f"[{m}] not combined: {e}")
     deep = list(tables)
-    if len(deep) > 1:  # the models combined: the mean of their out-of-fold probabilities
-        row = "mean of " + " + ".join(deep)
-        comb = cv_ensemble.combine(tables, names, binary, table.k, table.describe(), out / "ensemble",
+    keras_only = [m for m in deep if not TB.is_template_baseline(m)]
+    combos = [deep] + ([keras_only] if len(keras_only) > 1 and keras_only != deep else [])
+    for members in (c for c in combos if len(c) > 1):  # the mean of the members' out-of-fold probabilities
+        row = "mean of " + " + ".join(members)
+        comb = cv_ensemble.combine({m: tables[m] for m in members}, names, binary, table.k, table.describe(),
+                                   out / ("ensemble" if members == deep else "ensemble_" + "_".join(members)),
                                    {"data_source": ref.source, "synthetic": ref.synthetic})
         results[row] = summarize(comb["reports"], names, binary, table.describe())
-        results[row].update(model=row, input=" + ".join(results[m]["input"] for m in deep), members=deep)
+        results[row].update(model=row, input=" + ".join(results[m]["input"] for m in members), members=members,
+                            deployable=members == keras_only)
         log(f"[{row}] accuracy {results[row]['accuracy']:.3f}, macro-F1 {results[row]['macro_f1']:.3f} "
             f"({comb['items']} pages scored by every member)")
     fb = cv_format(cfg, table, ref, out / "format_baseline", source="file", log=log)

@@ -1,6 +1,6 @@
 """``keras-ecg`` command line.
 
-    keras-ecg predict MODEL INPUT... [--json] [--backend NAME]
+    keras-ecg predict MODEL INPUT... [--with MODEL2] [--json] [--backend NAME]
     keras-ecg train --task mitbih --model cnn_lstm [runner flags]   # the recipes' runner, any model
     keras-ecg train --task images --model attention_vgg [--classes a,b,c] [--binary]
     keras-ecg models [PATTERN]                                       # registered models and input kinds
@@ -45,6 +45,9 @@ def _predict(argv) -> int:
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--lead", default=None,
                    help="the record's lead to read as the model's first lead, where the lead policy finds none")
+    p.add_argument("--with", dest="also", action="append", default=[], metavar="MODEL",
+                   help="another image model with the same classes; the prediction is the mean of all the models' "
+                        "probabilities (e.g. a page model --with a model on the digitised leads); repeatable")
     args = p.parse_args(argv)
 
     from keras_ecg import backend as kb
@@ -60,13 +63,21 @@ def _predict(argv) -> int:
 
     try:
         args.model = resolve(args.model)
-        model, card = P.load(args.model)
-        results = P.predict_paths(model, card, args.inputs, args.batch_size, args.lead)
+        if args.also:  # several models, one prediction: the mean of their probabilities
+            from keras_ecg.deploy import combine
+
+            pairs = combine.load_all([args.model, *(resolve(m) for m in args.also)])
+            card = combine.combined_card(pairs)
+            results = combine.predict_paths(pairs, args.inputs, args.batch_size)
+        else:
+            model, card = P.load(args.model)
+            results = P.predict_paths(model, card, args.inputs, args.batch_size, args.lead)
     except KerasECGError as e:  # bad input, card or model: one line
         raise SystemExit(f"keras-ecg predict: error: {one_line(e)}") from None
     if args.json:
-        text = json.dumps({"model": str(P.find_model(args.model)), "class_names": card.class_names,
-                           "binary": card.binary, "results": results}, indent=2)
+        models = {"models": [p[0] for p in pairs]} if args.also else {"model": str(P.find_model(args.model))}
+        text = json.dumps({**models, "class_names": card.class_names, "binary": card.binary, "results": results},
+                          indent=2)
     else:
         text = P.format_text(results, card)
     _write_stdout(text + "\n")

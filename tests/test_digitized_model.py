@@ -156,3 +156,45 @@ def test_template_baseline_is_a_cv_row_and_joins_the_combination(tmp_path):
     assert both["members"] == ["cnn2d", "template_baseline"] and both["roc_auc"] is not None
     assert not both["deployable"] and len([r for r in rows if r.startswith("mean of")]) == 1
     assert set(both["recall"]) == {"normal", "risky"} and both["num_items"] == 12
+
+
+def test_predict_with_several_models_gives_the_mean_of_their_probabilities(tmp_path, capsys):
+    """`keras-ecg predict PAGE_MODEL --with LEADS_MODEL page`: each model reads the page through its own card
+    (the page; the digitised leads), and the prediction is the mean of their probabilities."""
+    import shutil
+
+    from PIL import Image
+
+    from keras_ecg import cli
+    from keras_ecg.deploy import predict
+    from keras_ecg.training import runner
+
+    backend = os.environ.get("KERAS_BACKEND", "jax")
+    cfg = {"name": "combined", "task": "images", "model": "cnn1d", "classes": ["normal", "covid19", "mi"],
+           "synthetic_n": 6, "batch_size": 8, "image_size": 32}
+    out = tmp_path / "run"
+    runner.main(cfg, ["--backend", backend, "--out", str(out), "--data", "synthetic", "--epochs", "1",
+                      "--model", "cnn1d,cnn2d", "--model-args", json.dumps({"filters": [8], "dropout": 0.0}),
+                      "--export", "keras", "--verbose", "0", "--no-plots", "--calibration", "none"])
+    a, b = (next((out / m).rglob("model.keras")) for m in ("cnn2d", "cnn1d"))
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i, kind in enumerate(("mi", "covid19")):
+        Image.fromarray(synthetic_pages.render_page(kind, seed=50 + i)).save(pages / f"p{i}.png")
+    capsys.readouterr()  # the training's log
+    cli.main(["predict", str(a), "--with", str(b), str(pages), "--json", "--backend", backend])
+    got = json.loads(capsys.readouterr().out)
+    assert got["models"] == [str(a), str(b)] and len(got["results"]) == 2
+    alone = [predict.predict(str(m), [str(pages)])[0] for m in (a, b)]
+    for r, ra, rb in zip(got["results"], *alone):
+        for c in cfg["classes"]:
+            assert abs(r["probabilities"][c] - (ra["probabilities"][c] + rb["probabilities"][c]) / 2) < 1e-5
+        assert r["members"] == {str(a): ra["class"], str(b): rb["class"]}
+    other = tmp_path / "other"  # a model whose classes differ cannot join
+    shutil.copytree(b.parent, other)
+    card_path = other / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["class_names"] = ["normal", "mi", "covid19"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(SystemExit, match="differ from .*cannot combine"):
+        cli.main(["predict", str(a), "--with", str(other / "model.keras"), str(pages), "--backend", backend])

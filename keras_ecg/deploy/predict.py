@@ -157,10 +157,7 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
         kind = input_type(inp)
         if kind in ("image", "folder"):
             _require(card, ("image", "panels", "digitized"), "an image", inp)
-            files = [pathlib.Path(inp)] if kind == "image" else sorted(
-                f for f in pathlib.Path(inp).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-            if not files:
-                raise PredictError(f"{inp}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            files = image_files(inp, kind)
             for i in range(0, len(files), batch_size):
                 chunk = files[i:i + batch_size]
                 probs = _outputs(model, image_batch(chunk, card), batch_size)
@@ -184,6 +181,15 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
                             "beats_from": rec.how, "leads_used": list(rec.leads_used),
                             "leads_wanted": list(card.preprocessing.leads), "items": items, "counts": _counts(items, card)})
     return results
+
+
+def image_files(inp, kind: str) -> list:
+    """The image itself, or a folder's images (sorted); a folder without any is an error naming it."""
+    files = [pathlib.Path(inp)] if kind == "image" else sorted(
+        f for f in pathlib.Path(inp).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    if not files:
+        raise PredictError(f"{inp}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
 
 
 def _counts(items, card) -> dict:

@@ -7,8 +7,9 @@ the page's key in the fold table. :func:`pool` gathers them into one out-of-fold
 
 :func:`combine` scores the mean of several models' probabilities under the same folds. The rule is
 fixed in advance (equal weights, no stacking), so nothing is chosen on a held-out fold; a page is
-scored where every combined model read it. The combination is an evaluation row: shipping it means
-exporting each member (``keras_ecg.models.ensemble`` averages members of one input kind).
+scored where every combined model read it. The Keras models' combination (``deployable``) is what
+``keras-ecg predict A.keras --with B.keras PAGE`` computes (:mod:`keras_ecg.deploy.combine`); a row with
+``template_baseline`` (scikit-learn, not exported) is an evaluation row only.
 """
 
 from __future__ import annotations

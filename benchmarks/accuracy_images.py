@@ -46,7 +46,7 @@ from keras_ecg import _atomic  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 K = 5
-# task -> recipe, the models (first = the task's figure), flags of the CV run, and targets (issue 13)
+# task -> recipe, the models, the row that is the task's figure, flags of the CV run, and targets (issue 13)
 FLAGS = ["--page-preprocess", "degrid", "--image-size", "128", "--epochs", "10", "--patience", "4",
          "--class-weight", "balanced"]  # sized so that the three 5-fold runs fit ~40 min of this CPU
 MODELS = ["cnn2d", "cnn1d", "template_baseline"]  # the page model, the digitised-lead model, the median beats

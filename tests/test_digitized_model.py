@@ -89,7 +89,7 @@ def test_cv_pools_out_of_fold_predictions_and_scores_the_models_combined(tmp_pat
     from the fold that held it out), and the mean of the two is scored as its own row."""
     import numpy as np
 
-    from keras_ecg.training import cv_ensemble, runner
+    from keras_ecg.training import predictions, runner
 
     cfg = {"name": "cv_combined", "task": "images", "model": "cnn1d", "classes": ["normal", "covid19"],
            "synthetic_n": 6, "batch_size": 8, "image_size": 32}
@@ -102,7 +102,7 @@ def test_cv_pools_out_of_fold_predictions_and_scores_the_models_combined(tmp_pat
     row = rep["models"]["mean of cnn1d + cnn2d"]
     assert row["members"] == ["cnn1d", "cnn2d"] and row["num_items"] == 12 and len(row["folds"]) == 2
     assert row["deployable"]  # two Keras models: `keras-ecg predict` can combine them
-    oof = {m: runner.read_oof(out / m / cv_ensemble.OOF) for m in ("cnn1d", "cnn2d")}
+    oof = {m: predictions.read(out / m / predictions.OOF) for m in ("cnn1d", "cnn2d")}
     for m, t in oof.items():  # every page held out exactly once, in the fold the table gave it
         assert len(t["keys"]) == len(set(t["keys"])) == 12 and sorted(set(t["fold"])) == [0, 1]
         assert np.allclose(t["probs"].sum(1), 1.0, atol=1e-4)

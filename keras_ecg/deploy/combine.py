@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from keras_ecg.deploy import predict as P
+from keras_ecg.training.predictions import as_one_form
 
 IMAGE_KINDS = ("image", "panels", "digitized")
 
@@ -35,12 +36,6 @@ def load_all(paths) -> list:
     return pairs
 
 
-def _risk_or_probs(raw, binary: bool) -> np.ndarray:
-    raw = np.asarray(raw, np.float64)
-    raw = raw.reshape(len(raw), -1)
-    return raw[:, 1:] if binary and raw.shape[1] == 2 else raw
-
-
 def combined_card(pairs):
     """The first member's card, without its calibration (the mean was not calibrated)."""
     return dataclasses.replace(pairs[0][2], calibration=None)
@@ -58,7 +53,7 @@ def predict_paths(pairs, inputs, batch_size: int = 64) -> list:
         files = P.image_files(inp, kind)
         for i in range(0, len(files), batch_size):
             chunk = files[i:i + batch_size]
-            outs = [_risk_or_probs(P._outputs(m, P.image_batch(chunk, c), batch_size), card.binary)
+            outs = [as_one_form(P._outputs(m, P.image_batch(chunk, c), batch_size), card.binary)
                     for _, m, c in pairs]
             mean = np.mean(outs, axis=0)
             for j, f in enumerate(chunk):

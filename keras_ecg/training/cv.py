@@ -202,12 +202,12 @@ def cv_model(cfg, model_name, table, loaded: Loaded, out, strategy, callbacks=()
     return s
 
 
-def _cv_classical(cfg, table, loaded: Loaded, x, out, model: str, what: str, log=print) -> dict:
+def _cv_classical(cfg, table, loaded: Loaded, x, out, model: str, what: str) -> dict:
     """Gradient boosting on the feature rows ``x`` (one per item of ``loaded``) under ``table``'s folds."""
     from keras_ecg.data.dataset import Dataset
     from keras_ecg.evaluation import evaluate
     from keras_ecg.training import format_baseline as FB
-    from keras_ecg.training.runner import PREDICTIONS, write_predictions
+    from keras_ecg.training import predictions
 
     ds = loaded.ds
     feats = Dataset(x, ds.y, ds.groups, ds.class_names, {"source": loaded.source, "synthetic": loaded.synthetic})
@@ -215,7 +215,7 @@ def _cv_classical(cfg, table, loaded: Loaded, x, out, model: str, what: str, log
     for f, (tr, te) in enumerate(table.split(feats, loaded.keys, where=f"{model} ({what})",
                                              name=table.describe())):
         probs = FB.fit_predict(tr.x, tr.y, te.x, len(ds.class_names), seed=cfg.seed)
-        write_predictions(out / f"fold{f + 1}" / PREDICTIONS, probs, te)
+        predictions.write(out / f"fold{f + 1}" / predictions.PREDICTIONS, probs, te)
         reports.append(evaluate(probs, te, out / f"fold{f + 1}", split_name=te.meta["split"], plots=False,
                                 data_source=loaded.source, synthetic=loaded.synthetic,
                                 extra={"model": model, "features": what, "fold": f + 1}))
@@ -238,7 +238,7 @@ def cv_format(cfg, table, loaded: Loaded, out, source: str = "file", log=print) 
         tag = f"input-{loaded.prep.get('preprocess')}-{loaded.prep.get('image_size')}"
         x, names = FB.input_features(ds.x, loaded.root, loaded.keys, tag, log=log), ff.IMAGE_FEATURES
         what = f"model input ({loaded.prep.get('preprocess')})"
-    s = _cv_classical(cfg, table, loaded, x, out, FB.NAME, what, log)
+    s = _cv_classical(cfg, table, loaded, x, out, FB.NAME, what)
     s.update(model=FB.NAME, input=f"format of the {what}", features=list(names),
              top_features=FB.importances(x, ds.y, names, seed=cfg.seed), seconds=round(time.time() - t0, 1))
     log(f"[{FB.NAME}] {what}: accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}")
@@ -251,7 +251,7 @@ def cv_template(cfg, table, loaded: Loaded, out, log=print) -> dict:
     from keras_ecg.training import template_baseline as TB
 
     x = TB.features(loaded.ds.x, DIGITIZED_FS)
-    s = _cv_classical(cfg, table, loaded, x, out, TB.NAME, "median beats of the digitised leads", log)
+    s = _cv_classical(cfg, table, loaded, x, out, TB.NAME, "median beats of the digitised leads")
     s.update(model=TB.NAME, input=f"{TB.INPUT_KIND} (median beat per lead)")
     log(f"[{TB.NAME}] accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}")
     return s

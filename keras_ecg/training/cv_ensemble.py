@@ -1,13 +1,12 @@
 """Out-of-fold predictions of a CV run, and the models combined (the mean of their probabilities).
 
 Every fold of :func:`keras_ecg.training.cv.cv_model` leaves the held-out fold's probabilities in
-``<model>/fold<f>/test_predictions.npz`` (:func:`keras_ecg.training.runner.write_predictions`), keyed by
+``<model>/fold<f>/test_predictions.npz`` (:func:`keras_ecg.training.predictions.write`), keyed by
 the page's key in the fold table. :func:`pool` gathers them into one out-of-fold table per model
 (``<model>/oof_predictions.npz``): every page was scored by a model that never saw it.
 
-:func:`combine` scores the mean of several models' probabilities under the same folds. The rule is
-fixed in advance (equal weights, no stacking), so nothing is chosen on a held-out fold; a page is
-scored where every combined model read it. The Keras models' combination (``deployable``) is what
+:func:`combine` scores the mean of several models' probabilities under the same folds: equal weights,
+no stacking, so nothing is fitted on a held-out fold; a page is scored where every combined model read it. The Keras models' combination (``deployable``) is what
 ``keras-ecg predict A.keras --with B.keras PAGE`` computes (:mod:`keras_ecg.deploy.combine`); a row with
 ``template_baseline`` (scikit-learn, not exported) is an evaluation row only.
 """
@@ -20,39 +19,31 @@ import numpy as np
 
 from keras_ecg.errors import RunError
 
-OOF = "oof_predictions.npz"
 
 
 def pool(model_out, k: int) -> dict:
-    """``{key: (probs, y, fold)}`` from the K fold folders under ``model_out``; also written to :data:`OOF`.
+    """``{key: (probs, y, fold)}`` from the K fold folders under ``model_out``; also written to ``oof_predictions.npz``.
     A fold without predictions (kept by ``--resume`` from a run of an older version) is an error naming it."""
-    from keras_ecg.training.runner import PREDICTIONS, read_predictions, write_predictions_table
+    from keras_ecg.training import predictions as PR
 
     model_out = pathlib.Path(model_out)
     table = {}
     for f in range(k):
-        path = model_out / f"fold{f + 1}" / PREDICTIONS
+        path = model_out / f"fold{f + 1}" / PR.PREDICTIONS
         if not path.is_file():
             raise RunError(f"{path}: missing (fold {f + 1} of {model_out.name} wrote no predictions)")
-        p = read_predictions(path)
+        p = PR.read(path)
         for key, probs, y in zip(p["keys"], p["probs"], p["y"]):
             table[str(key)] = (probs, int(y), f)
-    write_predictions_table(model_out / OOF, table)
+    PR.write_table(model_out / PR.OOF, table)
     return table
-
-
-def _as_one_form(probs, binary: bool) -> np.ndarray:
-    """Binary tasks: every model as its risk column ``(n, 1)`` (a sigmoid model gives it, a classifier with
-    two probability columns gives its second); otherwise the class probabilities as they are."""
-    if binary and probs.shape[-1] == 2:
-        return probs[:, 1:]
-    return probs
 
 
 def combine(tables: dict, class_names, binary: bool, k: int, split: str, out, evaluate_kw=None) -> dict:
     """The fold reports of the mean of ``tables`` (``{model: pool(...)}``) over the keys all of them hold."""
     from keras_ecg.data.dataset import Dataset
     from keras_ecg.evaluation import evaluate
+    from keras_ecg.training.predictions import as_one_form
 
     names = list(tables)
     keys = sorted(set.intersection(*(set(t) for t in tables.values())))
@@ -64,8 +55,7 @@ def combine(tables: dict, class_names, binary: bool, k: int, split: str, out, ev
     first = tables[names[0]]
     y = np.array([first[key][1] for key in keys], np.int64)
     fold = np.array([first[key][2] for key in keys], np.int64)
-    probs = np.mean([_as_one_form(np.stack([np.asarray(tables[m][key][0], np.float64) for key in keys]), binary)
-                     for m in names], axis=0)
+    probs = np.mean([as_one_form(np.stack([tables[m][key][0] for key in keys]), binary) for m in names], axis=0)
     reports = []
     for f in range(k):
         idx = np.flatnonzero(fold == f)
@@ -76,4 +66,4 @@ def combine(tables: dict, class_names, binary: bool, k: int, split: str, out, ev
         reports.append(evaluate(probs[idx], te, pathlib.Path(out) / f"fold{f + 1}", split_name=te.meta["split"],
                                 plots=False, **(evaluate_kw or {}),
                                 extra={"model": "mean of " + " + ".join(names), "fold": f + 1}))
-    return {"reports": reports, "items": len(keys), "binary": binary}
+    return {"reports": reports, "items": len(keys)}

@@ -301,6 +301,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
     probs = T.predict_proba(model, data.test, batch_size=max(cfg.batch_size, 256), loader=data.loader,
                             multiple=strategy.batch_multiple)
     from keras_ecg.evaluation import evaluate
+    from keras_ecg.training import predictions
 
     calibration = _calibrate(cfg, model, val, data.loader, binary, strategy.batch_multiple)
     extra = {
@@ -318,7 +319,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
         "data_warnings": list(data.warnings), "preprocessing": data.preprocessing,
     }
     split_name = data.test.meta.get("split") or "test"
-    write_predictions(out / PREDICTIONS, probs, data.test)
+    predictions.write(out / predictions.PREDICTIONS, probs, data.test)
     report = evaluate(probs, data.test, out, split_name=split_name, class_names=class_names,
                       history=result.history or None, data_source=data.source, extra=extra,
                       synthetic=data.synthetic, plots=cfg.plots, calibration=calibration)
@@ -346,55 +347,6 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
         sample = _sample_inputs(data.test, 8)
         _export(model, out, cfg.export, sample, card)
     return report
-
-
-PREDICTIONS = "test_predictions.npz"  # the test side's probabilities, beside report.json
-
-
-def _save_npz(path, **arrays) -> None:
-    import io
-
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    _atomic.write_bytes(path, buf.getvalue())
-
-
-def write_predictions(path, probs, test) -> None:
-    """The test side's probabilities with its labels, groups and keys (``fold_keys`` under CV; else the
-    groups), written atomically: what ``report.json`` was scored on, for pooling and re-scoring."""
-    import numpy as np
-
-    keys = test.meta.get("fold_keys") or [str(g) for g in test.groups]
-    _save_npz(path, probs=np.asarray(probs, np.float32), y=np.asarray(test.y, np.int64),
-              groups=np.asarray(test.groups).astype(str), keys=np.asarray(keys, dtype=str))
-
-
-def write_predictions_table(path, table: dict) -> None:
-    """``{key: (probs, y, fold)}`` (pooled out-of-fold predictions) written like :func:`write_predictions`."""
-    import numpy as np
-
-    keys = list(table)
-    _save_npz(path, probs=np.stack([np.asarray(table[k][0], np.float32) for k in keys]),
-              y=np.array([table[k][1] for k in keys], np.int64), fold=np.array([table[k][2] for k in keys], np.int64),
-              keys=np.asarray(keys, dtype=str))
-
-
-def read_oof(path) -> dict:
-    """:func:`write_predictions_table`'s file as ``{"probs", "y", "fold", "keys"}`` arrays."""
-    import numpy as np
-
-    with np.load(path) as z:
-        return {k: z[k] for k in ("probs", "y", "fold", "keys")}
-
-
-def read_predictions(path) -> dict:
-    """:func:`write_predictions`'s file as ``{"probs", "y", "groups", "keys"}`` arrays."""
-    import numpy as np
-
-    with np.load(path) as z:
-        return {k: z[k] for k in ("probs", "y", "groups", "keys")}
 
 
 def _calibrate(cfg: RunConfig, model, val, loader, binary, multiple=1):

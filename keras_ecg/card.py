@@ -27,6 +27,7 @@ from typing import Any
 
 from keras_ecg import _atomic
 from keras_ecg.card_calibration import Calibration
+from keras_ecg.card_rhythm import RhythmConfig
 from keras_ecg.errors import CardError
 
 __all__ = [
@@ -204,6 +205,9 @@ class ModelCard:
     release: Release | None = _f(None, help="shipped models: intended use, limitations, data licences")
     calibration: Calibration | None = _f(None, help="calibration and uncertainty threshold fitted on the "
                                                     "validation side (null: raw outputs, nothing flagged)")
+    rhythm: RhythmConfig | None = _f(None, help="whole-record rhythm analysis of a beat model: AF detector, the "
+                                                "beat rule in AF, episode limits (null: the defaults, beat classes "
+                                                "as the model gives them)")
     card_version: int = _f(CARD_VERSION, help="schema version of this card")
 
     def to_dict(self) -> dict:
@@ -252,6 +256,12 @@ class ModelCard:
 
         if self.calibration is not None:
             self.calibration.check(source, self.binary)
+        if self.rhythm is not None:
+            self.rhythm.check(source)
+
+    def rhythm_config(self) -> RhythmConfig:
+        """The card's rhythm analysis; without one, the defaults with the model's beat classes untouched."""
+        return self.rhythm if self.rhythm is not None else RhythmConfig(af_rule="none")
 
     def require(self, *fields, source: str = "model card") -> None:
         """A :class:`CardError` naming the first of ``fields`` that is null or empty."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from numpy.lib.stride_tricks import sliding_window_view
 
-DETECTORS = ("irregularity", "cosen")
+from keras_ecg.card_rhythm import AF_DETECTORS as DETECTORS
 NOT_ATRIAL = ("V", "F", "Q")
 
 

@@ -25,42 +25,9 @@ import dataclasses
 
 import numpy as np
 
+from keras_ecg.card_rhythm import AF_RULES, RhythmConfig
 from keras_ecg.rhythm import af as AF
 from keras_ecg.rhythm import episodes as E
-
-AF_RULES = ("no_s_in_af", "none")
-
-
-@dataclasses.dataclass(frozen=True)
-class RhythmConfig:
-    af_detector: str = "irregularity"  # af.DETECTORS
-    af_threshold: float = 0.09  # the detector's value above which a beat's window reads as AF
-    af_merge_s: float = 10.0  # AF stretches closer than this are one episode
-    af_min_s: float = 30.0  # shorter AF stretches are not reported (the clinical 30 s convention)
-    af_rule: str = "no_s_in_af"  # AF_RULES
-    pause_s: float = 2.0
-    brady_bpm: float = 50.0
-    tachy_bpm: float = 100.0
-    sustained_s: float = 30.0
-    rate_beats: int = 8
-    vt_bpm: float = 100.0
-    pattern_cycles: int = 3
-
-    def to_card(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_card(cls, d: dict | None) -> "RhythmConfig":
-        if not d:
-            return cls()
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            from keras_ecg.errors import CardError
-
-            raise CardError(f"model card field rhythm: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
-
 
 @dataclasses.dataclass
 class Rhythm:

@@ -26,7 +26,7 @@ class RhythmConfig:
 
     af_detector: str = _f("irregularity", help="'irregularity' (lagged median RR irregularity) or 'cosen' "
                                                "(Lake & Moorman 2011)")
-    af_threshold: float = _f(0.09, help="the detector's value above which a beat's window reads as AF")
+    af_threshold: float = _f(0.07, help="the detector's value above which a beat's window reads as AF")
     af_merge_s: float = _f(10.0, help="AF stretches closer than this many seconds are one episode")
     af_min_s: float = _f(30.0, help="AF stretches shorter than this are not reported")
     af_rule: str = _f("no_s_in_af", help="'no_s_in_af': beats inside AF are not called S (their S probability "

@@ -163,6 +163,10 @@ class RunConfig:
     class_map: dict | None = setting(None, "folder name -> class name as JSON (default: the known long names; "
                                            "a folder matching none of them is an error)", flag=True,
                                      group="images")
+    # --- whole-record rhythm (beat models on WFDB records): written into the model card's `rhythm`
+    af_rule: str = setting("no_s_in_af", "beats inside a detected AF episode: no_s_in_af (not called S for "
+                                         "their timing; AAMI counts them as N) or none (the model's classes)",
+                           flag=True, choices=("no_s_in_af", "none"), identity=False)
     # --- calibration and the uncertainty flag (fitted on the validation side after training)
     calibration: str = setting("temperature", "calibrate the outputs on the validation side: temperature, platt "
                                               "(binary models) or none", flag=True,

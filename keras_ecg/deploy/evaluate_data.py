@@ -221,7 +221,8 @@ def evaluate_data(classifier, data, out, log=print) -> dict:
                                      test=types.SimpleNamespace(groups=np.array(items)))
         from keras_ecg.evaluation.calibration import apply
 
-        report = ER.add_to_report(lambda xs: apply(classifier(xs), card.calibration), fake, out, report, split, log=log)
+        report = ER.add_to_report(lambda xs: apply(classifier(xs), card.calibration), fake, out, report, split, log=log,
+                                  rhythm=card.rhythm_config())
     if skipped:
         from keras_ecg import _atomic
 

@@ -12,8 +12,10 @@ centred on it) that a threshold turns into AF or not.
   a window of ``window`` intervals, divided by the window's median interval; the smallest value over
   lags 1, 2 and 3. Isolated ectopic beats move a median little, and the lags 2 and 3 make bigeminy
   and trigeminy (regular patterns of short and long intervals) read as regular; AF is irregular at
-  every lag. Intervals next to a beat classed V, F or Q are left out (an irregular interval around a
-  ventricular beat is not atrial evidence).
+  every lag.
+
+Both read the NN intervals: the intervals next to a beat classed V, F or Q are left out and the rest
+joined (an irregular interval around a ventricular beat is not atrial evidence).
 
 Episodes (:func:`episodes`): beats whose value passes the threshold, in stretches merged across
 gaps shorter than ``merge_s`` and kept when at least ``min_s`` long.
@@ -39,72 +41,67 @@ def _intervals(times, classes):
     return rr
 
 
-def _centred(values, n_beats, window):
-    """Map one value per window of intervals (window w covers intervals w..w+window-1) to each beat."""
-    out = np.full(n_beats, np.nan)
-    if len(values) == 0:
-        return out
-    # interval k ends at beat k + 1; the window's centre interval is w + window // 2
-    centre = np.arange(len(values)) + window // 2 + 1
-    out[centre] = values
-    # beats before the first / after the last centre take the nearest window's value
-    first, last = centre[0], centre[-1]
-    out[:first] = values[0]
-    out[last + 1:] = values[-1]
-    return out
+def _per_beat(times, classes, window, measure, min_usable: float = 0.5) -> np.ndarray:
+    """``measure`` of every window of ``window`` usable (atrial) intervals, given to the beat at its centre.
+
+    The intervals next to ventricular, fusion and unknown beats are left out first and the rest
+    joined (the NN intervals); a window whose intervals are spread over more than ``window /
+    min_usable`` intervals of the record (mostly ventricular beats: bigeminy, runs) gives no value
+    (NaN: no atrial evidence). A beat that is no window's centre takes the value of the nearest centre.
+    """
+    n = len(times)
+    rr = _intervals(times, classes)
+    keep = np.flatnonzero(np.isfinite(rr))
+    if len(keep) < window:
+        return np.full(n, np.nan)
+    values = measure(sliding_window_view(rr[keep], window))
+    span = keep[window - 1:] - keep[: len(keep) - window + 1] + 1
+    values = np.where(span <= window / min_usable, values, np.nan)
+    centre = keep[np.arange(len(values)) + window // 2] + 1  # interval k ends at beat k + 1
+    pos = np.clip(np.searchsorted(centre, np.arange(n)), 1, len(centre) - 1)
+    left, right = centre[pos - 1], centre[pos]
+    nearest = np.where(np.arange(n) - left <= right - np.arange(n), pos - 1, pos)
+    return values[nearest]
 
 
 def irregularity(times, classes=None, window: int = 32, lags=(1, 2, 3)) -> np.ndarray:
     """Per beat: the lagged median RR irregularity of the window centred on it (see the module doc)."""
-    rr = _intervals(times, classes)
-    n = len(times)
-    if len(rr) < window:
-        return np.full(n, np.nan)
-    wins = sliding_window_view(rr, window)
-    with np.errstate(invalid="ignore"), _quiet():
-        med = np.nanmedian(wins, axis=1)
-        best = np.full(len(wins), np.inf)
+
+    def measure(w):
+        best = np.full(len(w), np.inf)
         for lag in lags:
-            d = np.abs(rr[lag:] - rr[:-lag])
-            # the lag-differences inside window w: d[w .. w + window - lag - 1]
-            dw = sliding_window_view(d, window - lag)[: len(wins)]
-            best = np.fmin(best, np.nanmedian(dw, axis=1))
-        # too few usable intervals (mostly ventricular beats): no atrial evidence either way
-        usable = np.isfinite(wins).sum(axis=1) >= window // 2
-        value = np.where(usable, best / med, np.nan)
-    return _centred(value, n, window)
+            best = np.minimum(best, np.median(np.abs(w[:, lag:] - w[:, :-lag]), axis=1))
+        return best / np.median(w, axis=1)
+
+    return _per_beat(times, classes, window, measure)
 
 
 def cosen(times, classes=None, window: int = 12, r0: float = 0.030, r_step: float = 0.010,
           r_max: float = 0.300, min_matches: int = 5) -> np.ndarray:
     """Per beat: COSEn (Lake & Moorman 2011) of the ``window`` RR intervals centred on it."""
-    rr = _intervals(times, classes)
-    n = len(times)
-    if len(rr) < window:
-        return np.full(n, np.nan)
-    w = sliding_window_view(rr, window)  # (W, window)
-    x1 = w[:, :-1]  # templates of length 1 (the first window-1, so that each has a successor)
-    d1 = np.abs(x1[:, :, None] - x1[:, None, :])  # (W, k, k)
-    d2 = np.maximum(d1, np.abs(w[:, 1:, None] - w[:, None, 1:]))  # templates of length 2, Chebyshev
-    iu = np.triu_indices(window - 1, 1)
-    d1, d2 = d1[:, iu[0], iu[1]], d2[:, iu[0], iu[1]]
-    value = np.full(len(w), np.nan)
-    todo = np.isfinite(w).all(axis=1)
-    r = r0
-    while todo.any() and r <= r_max + 1e-12:
-        a = (d2[todo] <= r).sum(axis=1)
-        b = (d1[todo] <= r).sum(axis=1)
-        ok = a >= min_matches
-        idx = np.flatnonzero(todo)[ok]
-        mean = w[idx].mean(axis=1)
-        value[idx] = -np.log(a[ok] / b[ok]) + np.log(2 * r) - np.log(mean)
-        todo[idx] = False
-        r += r_step
-    # never enough matches even at r_max: as irregular as the estimate can say
-    idx = np.flatnonzero(todo & np.isfinite(w).all(axis=1))
-    if len(idx):
-        value[idx] = np.log(2 * r_max) - np.log(w[idx].mean(axis=1)) + np.log((window - 1) * (window - 2) / 2)
-    return _centred(value, n, window)
+
+    def measure(w):
+        x1 = w[:, :-1]  # templates of length 1 (the first window-1, so that each has a successor)
+        d1 = np.abs(x1[:, :, None] - x1[:, None, :])
+        d2 = np.maximum(d1, np.abs(w[:, 1:, None] - w[:, None, 1:]))  # templates of length 2, Chebyshev
+        iu = np.triu_indices(window - 1, 1)
+        d1, d2 = d1[:, iu[0], iu[1]], d2[:, iu[0], iu[1]]
+        mean = w.mean(axis=1)
+        # never enough matches up to r_max: as irregular as the estimate can say (one match in all pairs)
+        value = -np.log(1.0 / d1.shape[1]) + np.log(2 * r_max) - np.log(mean)
+        todo = np.ones(len(w), dtype=bool)
+        r = r0
+        while todo.any() and r <= r_max + 1e-12:
+            a = (d2[todo] <= r).sum(axis=1)
+            b = (d1[todo] <= r).sum(axis=1)
+            ok = a >= min_matches
+            idx = np.flatnonzero(todo)[ok]
+            value[idx] = -np.log(a[ok] / b[ok]) + np.log(2 * r) - np.log(mean[idx])
+            todo[idx] = False
+            r += r_step
+        return value
+
+    return _per_beat(times, classes, window, measure)
 
 
 def score(times, classes=None, detector: str = "irregularity") -> np.ndarray:
@@ -130,17 +127,3 @@ def stretches(times, flags, merge_s: float, min_s: float) -> list:
         else:
             merged.append((i0, i1))
     return [(int(i0), int(i1)) for i0, i1 in merged if t[i1] - t[i0] >= min_s]
-
-
-class _quiet:
-    """Silence NumPy's 'All-NaN slice' warnings inside nanmedian (windows of ventricular beats)."""
-
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)

@@ -324,7 +324,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
                       history=result.history or None, data_source=data.source, extra=extra,
                       synthetic=data.synthetic, plots=cfg.plots, calibration=calibration)
     if cfg.task == "mitbih" and cfg.source == "wfdb" and cfg.split in ("inter", "ds1cv"):
-        report = _ec57(_keras_predict(model), data, out, report, split_name)
+        report = _ec57(_keras_predict(model), data, out, report, split_name, cfg)
     if data.warnings:  # the fallback warning goes into every report
         report["warnings"] = list(dict.fromkeys(list(report.get("warnings", [])) + list(data.warnings)))
         _atomic.write_json(out / "report.json", report)
@@ -343,6 +343,7 @@ def _run_one(cfg: RunConfig, model_name, out, strategy, cache, callbacks) -> dic
             "metrics": {k: report.get(k) for k in ("accuracy", "macro_f1", "roc_auc_macro", "roc_auc_risk")},
             "precision": cfg.precision,
             "calibration": None if calibration is None else dataclasses.asdict(calibration),
+            "rhythm": _rhythm(cfg, data),
         }
         sample = _sample_inputs(data.test, 8)
         _export(model, out, cfg.export, sample, card)
@@ -386,13 +387,24 @@ def _run_baseline(cfg, name, out, cache) -> dict:
     return baseline_run.run(cfg, name, out, data, train, ec57=_ec57, log=_log)
 
 
-def _ec57(predict, data, out, report, split_name):
-    """AAMI EC57 figures on the test records (inter split on WFDB records) added to the report files."""
+def _rhythm(cfg: RunConfig, data) -> dict | None:
+    """The card's ``rhythm`` of a beat model (waveform cut around R peaks): the defaults and ``--af-rule``."""
+    if data.input_kind != "waveform" or not data.preprocessing.get("before"):
+        return None
+    from keras_ecg.card_rhythm import RhythmConfig
+
+    return RhythmConfig(af_rule=cfg.af_rule).to_card()
+
+
+def _ec57(predict, data, out, report, split_name, cfg: RunConfig | None = None):
+    """AAMI EC57 figures (and rhythm, where the records have rhythm notes) on the test records, added to the report."""
+    from keras_ecg.card_rhythm import RhythmConfig
     from keras_ecg.evaluation import records as ER
 
     if data.path is None or data.input_kind != "waveform" or not data.preprocessing.get("before"):
         return report
-    return ER.add_to_report(predict, data, out, report, split_name, log=_log)
+    rhythm = RhythmConfig(**_rhythm(cfg, data)) if cfg is not None else None
+    return ER.add_to_report(predict, data, out, report, split_name, log=_log, rhythm=rhythm)
 
 
 def _augmenter(kind):

@@ -55,6 +55,7 @@ def test_end_to_end_auto_falls_back_to_synthetic(tmp_path, offline, capsys):
     assert card["card_version"] == 1 and card["input_kind"] == "waveform" and prep["before"] + prep["after"] == 70
     assert card["model"] == "cnn_lstm" and card["model_args"]["input_shape"] == [70, 1]
     assert card["training_data"]["synthetic"] is True and card["class_names"] == ["N", "S", "V", "F", "Q"]
+    assert card["rhythm"] is None  # Kaggle CSV beats: no R-peak times, no rhythm
     # the run's export is what `keras-ecg predict` reads
     from keras_ecg import cli
 
@@ -174,6 +175,7 @@ def test_rr_and_template_model_trains_exports_and_predicts_a_record(tmp_path, of
     card = json.loads((out / "model_card.json").read_text())
     assert [i["name"] for i in card["inputs"]] == ["input", "rr"] and card["inputs"][0]["shape"] == [None, 70, 2]
     assert card["preprocessing"]["template_beats"] == 4 and len(card["preprocessing"]["rr_features"]) == 8
+    assert card["rhythm"]["af_rule"] == "no_s_in_af" and card["rhythm"]["af_detector"] == "irregularity"
     assert set(card["files"]) == {"keras", "saved_model", "onnx"}  # each verified against the model
     base, n = _write_record(tmp_path / "rec")
     capsys.readouterr()

@@ -389,8 +389,9 @@ def _run_baseline(cfg, name, out, cache) -> dict:
 
 def _rhythm(cfg: RunConfig, data) -> dict | None:
     """The card's ``rhythm`` of a beat model (waveform cut around R peaks): the defaults and ``--af-rule``."""
-    if data.input_kind != "waveform" or not data.preprocessing.get("before"):
-        return None
+    prep = data.preprocessing or {}
+    if data.input_kind != "waveform" or not prep.get("before") or prep.get("format") == "kaggle_csv":
+        return None  # Kaggle CSV beats carry no R-peak times
     from keras_ecg.card_rhythm import RhythmConfig
 
     return RhythmConfig(af_rule=cfg.af_rule).to_card()
@@ -403,7 +404,8 @@ def _ec57(predict, data, out, report, split_name, cfg: RunConfig | None = None):
 
     if data.path is None or data.input_kind != "waveform" or not data.preprocessing.get("before"):
         return report
-    rhythm = RhythmConfig(**_rhythm(cfg, data)) if cfg is not None else None
+    card_rhythm = _rhythm(cfg, data) if cfg is not None else None
+    rhythm = RhythmConfig(**card_rhythm) if card_rhythm else None
     return ER.add_to_report(predict, data, out, report, split_name, log=_log, rhythm=rhythm)
 
 

@@ -35,7 +35,7 @@ __all__ = ["export"]
 
 # Card fields the caller may give; export fills in the rest from the model and the export itself.
 CALLER_FIELDS = ("class_names", "binary", "input_kind", "preprocessing", "model", "model_args",
-                 "training_data", "metrics", "recipe", "precision", "calibration")
+                 "training_data", "metrics", "recipe", "precision", "calibration", "rhythm")
 
 
 def export(

@@ -55,7 +55,7 @@ def test_end_to_end_auto_falls_back_to_synthetic(tmp_path, offline, capsys):
     assert card["card_version"] == 1 and card["input_kind"] == "waveform" and prep["before"] + prep["after"] == 70
     assert card["model"] == "cnn_lstm" and card["model_args"]["input_shape"] == [70, 1]
     assert card["training_data"]["synthetic"] is True and card["class_names"] == ["N", "S", "V", "F", "Q"]
-    assert card["rhythm"] is None  # Kaggle CSV beats: no R-peak times, no rhythm
+    assert card["rhythm"]["af_rule"] == "no_s_in_af"  # beats cut around R peaks: the rhythm analysis applies
     # the run's export is what `keras-ecg predict` reads
     from keras_ecg import cli
 

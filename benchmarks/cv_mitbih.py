@@ -43,6 +43,9 @@ VARIANTS = {  # name -> flags on top of the main recipe's configuration (one mod
     "early stopping and checkpoint on validation loss": ["--monitor", "val_loss"],
     "15 epochs (cosine over 15)": ["--epochs", "15"],
     "class weights capped at 8": ["--class-weight-cap", "8"],
+    "rhythm-context RR features (pre/previous, pre/median of 8, local irregularity)": ["--rr-context"],
+    "no beat rule in AF (the model's classes; rows above this one were run before the rule existed)":
+        ["--af-rule", "none"],
 }
 
 

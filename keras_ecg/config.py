@@ -133,6 +133,9 @@ class RunConfig:
     rr_features: bool = setting(True, "add the RR features (pre/post/local RR and their ratios to the patient's "
                                       "causal 5-minute baseline) as a second input 'rr' (--no-rr-features: none)",
                                 flag="--no-rr-features", group="mitbih")
+    rr_context: bool = setting(False, "add three rhythm-context RR features (pre-RR over the previous one and over "
+                                      "the median of the last 8, the local RR irregularity) to the 'rr' input",
+                               flag=True, group="mitbih")
     template_beats: int = setting(20, "add each lead's mean of the previous N beats as a channel (0: none)",
                                   flag=True, group="mitbih")
     shape_features: bool = setting(False, "add how each beat's P, QRS and T regions differ from the patient's "

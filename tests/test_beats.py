@@ -84,6 +84,30 @@ def test_spec_round_trips_through_the_model_card():
     assert spec.input_shape == (126, 4)
 
 
+def test_rhythm_context_features():
+    fs = 360
+    rrs = np.full(60, 0.8)
+    rrs[30], rrs[31] = 0.5, 1.1  # one premature beat (beat 31) and its compensatory pause
+    rng = np.random.default_rng(0)
+    af = 0.7 * np.exp(0.25 * rng.standard_normal(60))
+    peaks = np.round(np.cumsum(np.concatenate([[0.5], rrs, af])) * fs).astype(np.int64)
+    c = rr.rr_context(peaks, fs)
+    assert c.shape == (len(peaks), 3) and list(rr.RR_CONTEXT_NAMES) == ["pre_prev", "pre_median", "irregularity"]
+    assert c[31, 0] == pytest.approx(0.5 / 0.8, rel=1e-3) and c[31, 1] == pytest.approx(0.5 / 0.8, rel=1e-3)
+    assert c[20, 0] == pytest.approx(1.0) and c[20, 2] == pytest.approx(0.01)  # regular sinus rhythm
+    assert c[-1, 2] > 0.1  # sixteen beats into AF the local irregularity is high
+    # past only (and the next beat): moving later peaks changes nothing before them
+    later = peaks.copy()
+    later[50:] += 40
+    np.testing.assert_allclose(rr.rr_context(later, fs)[:49], c[:49])
+    spec = B.BeatSpec(fs=180, rr_context=True, template_beats=20)
+    prep = C.preprocessing_from("waveform", {"input_kind": "waveform", **spec.to_card()})
+    assert B.BeatSpec.from_card(prep) == spec and len(spec.rr_names) == 11
+    x = np.sin(np.arange(int(peaks[-1]) + fs) / 30.0).astype(np.float32)
+    feats = B.beat_inputs(x, fs, peaks, spec, ["MLII"])[1]
+    assert feats.shape[1] == 11 and np.isfinite(feats).all()
+
+
 def _write(folder, name, fs, leads, seconds=30, seed=3):
     from keras_ecg.data import synthetic
 

@@ -83,6 +83,7 @@ class BeatSpec:
     shape: bool = False
     align: bool = False
     secondary_fallback: bool = False
+    rr_context: bool = False  # the rhythm-context RR features too (rr.RR_CONTEXT_NAMES)
 
     def __post_init__(self):
         object.__setattr__(self, "leads", tuple(self.leads))
@@ -113,7 +114,9 @@ class BeatSpec:
 
     @property
     def rr_names(self) -> list:
-        return list(_rr.RR_FEATURE_NAMES) if self.rr else []
+        if not self.rr:
+            return []
+        return list(_rr.RR_FEATURE_NAMES) + (list(_rr.RR_CONTEXT_NAMES) if self.rr_context else [])
 
     @property
     def shape_names(self) -> list:
@@ -144,9 +147,10 @@ class BeatSpec:
         """The spec a model card's waveform preprocessing describes (the inverse of :meth:`to_card`)."""
         fs = float(prep.fs)
         rr = bool(prep.rr_features)
-        if rr and list(prep.rr_features) != list(_rr.RR_FEATURE_NAMES):
+        context = rr and list(prep.rr_features) == list(_rr.RR_FEATURE_NAMES) + list(_rr.RR_CONTEXT_NAMES)
+        if rr and not context and list(prep.rr_features) != list(_rr.RR_FEATURE_NAMES):
             raise ValueError(f"RR features {prep.rr_features} are not the ones this version computes "
-                             f"({', '.join(_rr.RR_FEATURE_NAMES)}).")
+                             f"({', '.join(_rr.RR_FEATURE_NAMES)}, optionally then {', '.join(_rr.RR_CONTEXT_NAMES)}).")
         shape = list(getattr(prep, "shape_features", None) or [])
         if shape and shape != list(_shape.SHAPE_FEATURE_NAMES):
             raise ValueError(f"shape features {shape} are not the ones this version computes "
@@ -158,7 +162,7 @@ class BeatSpec:
                    local_beats=int(getattr(prep, "rr_local_beats", None) or _rr.LOCAL_BEATS),
                    baseline_s=float(getattr(prep, "rr_baseline_s", None) or _rr.BASELINE_S), shape=bool(shape),
                    align=bool(getattr(prep, "align_peaks", False)),
-                   secondary_fallback=bool(getattr(prep, "secondary_lead_fallback", False)))
+                   secondary_fallback=bool(getattr(prep, "secondary_lead_fallback", False)), rr_context=context)
 
     @classmethod
     def from_dict(cls, d: dict) -> "BeatSpec":
@@ -266,6 +270,8 @@ def beat_inputs(signal, fs: float, peaks, spec: BeatSpec, lead_names=None, where
     extra = []
     if spec.rr:
         rr = _rr.rr_features(peaks, fs, spec.local_beats, spec.baseline_s)[keep]
+        if spec.rr_context:
+            rr = np.concatenate([rr, _rr.rr_context(peaks, fs)[keep]], axis=1)
         extra.append(np.log(rr) if spec.rr_log else rr)
     if shape is not None:
         extra.append(shape)

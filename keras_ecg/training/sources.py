@@ -260,7 +260,8 @@ def beat_spec(cfg):
     return BeatSpec(fs=float(cfg.fs), before_s=float(cfg.before_s), after_s=float(cfg.after_s),
                     leads=tuple(cfg.leads), filter=cfg.filter, normalize=cfg.normalize, rr=bool(cfg.rr_features),
                     template_beats=int(cfg.template_beats), shape=bool(cfg.shape_features),
-                    align=bool(cfg.align_peaks), secondary_fallback=len(cfg.leads) > 1)
+                    align=bool(cfg.align_peaks), secondary_fallback=len(cfg.leads) > 1,
+                    rr_context=bool(cfg.rr_context))
 
 
 def ds_fallback(*sides) -> dict:

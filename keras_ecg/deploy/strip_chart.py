@@ -75,8 +75,12 @@ def _grid(ax, t0, t1, lo, hi):
 
 
 def _shade(ax, episodes, t0, t1, lo, hi):
-    """A translucent band per episode over ``[t0, t1)``, its kind written at the band's foot."""
-    for e in episodes:
+    """A translucent band per episode over ``[t0, t1)``, its kind written at the band's foot.
+
+    Labels that would overlap (episodes starting within 1.5 s of each other) are stacked upwards.
+    """
+    placed = []  # x of the labels written so far
+    for e in sorted(episodes, key=lambda e: e.start_s):
         a, b = max(e.start_s, t0), min(e.end_s, t1)
         if b <= a:
             continue
@@ -85,8 +89,11 @@ def _shade(ax, episodes, t0, t1, lo, hi):
         label = f"PAUSE {e.duration_s:.1f} s" if e.kind == "PAUSE" else e.kind
         if e.start_s < t0:
             label += " (cont.)"
-        ax.text(a + 0.05, lo + 0.15, label, color=colour, ha="left", va="bottom", fontsize=7, fontweight="bold",
-                zorder=4, bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 0.8})
+        level = sum(abs(a - x) < 1.5 for x in placed)
+        placed.append(a)
+        ax.text(a + 0.05, lo + 0.15 + 0.4 * level, label, color=colour, ha="left", va="bottom", fontsize=7,
+                fontweight="bold", zorder=4, clip_on=True,
+                bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 0.8})
 
 
 def _row(ax, x, fs, t0, times, classes, uncertain, episodes=()):

@@ -25,6 +25,12 @@ def synth(tmp_path_factory):
     return base
 
 
+def _beats(ann):
+    """``(samples, symbols)`` of the beat annotations (not the rhythm ``+`` nor the ``"`` comments)."""
+    keep = [i for i, s in enumerate(ann.symbol) if s not in '+"']
+    return ann.sample[keep], [ann.symbol[i] for i in keep]
+
+
 def _annotate(model, out, *inputs, extra=()):
     return cli.main(["annotate", str(model), *map(str, inputs), "--out", str(out), "--backend", BACKEND, *extra])
 
@@ -44,27 +50,29 @@ def test_annotate_wfdb_writes_everything(beat_model, synth, tmp_path):
     out = tmp_path / "out"
     assert _annotate(beat_model, out, synth) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["synth.ann", "synth.hea", "synth_beats.csv", "synth_strip.png", "synth_summary.json",
-                     "synth_summary.txt"]  # nothing half-written left behind
+    assert names == ["synth.ann", "synth.hea", "synth_beats.csv", "synth_episodes.csv", "synth_strip.png",
+                     "synth_summary.json", "synth_summary.txt"]  # nothing half-written left behind
     assert (out / "synth.hea").read_bytes() == synth.with_suffix(".hea").read_bytes()
     ann = wfdb.rdann(str(out / "synth"), "ann")
     ref = wfdb.rdann(str(synth), "atr")
-    assert set(ann.symbol) <= {"N", "A", "V", "F", "Q"}
+    assert ann.symbol[0] == "+" and ann.aux_note[0].startswith("(")  # the rhythm before the first beat
+    samples, symbols = _beats(ann)
+    assert set(symbols) <= {"N", "A", "V", "F", "Q"}
     # detected beats (not the reference ones): each within 150 ms of a reference beat
-    assert abs(len(ann.sample) - len(ref.sample)) <= 3
-    j = np.searchsorted(ref.sample, ann.sample).clip(1, len(ref.sample) - 1)
-    gap = np.minimum(np.abs(ref.sample[j] - ann.sample), np.abs(ref.sample[j - 1] - ann.sample))
+    assert abs(len(samples) - len(ref.sample)) <= 3
+    j = np.searchsorted(ref.sample, samples).clip(1, len(ref.sample) - 1)
+    gap = np.minimum(np.abs(ref.sample[j] - samples), np.abs(ref.sample[j - 1] - samples))
     assert (gap <= 54).mean() > 0.95
     # the classes are the model's on predict's inputs for the same peaks (one implementation of the beat inputs)
     from keras_ecg.deploy import predict as P
     from keras_ecg.deploy import waveform_inputs as W
 
     model, card = P.load(beat_model)
-    rec = W.record_inputs(synth, card.preprocessing, peaks=ann.sample)
+    rec = W.record_inputs(synth, card.preprocessing, peaks=samples)
     want = np.asarray(model.predict(rec.inputs, verbose=0)).argmax(axis=1)
-    assert ann.symbol == [{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[card.class_names[k]] for k in want]
+    assert symbols == [{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[card.class_names[k]] for k in want]
     rows = (out / "synth_beats.csv").read_text().splitlines()
-    assert rows[0] == "time_s,sample,class,symbol,p_N,p_S,p_V,p_F,p_Q,uncertain" and len(rows) == len(ann.sample) + 1
+    assert rows[0] == "time_s,sample,class,symbol,p_N,p_S,p_V,p_F,p_Q,uncertain" and len(rows) == len(samples) + 1
     probs = np.array([[float(v) for v in r.split(",")[4:-1]] for r in rows[1:]])
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
     s = json.loads((out / "synth_summary.json").read_text())
@@ -74,6 +82,10 @@ def test_annotate_wfdb_writes_everything(beat_model, synth, tmp_path):
     ect = sum(classes.count(c) for c in "SVF")
     assert s["ectopic_per_hour"] == pytest.approx(ect / (90 / 3600), abs=0.1)
     assert "beats per class" in (out / "synth_summary.txt").read_text()
+    # the rhythm: no AF in this regular record; the episodes CSV has one row per episode of the summary
+    assert s["af_burden_pct"] == 0.0 and s["episode_counts"]["AFIB"] == 0
+    ep_rows = (out / "synth_episodes.csv").read_text().splitlines()
+    assert ep_rows[0].startswith("kind,onset_s,offset_s,") and len(ep_rows) == len(s["episodes"]) + 1
 
 
 def test_strip_chart_is_on_paper_scale(beat_model, synth, tmp_path):
@@ -97,7 +109,7 @@ def test_annotate_csv_and_edf_match_wfdb(beat_model, synth, tmp_path):
     assert _annotate(beat_model, tmp_path / "b", csv, extra=["--fs", "360"]) == 0
     a = wfdb.rdann(str(tmp_path / "a" / "synth"), "ann")
     b = wfdb.rdann(str(tmp_path / "b" / "rec"), "ann")
-    assert np.array_equal(a.sample, b.sample) and a.symbol == b.symbol
+    assert np.array_equal(a.sample, b.sample) and a.symbol == b.symbol and a.aux_note == b.aux_note
     assert wfdb.rdrecord(str(tmp_path / "b" / "rec")).sig_name == ["MLII"]  # a WFDB copy beside the annotations
     from wfdb.io.convert.edf import wfdb_to_edf
 
@@ -105,7 +117,7 @@ def test_annotate_csv_and_edf_match_wfdb(beat_model, synth, tmp_path):
     wfdb_to_edf(str(synth), output_filename=str(edf))
     assert _annotate(beat_model, tmp_path / "c", edf) == 0
     c = wfdb.rdann(str(tmp_path / "c" / "rec"), "ann")
-    assert abs(len(c.sample) - len(a.sample)) <= 1
+    assert abs(len(_beats(c)[0]) - len(_beats(a)[0])) <= 1
 
 
 def test_annotate_errors_are_one_line(beat_model, tmp_path):

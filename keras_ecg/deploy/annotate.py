@@ -6,13 +6,19 @@
 For a record ``NAME`` the output folder gets (every file written atomically):
 
 * ``NAME.hea`` and ``NAME.ann``: a copy of the record's header (for a CSV or EDF input, a WFDB
-  copy of the recording: ``NAME.hea`` + ``NAME.dat``) and the beat annotations, the classes
+  copy of the recording: ``NAME.hea`` + ``NAME.dat``) and the annotations: the beats, their classes
   written as MIT-BIH symbols (:data:`keras_ecg.data.synthetic_wfdb.SYMBOLS`: N, S, V, F, Q as
-  N, A, V, F, Q): ``wfdb.rdann("OUT/NAME", "ann")`` reads them;
+  N, A, V, F, Q), the rhythm changes (``+`` with ``(AFIB``, ``(N``, ...) and the pauses (``"``
+  comments) of :mod:`keras_ecg.deploy.rhythm_files`: ``wfdb.rdann("OUT/NAME", "ann")`` reads them;
 * ``NAME_beats.csv``: one row per beat: time, sample, class, symbol, the class probabilities
   (calibrated by the card's ``calibration``), ``uncertain`` (1: confidence below the card's threshold);
-* ``NAME_summary.json`` and ``NAME_summary.txt`` (:mod:`keras_ecg.deploy.summary`);
-* ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`).
+* ``NAME_episodes.csv``: one row per rhythm episode (AF, flutter, pauses, rate, runs, bigeminy, trigeminy);
+* ``NAME_summary.json`` and ``NAME_summary.txt`` (:mod:`keras_ecg.deploy.summary`): AF burden first;
+* ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`), episodes shaded.
+
+The rhythm (:func:`with_rhythm`, once per record: :func:`keras_ecg.rhythm.analyze` with the card's
+``rhythm`` settings, :mod:`keras_ecg.deploy.record_rhythm`) gives the episodes and the rhythm-aware
+beat classes: the files above show those (with the card's ``af_rule``, beats inside AF are not called S).
 
 The beats are the toolkit's own R-peak detections on the card's first lead (never the
 reference annotations), cut by :func:`keras_ecg.data.beats.beat_inputs` with the model
@@ -35,7 +41,7 @@ from keras_ecg import _atomic
 from keras_ecg.data import beats as B
 from keras_ecg.data import signal as S
 from keras_ecg.data import signal_files, synthetic_wfdb
-from keras_ecg.deploy import strip_chart, summary
+from keras_ecg.deploy import record_rhythm, rhythm_files, strip_chart, summary
 from keras_ecg.deploy.waveform_inputs import _model_shape
 from keras_ecg.evaluation.calibration import calibrated
 from keras_ecg.errors import DataError
@@ -53,6 +59,9 @@ class Annotation:
     edge_skipped: int  # detections too close to the edges to classify
     seconds: dict  # time per stage
     uncertain: np.ndarray | None = None  # per beat: calibrated confidence below the card's threshold
+    episodes: list | None = None  # rhythm episodes (keras_ecg.rhythm.Episode); None: rhythm not analysed yet
+    in_af: np.ndarray | None = None  # per beat: inside an AF episode
+    relabelled: int = 0  # beats whose class the card's AF rule changed
 
     @property
     def times_s(self) -> np.ndarray:
@@ -95,6 +104,21 @@ def annotate(classifier, path, fs: float | None = None) -> Annotation:
                       unsure)
 
 
+def with_rhythm(a: Annotation, card) -> Annotation:
+    """``a`` with its rhythm: episodes, ``in_af``, and the rhythm-aware probabilities, classes and flags.
+
+    Runs :func:`keras_ecg.rhythm.analyze` once; an annotation that has its rhythm is returned as it is.
+    """
+    if a.episodes is not None:
+        return a
+    t0 = time.perf_counter()
+    r, unsure = record_rhythm.analyze(a.times_s, a.probs, card, a.uncertain)
+    seconds = {**a.seconds, "rhythm": round(time.perf_counter() - t0, 4)}
+    return dataclasses.replace(a, probs=r.probs, classes=list(r.classes), uncertain=unsure, seconds=seconds,
+                               episodes=list(r.episodes), in_af=np.asarray(r.in_af, dtype=bool),
+                               relabelled=int(r.relabelled))
+
+
 def _beats_csv(a: Annotation, card) -> str:
     names = list(card.class_names)
     cols = ["risk"] if a.probs.shape[1] == 1 else [f"p_{n}" for n in names]
@@ -116,40 +140,47 @@ def _wfdb_files(a: Annotation, tmp: pathlib.Path) -> dict:
     symbols = [synthetic_wfdb.SYMBOLS.get(c, "Q") for c in a.classes]
     hea = pathlib.Path(rec.path).with_suffix(".hea") if rec.path else None
     if hea is not None and hea.is_file():
-        files = synthetic_wfdb.wfdb_files(name, None, rec.fs, rec.leads, a.samples, symbols,
-                                          extension=ANN_EXT, write_dir=tmp)
         shutil.copyfile(hea, tmp / f"{name}.hea")
-        files["hea"] = tmp / f"{name}.hea"
+        files = {"hea": tmp / f"{name}.hea"}
     else:
-        files = synthetic_wfdb.wfdb_files(name, rec.signal, rec.fs, rec.leads, a.samples, symbols,
-                                          extension=ANN_EXT, write_dir=tmp,
+        files = synthetic_wfdb.wfdb_files(name, rec.signal, rec.fs, rec.leads, write_dir=tmp,
                                           comments=[f"keras_ecg annotate: WFDB copy of {rec.path}"])
+    files.update(rhythm_files.write_wfdb(name, rec.fs, a.samples, symbols, a.classes, a.episodes or [],
+                                         ANN_EXT, tmp))
     return files
 
 
 def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
-    """Write the annotation files of ``a`` into the folder ``out``; ``{kind: path}``."""
+    """Write the annotation files of ``a`` into the folder ``out``; ``{kind: path}``.
+
+    ``a`` without its rhythm gets it here (:func:`with_rhythm`).
+    """
+    a = with_rhythm(a, card)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = a.record.name
     duration = len(a.record.signal) / a.record.fs
-    summ = summary.summarize(a.times_s, a.classes, duration, list(card.class_names))
+    summ = summary.summarize(a.times_s, a.classes, duration, list(card.class_names), episodes=a.episodes,
+                             in_af=a.in_af, relabelled=a.relabelled)
     summ.update({"record": str(a.record.path), "lead": a.lead, "fs": a.record.fs,
                  "edge_beats_not_classified": a.edge_skipped, "seconds": a.seconds,
-                 "uncertain_beats": int(_flags(a).sum()),
+                 "uncertain_beats": int(_flags(a).sum()), "rhythm_config": record_rhythm.config(card).to_card(),
                  "uncertain_below": card.calibration.uncertain_below if card.calibration else None})
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out) as tmp:
         written = synthetic_wfdb.write_files(out / name, _wfdb_files(a, pathlib.Path(tmp)))
     paths = {"header": out / f"{name}.hea", "annotations": out / f"{name}.{ANN_EXT}",
-             "beats_csv": out / f"{name}_beats.csv", "summary_json": out / f"{name}_summary.json",
+             "beats_csv": out / f"{name}_beats.csv", "episodes_csv": out / f"{name}_episodes.csv",
+             "summary_json": out / f"{name}_summary.json",
              "summary_txt": out / f"{name}_summary.txt", "strip_chart": out / f"{name}_strip.png"}
     if out / f"{name}.dat" in written:
         paths["signal"] = out / f"{name}.dat"
     _atomic.write_text(paths["beats_csv"], _beats_csv(a, card))
+    _atomic.write_text(paths["episodes_csv"], rhythm_files.episodes_csv(a.episodes))
     _atomic.write_json(paths["summary_json"], summ)
     _atomic.write_text(paths["summary_txt"], summary.text(summ, title or f"{name} ({a.record.path})"))
-    spans = spans or strip_chart.default_spans(a.times_s, a.classes, duration)
+    spans = spans or strip_chart.default_spans(a.times_s, a.classes, duration, a.episodes)
     x = S.bandpass(a.record.signal[:, a.record.leads.index(a.lead)], a.record.fs)
     strip_chart.draw(paths["strip_chart"], x, a.record.fs, a.times_s, a.classes, spans,
-                     title=title or f"{name}: {a.lead}, {len(a.classes)} beats", uncertain=_flags(a))
+                     title=title or f"{name}: {a.lead}, {len(a.classes)} beats", uncertain=_flags(a),
+                     episodes=a.episodes)
     return paths

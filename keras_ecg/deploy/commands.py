@@ -72,22 +72,23 @@ def _span(text):
 
 def annotate(argv) -> int:
     p = _Parser(prog="keras-ecg annotate", description="Detect, classify and summarise every beat of whole "
-                "records: WFDB annotations, a CSV of beats, a summary and a strip chart per record.")
+                "records, and their rhythm (AF, pauses, runs, ...): WFDB beat and rhythm annotations, a CSV of "
+                "beats, a CSV of episodes, a summary and a strip chart per record.")
     _model_args(p)
     p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record (path without extension or .hea), "
                    "a .csv of samples (one column per lead; give --fs) or an .edf file")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--fs", type=float, default=None, help="sampling rate (Hz) of CSV recordings")
     p.add_argument("--span", type=_span, action="append", default=None, metavar="START:END",
-                   help="strip-chart span in seconds (repeatable; default: the first 10 s and the minute with "
-                        "most ectopic beats)")
+                   help="strip-chart span in seconds (repeatable; default: the first 10 s, the onset of the "
+                        "longest AF episode, the longest pause and the minute with most ectopic beats)")
     args = p.parse_args(argv)
     clf = _classifier(args)
     from keras_ecg.deploy import annotate as A
     from keras_ecg.deploy import summary
 
     for rec in args.records:
-        a = A.annotate(clf, rec, fs=args.fs)
+        a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
         paths = A.write(a, clf.card, args.out, spans=args.span)
         print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
                            f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "

@@ -12,7 +12,12 @@ probabilities, or for a binary model the risk probability (of ``class_names[1]``
 calibrated by the card's ``calibration`` when it has one, and ``uncertain``: whether
 the calibrated confidence is below the card's threshold.
 A WFDB record gives one prediction per beat (annotated beats if the record has
-an ``.atr`` file, else detected R peaks) and the per-class beat counts.
+an ``.atr`` file, else detected R peaks), the per-class beat counts, and the record's
+rhythm: ``episodes`` (AF, pauses, runs, ...: :meth:`keras_ecg.rhythm.Episode.to_dict`),
+``af_burden_pct`` (% of the analysed time in AF) and ``relabelled_in_af``. The rhythm is
+:func:`keras_ecg.rhythm.analyze` with the card's settings, as ``keras-ecg annotate`` runs it
+(:mod:`keras_ecg.deploy.record_rhythm`), and the beats' classes and probabilities are its
+rhythm-aware ones (with the card's ``af_rule``, beats inside AF are not called S).
 """
 
 from __future__ import annotations
@@ -134,9 +139,14 @@ def _outputs(model, x, batch_size=256) -> np.ndarray:
 def _item(raw, card, **where) -> dict:
     from keras_ecg.evaluation.calibration import calibrated  # the card's calibration and uncertainty flag
 
-    names = list(card.class_names)
     probs, unsure = calibrated(np.atleast_1d(np.asarray(raw, dtype=np.float64))[None], card.calibration)
-    probs, flag = probs[0], {"uncertain": bool(unsure[0])}
+    return _described(probs[0], bool(unsure[0]), card, **where)
+
+
+def _described(probs, unsure: bool, card, **where) -> dict:
+    """The result of one output from its calibrated probabilities and uncertainty flag."""
+    names = list(card.class_names)
+    flag = {"uncertain": bool(unsure)}
     if card.binary or probs.shape[-1] == 1:
         risk = float(probs[0])
         return {**where, "class": names[int(risk >= 0.5)], "risk": risk, **flag}
@@ -174,13 +184,29 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
             rec = W.record_inputs(inp, card.preprocessing, lead=lead)
             if not len(rec.peaks):
                 raise PredictError(f"{inp}: no complete beat window found")
-            probs = _outputs(model, rec.inputs, batch_size)
-            items = [_item(p, card, beat=i, sample=int(s), time_s=round(float(s) / rec.fs, 3))
-                     for i, (p, s) in enumerate(zip(probs, rec.peaks))]
+            items, rhythm = record_beats(_outputs(model, rec.inputs, batch_size), rec.peaks, rec.fs, card)
             results.append({"input": str(inp), "type": "record", "record": rec.name, "beats": len(items),
                             "beats_from": rec.how, "leads_used": list(rec.leads_used),
-                            "leads_wanted": list(card.preprocessing.leads), "items": items, "counts": _counts(items, card)})
+                            "leads_wanted": list(card.preprocessing.leads), "items": items,
+                            "counts": _counts(items, card), **rhythm})
     return results
+
+
+def record_beats(raw, peaks, fs: float, card) -> tuple:
+    """``(items, rhythm)`` of a record's beats at samples ``peaks``: one rhythm-aware item per beat, and
+    ``{"episodes", "af_burden_pct", "relabelled_in_af"}`` (:func:`keras_ecg.deploy.record_rhythm.analyze`)."""
+    from keras_ecg.deploy import record_rhythm
+    from keras_ecg.evaluation.calibration import calibrated
+
+    raw = np.asarray(raw, dtype=np.float64)
+    probs, unsure = calibrated(raw.reshape(len(raw), -1), card.calibration)
+    times = np.asarray(peaks, dtype=np.float64) / float(fs)
+    r, unsure = record_rhythm.analyze(times, probs, card, unsure)
+    items = [_described(p, u, card, beat=i, sample=int(s), time_s=round(float(t), 3))
+             for i, (p, u, s, t) in enumerate(zip(r.probs, unsure, peaks, times))]
+    rhythm = {"episodes": [e.to_dict() for e in r.episodes],
+              "af_burden_pct": record_rhythm.af_burden_pct(r.episodes, times), "relabelled_in_af": int(r.relabelled)}
+    return items, rhythm
 
 
 def image_files(inp, kind: str) -> list:
@@ -209,6 +235,11 @@ def format_text(results, card, max_beats: int = 20) -> str:
             head += f" ({r['beats_from']}; lead {', '.join(r['leads_used'])}"
             head += ")" if r["leads_used"] == r["leads_wanted"] else f" for {', '.join(r['leads_wanted'])})"
         lines.append(head + "; " + ", ".join(f"{k} {v}" for k, v in r["counts"].items()))
+        if "episodes" in r:
+            kinds = [e["kind"] for e in r["episodes"]]
+            burden = r["af_burden_pct"]
+            lines.append(f"  AF burden {burden or 0:.1f}%; episodes: "
+                         + (", ".join(f"{k} {kinds.count(k)}" for k in dict.fromkeys(kinds)) or "none"))
         for it in r["items"][:max_beats]:
             where = f"beat {it['beat']}" + (f" @ {it['time_s']:.2f} s" if "time_s" in it else "")
             lines.append(f"  {where}: {_describe(it, card)}")

@@ -3,8 +3,13 @@
 Each span is drawn as rows of :data:`ROW_S` seconds (250 mm wide) on a grid of 1 mm
 (0.04 s, 0.1 mV) and 5 mm (0.2 s, 0.5 mV) squares, at its true size when the PNG is
 shown at :data:`DPI` dots per inch. Every beat gets its class letter above it; beats
-other than N are drawn in their class colour; uncertain beats get ``?`` after their letter and a grey band. :func:`default_spans`: the first 10 s
-and the clock minute with the most ectopic (S, V, F) beats.
+other than N are drawn in their class colour; uncertain beats get ``?`` after their letter and a grey band.
+Rhythm episodes (:class:`keras_ecg.rhythm.Episode`) are shaded, a translucent band per episode in its
+kind's colour (:data:`EPISODE_COLOURS`) with its name at the band's foot.
+
+:func:`default_spans`: the first 10 s; with AF, 10 s from 2 s before the onset of the longest AF
+episode; with pauses, 10 s around the longest pause; and the clock minute with the most ectopic
+(S, V, F) beats.
 """
 
 from __future__ import annotations
@@ -16,12 +21,42 @@ from keras_ecg.evaluation import plots as _plots
 MM_PER_S, MM_PER_MV, ROW_S, ROW_MV, DPI = 25.0, 10.0, 10.0, 3.0, 100
 COLOURS = {"N": "#222222", "S": "#1f5fd6", "V": "#d62020", "F": "#e08a00", "Q": "#8a2be2"}
 ECTOPIC = ("S", "V", "F")
+EPISODE_COLOURS = {"AFIB": "#19a974", "AFL": "#19a974", "VT": "#d62020", "VRUN": "#e05050", "SVRUN": "#1f5fd6",
+                   "BIGEMINY": "#d6a800", "TRIGEMINY": "#d6a800", "BRADY": "#8060c0", "TACHY": "#8060c0",
+                   "PAUSE": "#ff7f0e"}
+AF_LEAD_S = 2.0  # the AF strip starts this long before the episode's onset
 _IN = 1 / 25.4  # inches per mm
 
 
-def default_spans(times_s, classes, duration_s: float) -> list:
-    """``[(start, end, title)]``: the first 10 s, and the minute with most ectopic beats (if any)."""
+def _clock(s) -> str:
+    s = float(s)
+    return f"{int(s // 3600):d}:{int(s % 3600 // 60):02d}:{int(s % 60):02d}"
+
+
+def _episode_spans(episodes, duration_s):
+    """The strips that episodes ask for: the onset of the longest AF episode, the longest pause."""
+    out = []
+    af = [e for e in episodes if e.kind in ("AFIB", "AFL")]
+    if af:
+        e = max(af, key=lambda e: e.duration_s)
+        t0 = max(0.0, e.start_s - AF_LEAD_S)
+        long = f"{e.duration_s:.0f} s" if e.duration_s < 120 else f"{e.duration_s / 60:.1f} min"
+        out.append((t0, min(t0 + ROW_S, duration_s), f"AF onset at {_clock(e.start_s)} (longest AF episode, {long})"))
+    pauses = [e for e in episodes if e.kind == "PAUSE"]
+    if pauses:
+        e = max(pauses, key=lambda e: e.duration_s)
+        t0 = min(max(0.0, (e.start_s + e.end_s - ROW_S) / 2), max(duration_s - ROW_S, 0.0))
+        out.append((t0, min(t0 + ROW_S, duration_s), f"longest pause, {e.duration_s:.1f} s at {_clock(e.start_s)}"))
+    return out
+
+
+def default_spans(times_s, classes, duration_s: float, episodes=()) -> list:
+    """``[(start, end, title)]``: the first 10 s, the strips episodes ask for (AF onset, longest pause), and the
+    minute with most ectopic beats (if any)."""
     spans = [(0.0, min(ROW_S, duration_s), "first 10 s")]
+    for sp in _episode_spans(list(episodes or ()), duration_s):
+        if all(abs(sp[0] - have[0]) > 1.0 for have in spans):  # not the same strip twice
+            spans.append(sp)
     times = np.asarray(times_s, dtype=np.float64)
     ect = times[np.isin(np.asarray(classes, dtype=str), ECTOPIC)]
     if len(ect):
@@ -39,13 +74,36 @@ def _grid(ax, t0, t1, lo, hi):
         ax.hlines(np.arange(lo, hi + 1e-9, mv), t0, t1, colors=colour, linewidth=width, zorder=0)
 
 
-def _row(ax, x, fs, t0, times, classes, uncertain):
+def _shade(ax, episodes, t0, t1, lo, hi):
+    """A translucent band per episode over ``[t0, t1)``, its kind written at the band's foot.
+
+    Labels that would overlap (episodes starting within 1.5 s of each other) are stacked upwards.
+    """
+    placed = []  # x of the labels written so far
+    for e in sorted(episodes, key=lambda e: e.start_s):
+        a, b = max(e.start_s, t0), min(e.end_s, t1)
+        if b <= a:
+            continue
+        colour = EPISODE_COLOURS.get(e.kind, "#888888")
+        ax.axvspan(a, b, color=colour, alpha=0.13, zorder=1, linewidth=0)
+        label = f"PAUSE {e.duration_s:.1f} s" if e.kind == "PAUSE" else e.kind
+        if e.start_s < t0:
+            label += " (cont.)"
+        level = sum(abs(a - x) < 1.5 for x in placed)
+        placed.append(a)
+        ax.text(a + 0.05, lo + 0.15 + 0.4 * level, label, color=colour, ha="left", va="bottom", fontsize=7,
+                fontweight="bold", zorder=4, clip_on=True,
+                bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 0.8})
+
+
+def _row(ax, x, fs, t0, times, classes, uncertain, episodes=()):
     t1 = t0 + ROW_S
     i0, i1 = int(max(t0 * fs, 0)), int(min(t1 * fs, len(x)))
     seg = x[i0:i1]
     mid = float(np.median(seg)) if len(seg) else 0.0
     lo, hi = mid - ROW_MV / 2, mid + ROW_MV / 2
     _grid(ax, t0, t1, lo, hi)
+    _shade(ax, episodes, t0, t1, lo, hi)
     t = np.arange(i0, i1) / fs
     ax.plot(t, np.clip(seg, lo, hi), color=COLOURS["N"], linewidth=0.7, zorder=2)
     for tb, c, u in zip(times, classes, uncertain):
@@ -70,10 +128,11 @@ def _row(ax, x, fs, t0, times, classes, uncertain):
         s.set_visible(False)
 
 
-def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", uncertain=None) -> None:
+def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", uncertain=None, episodes=()) -> None:
     """Write the strip chart of ``spans`` (``[(start_s, end_s, title)]``) to the PNG ``path``, atomically.
 
     ``uncertain``: per beat, whether it is flagged uncertain (label ``N?`` on a grey band).
+    ``episodes``: rhythm episodes to shade.
     """
     plt = _plots.pyplot()
     x = np.asarray(signal, dtype=np.float64)
@@ -95,7 +154,7 @@ def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", unce
     for (start, head), h in zip(rows, heights):
         y -= h
         ax = fig.add_axes([left / fig_w, (y + gap) / fig_h, width / fig_w, row_h / fig_h])
-        _row(ax, x, fs, start, times, classes, uncertain)
+        _row(ax, x, fs, start, times, classes, uncertain, list(episodes or ()))
         if head:
             ax.set_title(head, fontsize=8, loc="left", pad=3)
     for k, c in enumerate(reversed(list(COLOURS))):

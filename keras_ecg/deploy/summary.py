@@ -1,8 +1,18 @@
-"""A Holter-style summary of an annotated record: beats per class, heart rate, ectopy, runs.
+"""A Holter-style summary of an annotated record: AF burden, rhythm episodes, beats per class, heart rate, ectopy.
 
-:func:`summarize` takes the beat times and classes (NumPy only) and returns a
-JSON-able dict; :func:`text` renders it for people. Definitions:
+:func:`summarize` takes the beat times and classes (NumPy only), and the record's rhythm episodes
+(:func:`keras_ecg.rhythm.analyze`), and returns a JSON-able dict; :func:`text` renders it for
+people, AF first. Definitions:
 
+* analysed time (``analysed_s``): from the first to the last classified beat;
+* AF burden (``af_burden_pct``): % of the analysed time inside AFIB/AFL episodes;
+* episodes: each one's kind, onset, offset, duration, beats, mean and maximum ventricular rate
+  (:class:`keras_ecg.rhythm.Episode`), and their count per kind;
+* ``longest_rr``: the longest RR interval; ``longest_pause``: the longest pause episode (an RR
+  interval over the card's ``pause_s``), or null;
+* ectopic beats outside AF (``ectopic_outside_af``): S, V and F beats not inside an AF episode, per
+  hour of analysed time outside AF (the existing ``ectopic_per_hour`` is per recorded hour);
+* ``relabelled_in_af``: beats whose class the AF rule changed (their S probability went to N);
 * heart rate: mean = 60 / mean RR over the whole record; min and max over
   :data:`HR_WINDOW` consecutive RR intervals (so one missed or extra beat does
   not make the extremes), each with the time of its window's first beat;
@@ -14,6 +24,8 @@ JSON-able dict; :func:`text` renders it for people. Definitions:
 from __future__ import annotations
 
 import numpy as np
+
+from keras_ecg.deploy import record_rhythm
 
 HR_WINDOW = 10
 ECTOPIC = ("S", "V", "F")
@@ -48,8 +60,44 @@ def _heart_rate(times):
             "max_at_s": round(float(times[hi]), 3), "window_beats": w}
 
 
-def summarize(times_s, classes, duration_s: float, class_names) -> dict:
-    """The summary dict of beats at ``times_s`` (seconds, increasing) with predicted ``classes`` (names)."""
+def _longest_rr(times):
+    if len(times) < 2:
+        return None
+    i = int(np.argmax(np.diff(times)))
+    return {"duration_s": round(float(times[i + 1] - times[i]), 3), "start_s": round(float(times[i]), 3),
+            "end_s": round(float(times[i + 1]), 3)}
+
+
+def _rhythm(times, classes, class_names, episodes, in_af, relabelled) -> dict:
+    """The rhythm part of the summary (see the module doc)."""
+    from keras_ecg.rhythm import KINDS
+
+    in_af = np.zeros(len(times), dtype=bool) if in_af is None else np.asarray(in_af, dtype=bool)
+    analysed, af = record_rhythm.analysed_s(times), record_rhythm.af_seconds(episodes)
+    hours = max(analysed - af, 0.0) / 3600.0
+    outside = [c for c, a in zip(classes, in_af) if not a]
+    ect = {c: outside.count(c) for c in ECTOPIC if c in class_names}
+    pauses = [e for e in episodes if e.kind == "PAUSE"]
+    longest = max(pauses, key=lambda e: e.duration_s) if pauses else None
+    return {
+        "af_burden_pct": record_rhythm.af_burden_pct(episodes, times), "analysed_s": round(analysed, 3),
+        "af_s": round(af, 3), "episode_counts": {k: sum(e.kind == k for e in episodes) for k in KINDS},
+        "episodes": [e.to_dict() for e in episodes],
+        "longest_pause": longest.to_dict() if longest else None, "longest_rr": _longest_rr(times),
+        "ectopic_outside_af": {
+            "beats": sum(ect.values()), "hours": round(hours, 4),
+            "per_hour": round(sum(ect.values()) / hours, 1) if hours > 0 else None,
+            "per_hour_by_class": {c: (round(v / hours, 1) if hours > 0 else None) for c, v in ect.items()}},
+        "relabelled_in_af": int(relabelled or 0),
+    }
+
+
+def summarize(times_s, classes, duration_s: float, class_names, episodes=None, in_af=None, relabelled=None) -> dict:
+    """The summary dict of beats at ``times_s`` (seconds, increasing) with predicted ``classes`` (names).
+
+    ``episodes`` (:class:`keras_ecg.rhythm.Episode`), ``in_af`` (per beat) and ``relabelled`` come from
+    :func:`keras_ecg.rhythm.analyze`; without ``episodes`` the rhythm keys are left out.
+    """
     times = np.asarray(times_s, dtype=np.float64)
     classes = [str(c) for c in classes]
     hours = max(float(duration_s), 1e-9) / 3600.0
@@ -60,7 +108,7 @@ def summarize(times_s, classes, duration_s: float, class_names) -> dict:
     for r in runs:
         key = f"{r['class']}_{'couplets' if r['kind'] == 'couplet' else 'runs'}"
         per_kind[key] = per_kind.get(key, 0) + 1
-    return {
+    out = {
         "duration_s": round(float(duration_s), 1), "beats": len(classes), "beats_per_class": counts,
         "heart_rate": _heart_rate(times),
         "ectopic_beats": sum(ectopic.values()), "ectopic_per_hour": round(sum(ectopic.values()) / hours, 1),
@@ -68,31 +116,83 @@ def summarize(times_s, classes, duration_s: float, class_names) -> dict:
         "run_counts": {k: per_kind.get(k, 0) for k in ("S_couplets", "S_runs", "V_couplets", "V_runs")},
         "runs": runs,
     }
+    if episodes is not None:
+        out.update(_rhythm(times, classes, list(class_names), list(episodes), in_af, relabelled))
+    return out
 
 
-def _clock(s) -> str:
+def clock(s) -> str:
+    """Seconds from the record's start as ``H:MM:SS.sss``."""
     s = float(s)
     return f"{int(s // 3600):d}:{int(s % 3600 // 60):02d}:{s % 60:06.3f}"
+
+
+MAX_LINES = 50
+
+
+def _rate(e) -> str:
+    if e["mean_bpm"] is None:
+        return ""
+    return f", mean {e['mean_bpm']:.0f} bpm, max {e['max_bpm']:.0f} bpm"
+
+
+def _rhythm_lines(summary: dict) -> list:
+    """AF burden, the episodes, the longest pause: what a Holter reader looks at first."""
+    eps = summary["episodes"]
+    af = [e for e in eps if e["kind"] in record_rhythm.AF_KINDS]
+    burden = summary["af_burden_pct"]
+    head = f"AF burden {burden if burden is not None else 0:.1f}% of {clock(summary['analysed_s'])} analysed"
+    if af:
+        big = max(af, key=lambda e: e["duration_s"])
+        rule = (summary.get("rhythm_config") or {}).get("af_rule")
+        ruled = ("beat classes as the model gives them" if rule == "none"
+                 else f"{summary['relabelled_in_af']} beats relabelled by the AF rule")
+        head += (f" ({len(af)} AF episode{'s' * (len(af) > 1)}, longest {clock(big['duration_s'])} from "
+                 f"{clock(big['start_s'])}; {ruled})")
+    else:
+        head += " (no AF episode)"
+    lines = [head]
+    counts = ", ".join(f"{k} {v}" for k, v in summary["episode_counts"].items() if v)
+    lines.append(f"episodes: {counts or 'none'}")
+    for e in eps[:MAX_LINES]:
+        lines.append(f"  {e['kind']:9s} {clock(e['start_s'])} - {clock(e['end_s'])} ({e['duration_s']:.1f} s), "
+                     f"{e['beats']} beats{_rate(e)}")
+    if len(eps) > MAX_LINES:
+        lines.append(f"  ... {len(eps) - MAX_LINES} more in summary.json and the episodes CSV")
+    p, rr = summary["longest_pause"], summary["longest_rr"]
+    if p is not None:
+        n = summary["episode_counts"]["PAUSE"]
+        lines.append(f"longest pause {p['duration_s']:.2f} s at {clock(p['start_s'])} ({n} pause{'s' * (n != 1)})")
+    elif rr is not None:
+        lines.append(f"no pauses (longest RR {rr['duration_s']:.2f} s at {clock(rr['start_s'])})")
+    return lines
 
 
 def text(summary: dict, title: str = "") -> str:
     """A readable report of :func:`summarize`'s dict."""
     hr = summary["heart_rate"]
     lines = [title] if title else []
-    lines.append(f"duration {_clock(summary['duration_s'])} ({summary['duration_s'] / 60:.1f} min), "
+    if "episodes" in summary:
+        lines += _rhythm_lines(summary)
+    lines.append(f"duration {clock(summary['duration_s'])} ({summary['duration_s'] / 60:.1f} min), "
                  f"{summary['beats']} beats")
     lines.append("beats per class: " + ", ".join(f"{k} {v}" for k, v in summary["beats_per_class"].items()))
     if hr["mean_bpm"] is not None:
         lines.append(f"heart rate: mean {hr['mean_bpm']:.0f} bpm, min {hr['min_bpm']:.0f} bpm at "
-                     f"{_clock(hr['min_at_s'])}, max {hr['max_bpm']:.0f} bpm at {_clock(hr['max_at_s'])} "
+                     f"{clock(hr['min_at_s'])}, max {hr['max_bpm']:.0f} bpm at {clock(hr['max_at_s'])} "
                      f"(over {hr['window_beats']} beats)")
     lines.append(f"ectopic beats: {summary['ectopic_beats']} ({summary['ectopic_per_hour']:.1f} per hour; "
                  + ", ".join(f"{c} {v:.1f}/h" for c, v in summary["ectopic_per_hour_by_class"].items()) + ")")
+    out_af = summary.get("ectopic_outside_af")
+    if out_af is not None and out_af["per_hour"] is not None:
+        lines.append(f"ectopic beats outside AF: {out_af['beats']} ({out_af['per_hour']:.1f} per hour over "
+                     f"{out_af['hours']:.2f} h; " + ", ".join(f"{c} {v:.1f}/h" for c, v in
+                                                            out_af["per_hour_by_class"].items()) + ")")
     rc = summary["run_counts"]
     lines.append(f"S couplets {rc['S_couplets']}, S runs (3+) {rc['S_runs']}, V couplets {rc['V_couplets']}, "
                  f"V runs (3+) {rc['V_runs']}")
-    for r in summary["runs"][:50]:
-        lines.append(f"  {r['class']} {r['kind']} of {r['beats']} beats, {_clock(r['start_s'])} - {_clock(r['end_s'])}")
-    if len(summary["runs"]) > 50:
-        lines.append(f"  ... {len(summary['runs']) - 50} more in summary.json")
+    for r in summary["runs"][:MAX_LINES]:
+        lines.append(f"  {r['class']} {r['kind']} of {r['beats']} beats, {clock(r['start_s'])} - {clock(r['end_s'])}")
+    if len(summary["runs"]) > MAX_LINES:
+        lines.append(f"  ... {len(summary['runs']) - MAX_LINES} more in summary.json")
     return "\n".join(lines) + "\n"

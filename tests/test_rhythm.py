@@ -147,6 +147,7 @@ def test_af_measures():
     assert pooled["episode_se"] == 0.5 and pooled["episode_ppv"] == 0.5
     assert m["ref_burden"] == 16.0 and m["longest_ref_found"]  # (0, 100) overlaps (10, 110)
     assert not RM.record_measures(ref, [(210.0, 220.0)], 1000.0)["longest_ref_found"]
+    assert (m["long_ref_episodes"], m["long_ref_found"]) == (1, 1)  # (0, 100) is over a minute, (200, 260) is not
 
 
 def test_reference_rhythm_from_wfdb_notes(tmp_path):

@@ -90,9 +90,13 @@ def _ratio(a, b):
     return None if b == 0 else round(float(a) / float(b), 4)
 
 
-def record_measures(reference, detected, duration_s: float) -> dict:
-    """The counts and burdens of one record: ``reference`` and ``detected`` are merged interval lists."""
+def record_measures(reference, detected, duration_s: float, long_s: float = 60.0) -> dict:
+    """The counts and burdens of one record: ``reference`` and ``detected`` are merged interval lists.
+
+    ``long_ref_episodes`` / ``long_ref_found``: reference episodes longer than ``long_s`` and those found.
+    """
     both = _overlap(reference, detected)
+    long_ref = [iv for iv in reference if iv[1] - iv[0] > long_s]
     return {"ref_episodes": len(reference), "ref_found": _hits(reference, detected),
             "det_episodes": len(detected), "det_true": _hits(detected, reference),
             "ref_s": round(_total(reference), 2), "det_s": round(_total(detected), 2), "both_s": round(both, 2),
@@ -100,13 +104,15 @@ def record_measures(reference, detected, duration_s: float) -> dict:
             "ref_burden": round(100 * _total(reference) / duration_s, 2) if duration_s else None,
             "det_burden": round(100 * _total(detected) / duration_s, 2) if duration_s else None,
             "longest_ref_s": round(max((b - a for a, b in reference), default=0.0), 2),
-            "longest_ref_found": bool(reference) and _hits([max(reference, key=lambda v: v[1] - v[0])], detected) == 1}
+            "longest_ref_found": bool(reference) and _hits([max(reference, key=lambda v: v[1] - v[0])], detected) == 1,
+            "long_ref_episodes": len(long_ref), "long_ref_found": _hits(long_ref, detected)}
 
 
 def af_measures(per_record: dict) -> dict:
     """Pooled EC57 AF measures of ``{record: record_measures(...)}`` (see the module doc)."""
     s = {k: sum(m[k] for m in per_record.values()) for k in
-         ("ref_episodes", "ref_found", "det_episodes", "det_true", "ref_s", "det_s", "both_s")}
+         ("ref_episodes", "ref_found", "det_episodes", "det_true", "ref_s", "det_s", "both_s", "long_ref_episodes",
+          "long_ref_found")}
     return {"episode_se": _ratio(s["ref_found"], s["ref_episodes"]), "episode_ppv": _ratio(s["det_true"], s["det_episodes"]),
             "duration_se": _ratio(s["both_s"], s["ref_s"]), "duration_ppv": _ratio(s["both_s"], s["det_s"]),
             **{k: round(v, 2) if isinstance(v, float) else v for k, v in s.items()}, "records": len(per_record)}

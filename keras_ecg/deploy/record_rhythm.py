@@ -20,8 +20,8 @@ import dataclasses
 import numpy as np
 
 from keras_ecg import rhythm
-
-AF_KINDS = ("AFIB", "AFL")
+from keras_ecg.rhythm import episodes as E
+from keras_ecg.rhythm.episodes import AF_KINDS
 
 
 def config(card) -> rhythm.RhythmConfig:
@@ -48,13 +48,7 @@ def analyze(times_s, probs, card, uncertain=None) -> tuple:
 
 def af_seconds(episodes) -> float:
     """Seconds inside AFIB/AFL episodes (overlaps counted once)."""
-    spans = sorted((e.start_s, e.end_s) for e in episodes if e.kind in AF_KINDS)
-    total, end = 0.0, -np.inf
-    for s, e in spans:
-        if e > end:
-            total += e - max(s, end)
-            end = e
-    return float(total)
+    return float(sum(b - a for a, b in E.spans(episodes, AF_KINDS)))
 
 
 def analysed_s(times_s) -> float:

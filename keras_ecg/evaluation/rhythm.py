@@ -19,8 +19,7 @@ import pathlib
 
 import numpy as np
 
-AF_KINDS = ("AFIB", "AFL")
-
+from keras_ecg.rhythm.episodes import AF_KINDS, spans as intervals  # noqa: F401 - re-exported
 
 def reference_rhythm(base) -> tuple:
     """``([(label, start_s, end_s)], duration_s)`` of the WFDB record ``base`` from its ``.atr`` rhythm notes."""
@@ -43,23 +42,6 @@ def reference_rhythm(base) -> tuple:
         if end > s:
             out.append((label, s / fs, end / fs))
     return out, n / fs
-
-
-def intervals(episodes, kinds=AF_KINDS) -> list:
-    """``[(start_s, end_s)]`` merged, of episodes (``Episode`` objects or ``(label, start, end)``) of ``kinds``."""
-    iv = []
-    for e in episodes:
-        kind, a, b = (e.kind, e.start_s, e.end_s) if hasattr(e, "kind") else e
-        if kind in kinds and b > a:
-            iv.append((float(a), float(b)))
-    iv.sort()
-    merged = []
-    for a, b in iv:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
 
 
 def _total(iv) -> float:

@@ -68,7 +68,7 @@ def analyze(times_s, probs, class_names, config: RhythmConfig | None = None) -> 
     score = AF.score(t, classes, cfg.af_detector)
     flags = np.nan_to_num(score, nan=-np.inf) > cfg.af_threshold
     episodes = [E.make("AFIB", t, i0, i1) for i0, i1 in AF.stretches(t, flags, cfg.af_merge_s, cfg.af_min_s)]
-    in_af = E.beats_in(t, episodes, ("AFIB", "AFL"))
+    in_af = E.beats_in(t, episodes, E.AF_KINDS)
     if cfg.af_rule == "no_s_in_af":
         new_probs = no_s_in_af(probs, class_names, in_af)
     elif cfg.af_rule == "none":

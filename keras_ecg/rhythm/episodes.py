@@ -25,6 +25,7 @@ import numpy as np
 
 KINDS = ("AFIB", "AFL", "PAUSE", "BRADY", "TACHY", "VRUN", "VT", "SVRUN", "BIGEMINY", "TRIGEMINY")
 ECTOPIC = ("S", "V")
+AF_KINDS = ("AFIB", "AFL")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,3 +154,20 @@ def beats_in(times, episodes, kinds) -> np.ndarray:
         if e.kind in kinds:
             mask |= (t >= e.start_s) & (t <= e.end_s)
     return mask
+
+
+def spans(episodes, kinds=AF_KINDS) -> list:
+    """``[(start_s, end_s)]`` merged, of episodes (``Episode`` objects or ``(label, start, end)``) of ``kinds``."""
+    iv = []
+    for e in episodes:
+        kind, a, b = (e.kind, e.start_s, e.end_s) if hasattr(e, "kind") else e
+        if kind in kinds and b > a:
+            iv.append((float(a), float(b)))
+    iv.sort()
+    merged = []
+    for a, b in iv:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged

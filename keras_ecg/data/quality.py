@@ -2,9 +2,9 @@
 
 :func:`assess` cuts the lead into segments of ``segment_s`` seconds and marks a segment unreadable when
 
-* ``flat``: its peak-to-peak, or after the 0.5-40 Hz band-pass its peak-to-peak, is under ``flat_mv`` (0.05 mV), or the range
-  of its 2nd to 98th percentile under a quarter of that: a lead off,
-  a constant, a slow ramp (a time column read as ECG), or a signal not in millivolts;
+* ``flat``: its peak-to-peak, raw or after the 0.5-40 Hz band-pass, is under ``flat_mv`` (0.05 mV), or
+  the range of its band-passed 2nd to 98th percentile under a quarter of that: a lead off, a constant, a
+  slow ramp (a time column read as ECG), or a signal not in millivolts;
 * ``saturated``: at least ``saturated_share`` (10 %) of its raw samples sit at the segment's own
   minimum or maximum: an amplifier or ADC clipping;
 * ``noise``: more than ``noise_share`` (40 %) of its power (above 0.5 Hz) lies above 45 Hz, where an
@@ -70,8 +70,8 @@ class Quality:
 
 def _reason(raw, filtered, fs, flat_mv, saturated_share, noise_share) -> str:
     lo, hi = np.percentile(filtered, [2, 98])
-    if np.ptp(raw) < flat_mv or np.ptp(filtered) < flat_mv or (hi - lo) < flat_mv / 4:  # percentiles: past a
-        # filter's edge transient
+    if np.ptp(raw) < flat_mv or np.ptp(filtered) < flat_mv or (hi - lo) < flat_mv / 4:  # (a filter's edge
+        # transient on a ramp sits outside the percentiles)
         return "flat"
     lo, hi = raw.min(), raw.max()
     if ((raw <= lo) | (raw >= hi)).mean() >= saturated_share:

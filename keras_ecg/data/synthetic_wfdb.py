@@ -4,7 +4,9 @@
 
 The signal is :func:`keras_ecg.data.synthetic.record` (one pseudo-patient, a mostly
 normal rhythm with premature S and V beats, some fusion and paced beats), written
-with ``wfdb`` as one lead named ``MLII`` in mV at ``fs`` (format 16). The reference
+with ``wfdb`` in mV at ``fs`` (format 16), by default as one lead named ``MLII``. With
+``leads=("MLII", "V1")`` (``--leads MLII,V1``) lead ``k`` is the first lead scaled by
+``1 - 0.4 k`` (as :func:`keras_ecg.data.synthetic.record_beats` does) plus its own noise. The reference
 annotations use the MIT-BIH symbols of :data:`SYMBOLS`, so every reader of MIT-BIH
 records reads it. Each file is written under a temporary name and renamed.
 """
@@ -60,15 +62,29 @@ def wfdb_files(name, signal, fs, leads, ann_samples=None, ann_symbols=None, exte
     return files
 
 
-def write_record(base, minutes: float = 2.0, fs: float = 360.0, seed: int = 0) -> list:
-    """Write the synthetic record ``base`` (``.hea``, ``.dat``, ``.atr``); the paths written."""
+def _leads(sig, n: int, seed: int) -> np.ndarray:
+    """(samples, n) float32: lead k is ``sig * (1 - 0.4 k)`` plus its own 0.02 mV noise (lead 0: ``sig``)."""
+    out = np.empty((len(sig), n), dtype=np.float32)
+    out[:, 0] = sig
+    for k in range(1, n):
+        noise = np.random.default_rng([seed, k]).normal(0.0, 0.02, len(sig)).astype(np.float32)
+        out[:, k] = sig * np.float32(1.0 - 0.4 * k) + noise
+    return out
+
+
+def write_record(base, minutes: float = 2.0, fs: float = 360.0, seed: int = 0, leads=("MLII",)) -> list:
+    """Write the synthetic record ``base`` (``.hea``, ``.dat``, ``.atr``) with ``leads``; the paths written."""
     if minutes <= 0 or minutes > 24 * 60:
         raise ValueError(f"minutes must be in (0, 1440]; got {minutes}")
+    leads = [str(n).strip() for n in leads]
+    if not leads or not all(leads) or len(set(leads)) != len(leads):
+        raise ValueError(f"leads must be distinct non-empty names; got {leads}")
     sig, peaks, labels = synthetic.record(duration_s=60.0 * minutes, fs=fs, seed=seed, class_probs=DEMO_CLASS_PROBS)
+    sig = _leads(sig, len(leads), seed) if len(leads) > 1 else sig
     symbols = [SYMBOLS[synthetic.CLASSES[k]] for k in labels]
     base = pathlib.Path(base)
     base.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".synth-", dir=base.parent) as tmp:
-        files = wfdb_files(base.name, sig, fs, ["MLII"], peaks, symbols, write_dir=tmp,
+        files = wfdb_files(base.name, sig, fs, leads, peaks, symbols, write_dir=tmp,
                            comments=[f"keras_ecg synthetic record: {minutes:g} min, seed {seed}; NOT real ECG"])
         return write_files(base, files)

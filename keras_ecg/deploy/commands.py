@@ -2,7 +2,7 @@
 
     keras-ecg evaluate MODEL DATA... [--out DIR] [--runtime auto|onnx|keras]
     keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...]
-    keras-ecg synth-record OUT [--minutes 2] [--fs 360] [--seed 0]
+    keras-ecg synth-record OUT [--minutes 2] [--fs 360] [--seed 0] [--leads MLII,V1]
     keras-ecg pretrained                                  # the shipped models and their figures
     keras-ecg calibrate MODEL DATA... [--method temperature|platt|none] [--target-accuracy 0.95]
     keras-ecg explain MODEL INPUT... --out DIR [--method auto|gradcam|ig|saliency] [--class NAME] [--max N]
@@ -98,17 +98,18 @@ def annotate(argv) -> int:
 
 
 def synth_record(argv) -> int:
-    p = _Parser(prog="keras-ecg synth-record", description="Write a synthetic WFDB record (one MLII lead, "
-                "reference .atr annotations) for demos and tests. It is not real ECG.")
+    p = _Parser(prog="keras-ecg synth-record", description="Write a synthetic WFDB record (one MLII lead unless "
+                "--leads says otherwise, reference .atr annotations) for demos and tests. It is not real ECG.")
     p.add_argument("out", help="record path without extension, e.g. demo/synth")
     p.add_argument("--minutes", type=float, default=2.0)
     p.add_argument("--fs", type=float, default=360.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--leads", default="MLII", help="comma-separated lead names, e.g. MLII,V1 (default MLII)")
     args = p.parse_args(argv)
     from keras_ecg.data import synthetic_wfdb
 
     try:
-        files = synthetic_wfdb.write_record(args.out, args.minutes, args.fs, args.seed)
+        files = synthetic_wfdb.write_record(args.out, args.minutes, args.fs, args.seed, args.leads.split(","))
     except ValueError as e:
         raise SystemExit(f"keras-ecg synth-record: error: {e}") from None
     print("wrote " + ", ".join(map(str, files)))

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from keras_ecg import cli
-from keras_ecg.data import record_file, wfdb_io
+from keras_ecg.data import beats as B
+from keras_ecg.data import chunked, record_file, synthetic, wfdb_io
+from keras_ecg.data import signal as S
 from keras_ecg.errors import DataError
 
 
@@ -57,3 +59,48 @@ def test_a_corrupt_signal_file_is_refused_when_read_in_ranges(two_lead, tmp_path
     dat.write_bytes(bytes(raw[:-10]))
     with pytest.raises(DataError, match="truncated"):
         record_file.open_recording(tmp_path / "rec")
+
+
+def test_plan_covers_the_recording_on_the_block_grid():
+    chunks = chunked.plan(100_000, 360.0, chunk_s=50.0, margin_s=7.0, align=2)
+    assert chunks[0].start == 0 and chunks[-1].stop == 100_000
+    assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
+    assert all(c.lo % 360 == 0 and c.start - c.lo in (c.start, 2520) for c in chunks)  # 7 blocks of 1 s
+    assert all(c.hi == min(c.stop + 2520, 100_000) and c.stop - c.start in (18_000, 100_000 % 18_000) for c in chunks)
+
+
+def test_chunked_detection_finds_the_peaks_of_the_whole_recording():
+    x, _, _ = synthetic.record(duration_s=300, fs=360, seed=11, noise=0.05, wander=0.3)
+    x[40_000:41_000] += np.linspace(0, 2.0, 1000, dtype=np.float32)  # a baseline step inside a chunk
+    whole = S.detect_r_peaks(x, 360.0)
+    chunks = chunked.plan(len(x), 360.0, chunk_s=20.0, margin_s=60.0)
+    assert len(chunks) == 15
+    peaks, refined = chunked.detect_r_peaks(lambda lo, hi: x[lo:hi], len(x), 360.0, chunks, align=True)
+    assert np.array_equal(peaks, whole)
+    assert np.array_equal(refined, S.refine_peaks(x, 360.0, whole))
+
+
+@pytest.mark.parametrize("spec", [
+    B.BeatSpec(fs=180.0, before_s=0.25, after_s=0.45, template_beats=20),  # the shipped card's kind
+    B.BeatSpec(fs=250.0, leads=("MLII", "V1"), template_beats=5, shape=True, align=True, rr_log=False,
+               rr_context=True),
+    B.BeatSpec(fs=360.0, filter=None, normalize=None, rr=False),
+])
+def test_chunked_beat_inputs_are_beat_inputs(spec):
+    x, peaks, _ = synthetic.record(duration_s=240, fs=360, seed=3)
+    signal = np.stack([x, 0.6 * x + 0.01], axis=1)
+    peaks = np.r_[20, peaks, len(x) - 30]  # windows past both edges: not classified
+    want, want_extra, keep, _ = B.beat_inputs(signal, 360.0, peaks, spec, ["MLII", "V1"])
+    refined = S.refine_peaks(x, 360.0, peaks) if spec.align else peaks
+    idx = B.choose_leads(["MLII", "V1"], spec.leads)
+    down = S.resample_ratio(360.0, spec.fs)[1]
+    chunks = chunked.plan(len(x), 360.0, chunk_s=25.0, margin_s=60.0, align=down)
+    got = list(chunked.beat_inputs(lambda lo, hi: signal[lo:hi][:, idx], len(x), 360.0, peaks, refined, spec, chunks))
+    assert len(got) >= 9
+    sel = np.concatenate([g[0] for g in got])
+    assert np.array_equal(sel, np.flatnonzero(keep)) and not keep[0] and not keep[-1]
+    np.testing.assert_allclose(np.concatenate([g[1] for g in got]), want, atol=1e-5)
+    if want_extra is None:
+        assert all(g[2] is None for g in got)
+    else:
+        np.testing.assert_allclose(np.concatenate([g[2] for g in got]), want_extra, atol=1e-5)

@@ -234,6 +234,9 @@ def beat_inputs(signal, fs: float, peaks, spec: BeatSpec, lead_names=None, where
     shape features: :attr:`BeatSpec.extra_names`), ``keep`` the boolean mask of ``peaks`` whose
     window fits inside the recording (the RR features use every peak), and the
     names of the leads used.
+
+    :func:`cut_beats` and :func:`finish_beats` are its two halves, which
+    :mod:`keras_ecg.data.chunked` applies to a long recording piece by piece.
     """
     x = np.asarray(signal, dtype=np.float32)
     if x.ndim == 1:
@@ -249,34 +252,94 @@ def beat_inputs(signal, fs: float, peaks, spec: BeatSpec, lead_names=None, where
     peaks = np.asarray(peaks, dtype=np.int64)
     if spec.align:  # the detector's fiducial, on the first lead as recorded: reference and detected peaks agree
         peaks = _signal.refine_peaks(x[:, 0], fs, peaks)
+    beats, keep = cut_beats(x, fs, peaks, spec)
+    rr = rr_rows(peaks, fs, spec)
+    beats, extra, _ = finish_beats(beats, None if rr is None else rr[keep], spec)
+    return beats, extra, keep, [str(lead_names[i]) for i in idx]
+
+
+def cut_beats(x, fs: float, peaks, spec: BeatSpec, offset: int = 0, total: int | None = None):
+    """The spec's filtered (and resampled) windows around ``peaks``: ``(beats (m, window, leads) float32, keep)``.
+
+    ``x`` (samples, leads) holds the spec's leads; it may be the piece of a recording of
+    ``total`` samples that starts at sample ``offset`` (a multiple of the resampling's
+    ``down``, :func:`keras_ecg.data.signal.resample_ratio`), with ``peaks`` counted from the
+    recording's start: ``keep`` marks the peaks whose window fits inside the recording, and
+    each of them must fit inside the piece.
+    """
+    total = len(x) if total is None else int(total)
     if spec.filter == "bandpass":
         x = _signal.bandpass(x, fs, axis=0)
     if fs != spec.fs:
         x = _signal.resample(x, fs, spec.fs, axis=0)
         r = _signal.resample_index(peaks, fs, spec.fs)
+        up, down = _signal.resample_ratio(fs, spec.fs)
+        if offset % down:
+            raise ValueError(f"a piece of a recording must start at a multiple of {down} samples; got {offset}")
+        offset, total = offset // down * up, -(-total * up // down)
     else:
         r = peaks
     start = r - spec.before
-    keep = (start >= 0) & (start + spec.window <= len(x))
-    beats = x[start[keep, None] + np.arange(spec.window)]  # (m, window, leads)
-    shape = None
+    keep = (start >= 0) & (start + spec.window <= total)
+    first = start[keep] - offset
+    if len(first) and (first.min() < 0 or first.max() + spec.window > len(x)):
+        raise ValueError("a beat window runs past the piece of the recording it was cut from")
+    return x[first[:, None] + np.arange(spec.window)], keep  # (m, window, leads)
+
+
+def rr_rows(peaks, fs: float, spec: BeatSpec) -> np.ndarray | None:
+    """The spec's RR features (with ``rr_context`` the context ones too; logged with ``rr_log``) of every one
+    of ``peaks``, or None without ``rr``."""
+    if not spec.rr:
+        return None
+    rr = _rr.rr_features(peaks, fs, spec.local_beats, spec.baseline_s)
+    if spec.rr_context:
+        rr = np.concatenate([rr, _rr.rr_context(peaks, fs)], axis=1)
+    return np.log(rr) if spec.rr_log else rr
+
+
+def finish_beats(beats, rr, spec: BeatSpec, history=None):
+    """Cut beats (:func:`cut_beats`) as the model takes them: ``(beats, extra, history)``.
+
+    Shape features (from the filtered beats), the per-beat normalisation and the template
+    channels; ``rr`` holds the beats' RR rows (:func:`rr_rows`). The templates and shape
+    features compare a beat with the beats before it: ``history`` (what the previous call
+    returned, for the beats just before these ones; None at the start of a recording)
+    carries them from one piece of a recording to the next.
+    """
+    old_raw, old_z = (None, None) if history is None else history
+    k_shape = spec.template_beats or _shape.TEMPLATE_BEATS
+    shape, raw0 = None, None
     if spec.shape:  # on the filtered beats before z-scoring: the amplitude ratio is part of the difference
-        k = spec.template_beats or _shape.TEMPLATE_BEATS
-        shape = _shape.shape_features(beats[..., 0], running_template(beats[..., 0], k), spec.before, spec.fs)
+        raw0 = beats[..., 0]
+        shape = _shape.shape_features(raw0, _templates(raw0, old_raw, k_shape), spec.before, spec.fs)
     if spec.normalize == "zscore":
         beats = _signal.zscore(beats, axis=1)
+    z = beats
     if spec.template_beats:
-        beats = np.concatenate([beats, running_template(beats, spec.template_beats)], axis=-1)
+        beats = np.concatenate([beats, _templates(beats, old_z, spec.template_beats)], axis=-1)
     extra = []
-    if spec.rr:
-        rr = _rr.rr_features(peaks, fs, spec.local_beats, spec.baseline_s)[keep]
-        if spec.rr_context:
-            rr = np.concatenate([rr, _rr.rr_context(peaks, fs)[keep]], axis=1)
-        extra.append(np.log(rr) if spec.rr_log else rr)
+    if rr is not None:
+        extra.append(rr)
     if shape is not None:
         extra.append(shape)
-    rr = np.concatenate(extra, axis=1).astype(np.float32) if extra else None
-    return beats.astype(np.float32), rr, keep, [str(lead_names[i]) for i in idx]
+    extra = np.concatenate(extra, axis=1).astype(np.float32) if extra else None
+    history = (_last(raw0, old_raw, k_shape) if spec.shape else None,
+               _last(z, old_z, spec.template_beats) if spec.template_beats else None)
+    return beats.astype(np.float32), extra, history
+
+
+def _templates(beats, before, k):
+    """:func:`running_template` of ``beats`` continuing the beats ``before`` them (None: none)."""
+    if before is None or len(before) == 0:
+        return running_template(beats, k)
+    return running_template(np.concatenate([before, beats]), k)[len(before):]
+
+
+def _last(beats, before, k):
+    """The last ``k`` beats of ``before`` followed by ``beats``."""
+    both = beats if before is None or len(before) == 0 else np.concatenate([before, beats])
+    return np.array(both[len(both) - min(int(k), len(both)):], dtype=np.float32)
 
 
 def running_template(beats, k: int) -> np.ndarray:

@@ -82,8 +82,15 @@ def resample(x, fs_in: float, fs_out: float, axis: int = -1):
         raise ValueError(f"sampling rates must be positive; got {fs_in} -> {fs_out}.")
     if fs_in == fs_out:
         return x.astype(np.float32, copy=True)
+    up, down = resample_ratio(fs_in, fs_out)
+    return resample_poly(x, up, down, axis=axis).astype(np.float32)
+
+
+def resample_ratio(fs_in: float, fs_out: float) -> tuple:
+    """``(up, down)``: :func:`resample` makes ``up`` samples of every ``down`` (so a piece of a signal that
+    starts at a multiple of ``down`` resamples onto the whole signal's grid)."""
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
-    return resample_poly(x, ratio.numerator, ratio.denominator, axis=axis).astype(np.float32)
+    return ratio.numerator, ratio.denominator
 
 
 def resample_index(samples, fs_in: float, fs_out: float) -> np.ndarray:
@@ -212,11 +219,23 @@ def refine_peaks(x, fs: float, peaks, window: float = 0.075, band=(5.0, 15.0)) -
     if len(p) == 0 or len(x) < 16:
         return p.copy()
     filtered = _qrs_band(x, fs, band)
-    out = _largest_deflection(filtered, p, max(int(window * fs), 0))
-    if np.any(np.diff(out) <= 0):  # rare: two peaks within two windows of each other
-        for i in range(1, len(out)):
-            if out[i] <= out[i - 1]:
-                out[i] = p[i] if p[i] > out[i - 1] else out[i - 1] + 1
+    return keep_order(_largest_deflection(filtered, p, max(int(window * fs), 0)), p)
+
+
+def keep_order(out, peaks, previous: int | None = None) -> np.ndarray:
+    """Refined peaks ``out`` of ``peaks`` made strictly increasing (after ``previous``, the refined peak
+    before them, if given): a peak that would land on or before the one before it stays where it was
+    (or, if that is no later, goes one sample after it)."""
+    out = np.asarray(out, dtype=np.int64)
+    p = np.asarray(peaks, dtype=np.int64)
+    first_bad = previous is not None and len(out) and out[0] <= previous
+    if np.any(np.diff(out) <= 0) or first_bad:  # rare: two peaks within two windows of each other
+        out = out.copy()
+        last = previous
+        for i in range(len(out)):
+            if last is not None and out[i] <= last:
+                out[i] = p[i] if p[i] > last else last + 1
+            last = out[i]
     return out
 
 

@@ -104,3 +104,47 @@ def test_chunked_beat_inputs_are_beat_inputs(spec):
         assert all(g[2] is None for g in got)
     else:
         np.testing.assert_allclose(np.concatenate([g[2] for g in got]), want_extra, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def beats_onnx():
+    pytest.importorskip("onnxruntime")
+    from keras_ecg.deploy import runtime
+
+    return runtime.load("pretrained:mitbih_beats", runtime="onnx")
+
+
+def test_annotate_in_chunks_matches_annotate_in_one_piece(beats_onnx, two_lead, monkeypatch):
+    from keras_ecg.deploy import annotate as A
+    from keras_ecg.deploy import beat_stream
+
+    whole = A.annotate(beats_onnx, two_lead, chunk_s=None)
+    monkeypatch.setattr(beat_stream, "BATCH", 100)  # several classifier calls, one cut inside a chunk
+    calls = []
+    clf = type(beats_onnx)(lambda inputs: calls.append(len(inputs[0])) or beats_onnx(inputs), beats_onnx.card,
+                           beats_onnx.path, beats_onnx.runtime)
+    a = A.annotate(clf, two_lead, chunk_s=45.0)  # 8 chunks
+    assert len(whole.samples) > 300 and np.array_equal(a.samples, whole.samples)
+    assert a.edge_skipped == whole.edge_skipped and a.classes == whole.classes
+    np.testing.assert_allclose(a.probs, whole.probs, atol=1e-5)
+    assert np.array_equal(a.uncertain, whole.uncertain)
+    assert calls[:-1] == [100] * (len(calls) - 1) and sum(calls) == len(a.samples)
+    assert set(a.seconds) == {"read", "detect", "segment", "classify"} and a.lead == "MLII"
+    assert isinstance(a.record, record_file.RecordFile) and a.record.n_samples == len(whole.record.signal)
+    assert np.array_equal(a.record.signal, whole.record.signal)  # read when first asked for, as write() does
+    assert np.allclose(a.times_s, whole.times_s)
+
+
+def test_annotate_in_chunks_refuses_non_finite_samples_in_one_line(beats_onnx, two_lead, tmp_path):
+    import wfdb
+
+    from keras_ecg.deploy import annotate as A
+
+    sig = wfdb_io.load_record(two_lead, annotations=None).signal.astype(np.float64)
+    sig[50_000:50_010, 0] = np.nan  # written as format 16's invalid sample, read back as NaN
+    wfdb.wrsamp("nan", fs=360, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=sig, fmt=["16", "16"],
+                write_dir=str(tmp_path))
+    with pytest.raises(DataError) as e:
+        A.annotate(beats_onnx, tmp_path / "nan", chunk_s=60.0)
+    msg = str(e.value)
+    assert msg.startswith(str(tmp_path / "nan")) and "first at sample 50000 of lead MLII" in msg and "\n" not in msg

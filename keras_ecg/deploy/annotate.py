@@ -75,33 +75,27 @@ def _classes(probs, card):
     return [names[k] for k in probs.argmax(axis=1)]
 
 
-def annotate(classifier, path, fs: float | None = None) -> Annotation:
-    """Detect and classify every beat of the recording at ``path`` with ``classifier`` (:mod:`runtime`)."""
+def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 600.0) -> Annotation:
+    """Detect and classify every beat of the recording at ``path`` with ``classifier`` (:mod:`runtime`).
+
+    The recording is read and processed ``chunk_s`` seconds at a time, in memory bounded by the
+    chunk (:mod:`keras_ecg.deploy.beat_stream`; the same beats as in one piece); ``a.record`` is then
+    a :class:`~keras_ecg.data.record_file.RecordFile`, whose ``signal`` is read when first used
+    (``n_samples`` and ``read(start, stop, leads)`` read nothing or a range). ``chunk_s=None``: the
+    whole recording in memory, in one piece (``a.record`` a :class:`~keras_ecg.data.wfdb_io.Record`).
+    """
+    from keras_ecg.deploy import beat_stream
+
     card = classifier.card
     if card.input_kind != "waveform" or card.preprocessing.format != "wfdb":
         raise DataError(f"{classifier.path}: annotate needs a beat classifier (waveform input cut around R peaks); "
                         f"this model takes {card.input_kind} input")
-    t = {"start": time.perf_counter()}
-    rec = signal_files.read(path, fs=fs, annotations=None)
-    t["read"] = time.perf_counter()
-    spec = B.BeatSpec.from_card(card.preprocessing)
-    where = rec.path or str(path)
-    lead = B.choose_leads(rec.leads, spec.leads[:1], where)[0]
-    x0 = S.check_finite(rec.signal[:, lead], where)
-    peaks = np.asarray(S.detect_r_peaks(x0, rec.fs), dtype=np.int64)
-    t["detect"] = time.perf_counter()
-    if len(peaks) < 2:
-        raise DataError(f"{where}: {len(peaks)} R peaks detected; nothing to annotate")
-    beats, rr, ok, _ = B.beat_inputs(rec.signal, rec.fs, peaks, spec, rec.leads, where=where)
-    inputs = _model_shape(beats, card.preprocessing) + ([rr] if rr is not None else [])
-    t["segment"] = time.perf_counter()
-    probs, unsure = calibrated(np.asarray(classifier(inputs), dtype=np.float64), card.calibration)
-    t["classify"] = time.perf_counter()
-    stages = ("read", "detect", "segment", "classify")
-    prev = ["start", *stages[:-1]]
-    seconds = {s: round(t[s] - t[p], 4) for s, p in zip(stages, prev)}
-    return Annotation(rec, str(rec.leads[lead]), peaks[ok], probs, _classes(probs, card), int((~ok).sum()), seconds,
-                      unsure)
+    if chunk_s is None:
+        b = beat_stream.classify_whole(classifier, path, fs)
+    else:
+        b = beat_stream.classify_record(classifier, path, fs, chunk_s)
+    probs, unsure = calibrated(b.outputs, card.calibration)
+    return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure)
 
 
 def with_rhythm(a: Annotation, card) -> Annotation:

@@ -22,6 +22,7 @@ failure or difference leaves the original session in use.
 
 from __future__ import annotations
 
+import pathlib
 import tempfile
 
 import numpy as np
@@ -31,6 +32,7 @@ UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus", "Har
 BINARY = {"Add", "Sub", "Mul", "Div", "Max", "Min"}
 POOLS = {"MaxPool", "AveragePool"}
 GLOBAL = {"ReduceMean": "GlobalAveragePool", "ReduceMax": "GlobalMaxPool"}
+VERSION = 1  # of the rewrite: a cached lifted graph of another version is not used
 BASE = ("N", "C", "W")  # the axes of a 3-D channels-first activation; its 4-D form is (N, C, 1, W)
 
 
@@ -329,27 +331,61 @@ def _probe_inputs(session, batch: int = 5, seed: int = 0):
     return feeds
 
 
-def faster_session(path, options, original):
-    """``(session, note)``: the lifted graph's session when it is faster to build and agrees with
-    ``original`` on probe inputs, else ``(None, why not)``. ``options()`` makes fresh session options."""
+def _lifted_bytes(path, options) -> tuple:
+    """``(bytes of the lifted graph or None, note)``, from the cache when it holds them (see :func:`faster_session`)."""
+    import hashlib
+
+    import onnxruntime as ort
+
+    from keras_ecg import _atomic
+    from keras_ecg.data import cache
+
+    key = hashlib.sha256(pathlib.Path(path).read_bytes() + f"lift{VERSION}-ort{ort.__version__}".encode())
+    entry = cache.cache_dir() / "onnx_lift" / f"{key.hexdigest()[:32]}"
+    for suffix, lifted in ((".onnx", True), (".none", False)):
+        try:
+            data = entry.with_suffix(suffix).read_bytes()
+            return (data, "cached") if lifted else (None, data.decode() or "nothing to lift")
+        except OSError:
+            pass
     try:
         import onnx
-        import onnxruntime as ort
     except ImportError:
         return None, "onnx not installed"
+    with tempfile.TemporaryDirectory(prefix="keras_ecg_onnx_") as tmp:
+        basic = options()
+        basic.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        basic.optimized_model_filepath = f"{tmp}/basic.onnx"
+        ort.InferenceSession(str(path), basic, providers=["CPUExecutionProvider"])
+        model, lifted = lift(onnx.load(f"{tmp}/basic.onnx"))
+    data, note = (model.SerializeToString(), "") if lifted else (None, "no 1-D convolutions to lift")
+    try:  # kept for the next load; a cache that cannot be written is no error
+        _atomic.write_bytes(entry.with_suffix(".onnx" if lifted else ".none"), data or note.encode())
+    except OSError:
+        pass
+    return data, note
+
+
+def faster_session(path, options, original):
+    """``(session, note)``: the lifted graph's session when it agrees with ``original`` (the session of
+    ``path``) on probe inputs, else ``(None, why not)``. ``options()`` makes fresh session options.
+
+    The lifted graph is kept in ``$KERAS_ECG_CACHE/onnx_lift/`` (by the SHA-256 of the ONNX file, this
+    module's :data:`VERSION` and the onnxruntime version), so that later loads neither import ``onnx``
+    nor rewrite the graph; it is checked against the original at every load all the same.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None, "onnxruntime not installed"
     feeds = _probe_inputs(original)
     if feeds is None:
         return None, "inputs of unknown shape"
     try:
-        with tempfile.TemporaryDirectory(prefix="keras_ecg_onnx_") as tmp:
-            basic = options()
-            basic.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-            basic.optimized_model_filepath = f"{tmp}/basic.onnx"
-            ort.InferenceSession(str(path), basic, providers=["CPUExecutionProvider"])
-            model, lifted = lift(onnx.load(f"{tmp}/basic.onnx"))
-        if not lifted:
-            return None, "no 1-D convolutions to lift"
-        sess = ort.InferenceSession(model.SerializeToString(), options(), providers=["CPUExecutionProvider"])
+        data, note = _lifted_bytes(path, options)
+        if data is None:
+            return None, note
+        sess = ort.InferenceSession(data, options(), providers=["CPUExecutionProvider"])
         want = original.run(None, feeds)
         got = sess.run(None, feeds)
     except Exception as e:  # noqa: BLE001 - any failure: the original graph stays in use
@@ -357,4 +393,4 @@ def faster_session(path, options, original):
     for a, b in zip(want, got):
         if a.shape != b.shape or not np.allclose(a, b, rtol=1e-4, atol=1e-5):
             return None, "lifted graph disagrees with the original"
-    return sess, f"{lifted} convolutions lifted to 2-D"
+    return sess, "1-D convolutions lifted to 2-D" + (" (cached)" if note == "cached" else "")

@@ -133,6 +133,9 @@ def test_annotate_in_chunks_matches_annotate_in_one_piece(beats_onnx, two_lead, 
     assert isinstance(a.record, record_file.RecordFile) and a.record.n_samples == len(whole.record.signal)
     assert np.array_equal(a.record.signal, whole.record.signal)  # read when first asked for, as write() does
     assert np.allclose(a.times_s, whole.times_s)
+    import inspect
+
+    assert inspect.signature(A.annotate).parameters["chunk_s"].default == chunked.CHUNK_S
 
 
 def test_annotate_in_chunks_refuses_non_finite_samples_in_one_line(beats_onnx, two_lead, tmp_path):

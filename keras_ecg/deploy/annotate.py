@@ -75,7 +75,7 @@ def _classes(probs, card):
     return [names[k] for k in probs.argmax(axis=1)]
 
 
-def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 600.0) -> Annotation:
+def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 1800.0) -> Annotation:
     """Detect and classify every beat of the recording at ``path`` with ``classifier`` (:mod:`runtime`).
 
     The recording is read and processed ``chunk_s`` seconds at a time, in memory bounded by the

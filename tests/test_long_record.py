@@ -151,3 +151,23 @@ def test_annotate_in_chunks_refuses_non_finite_samples_in_one_line(beats_onnx, t
         A.annotate(beats_onnx, tmp_path / "nan", chunk_s=60.0)
     msg = str(e.value)
     assert msg.startswith(str(tmp_path / "nan")) and "first at sample 50000 of lead MLII" in msg and "\n" not in msg
+
+
+def test_long_record_benchmark_writes_its_results(tmp_path, monkeypatch):
+    import json
+    import pathlib
+    import sys
+
+    monkeypatch.setenv("KERAS_ECG_CACHE", str(tmp_path / "cache"))
+    bench = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench))
+    sys.modules.pop("long_record", None)
+    import long_record
+
+    assert long_record.main(["--minutes", "2", "--repeats", "1", "--out", str(tmp_path / "lr")]) == 0
+    res = json.loads((tmp_path / "lr.json").read_text())
+    run = res["runs"][0]["repeats"][0]
+    assert set(run["stages_s"]) == {"read", "detect", "segment", "classify"} and 100 < run["beats"] < 300
+    assert run["peak_rss_mb"] > 50 and run["wall_s"] <= run["process_s"] and run["leads"] == ["MLII", "V1"]
+    assert res["runs"][0]["summary"]["meets_wall_target"] and res["machine"]["cores"]
+    assert "| this checkout |" in (tmp_path / "lr.md").read_text()

@@ -168,7 +168,7 @@ def test_long_record_benchmark_writes_its_results(tmp_path, monkeypatch):
     res = json.loads((tmp_path / "lr.json").read_text())
     run = res["runs"][0]["repeats"][0]
     assert set(run["stages_s"]) == {"read", "detect", "segment", "classify"} and 100 < run["beats"] < 300
-    assert run["peak_rss_mb"] > 50 and run["parent_rss_mb"] < run["peak_rss_mb"] and run["wall_s"] <= run["process_s"]
+    assert run["peak_rss_mb"] > 50 and 0 < run["parent_rss_mb"] <= run["peak_rss_mb"] and run["wall_s"] <= run["process_s"]
     assert run["leads"] == ["MLII", "V1"]
     assert res["runs"][0]["summary"]["meets_wall_target"] and res["machine"]["cores"]
     assert "| this checkout |" in (tmp_path / "lr.md").read_text()

@@ -134,6 +134,34 @@ def test_annotate_errors_are_one_line(beat_model, tmp_path):
     assert "pretrained:no_such_model: no such pretrained model" in str(e.value)
 
 
+def test_no_analysable_ecg_is_refused_and_unreadable_stretches_are_not_classified(beat_model, synth, tmp_path):
+    import wfdb
+
+    rng = np.random.default_rng(0)
+    for name, x in (("noise", rng.standard_normal(250 * 60)), ("flat", np.zeros(250 * 60))):
+        csv = tmp_path / f"{name} (1).csv"  # a name with a space and parentheses
+        np.savetxt(csv, x[:, None], delimiter=",")
+        with pytest.raises(SystemExit) as e:
+            _annotate(beat_model, tmp_path / "o", csv, extra=["--fs", "250"])
+        assert "no analysable ECG" in str(e.value) and name in str(e.value) and "\n" not in str(e.value)
+    rec = wfdb.rdrecord(str(synth))
+    x = rec.p_signal[:, 0].copy()
+    x[int(20 * rec.fs):int(40 * rec.fs)] = 0.0  # a lead off for 20 s
+    csv = tmp_path / "leadoff.csv"
+    np.savetxt(csv, x[:, None], delimiter=",", fmt="%.5f")
+    assert _annotate(beat_model, tmp_path / "q", csv, extra=["--fs", str(rec.fs)]) == 0
+    s = json.loads((tmp_path / "q" / "leadoff_summary.json").read_text())
+    q = s["signal_quality"]
+    assert q["unreadable"] == [{"start_s": 20.0, "end_s": 40.0, "reason": "flat"}]
+    assert q["analysable_fraction"] == pytest.approx(7 / 9, abs=1e-3)
+    t = np.array([float(line.split(",")[0]) for line in
+                  (tmp_path / "q" / "leadoff_beats.csv").read_text().splitlines()[1:]])
+    assert not ((t >= 20) & (t < 40)).any()  # no beat classified in the flat stretch
+    assert not [e for e in s["episodes"] if e["kind"] == "PAUSE"]  # and the gap is no pause
+    assert "signal quality: 77.8% analysable; unreadable 10 s segments: flat 2" in \
+        (tmp_path / "q" / "leadoff_summary.txt").read_text()
+
+
 def test_summary_runs_and_heart_rate():
     classes = list("NVVNVVVNSSSSN")
     times = np.arange(len(classes), dtype=float)

@@ -218,7 +218,8 @@ def test_episodes_csv_and_summary(annotated, record):
     assert out["per_hour"] == pytest.approx(out["beats"] / hours, abs=0.1)
     assert s["ectopic_per_hour"] == pytest.approx((cls == "S").sum() / (DURATION / 3600), abs=0.1)  # unchanged
     text = (annotated / "afrec_summary.txt").read_text().splitlines()
-    assert text[1].startswith(f"AF burden {s['af_burden_pct']:.1f}% of ") and "1 AF episode" in text[1]
+    assert text[1] == "signal quality: 100.0% analysable" and s["signal_quality"]["analysable_fraction"] == 1.0
+    assert text[2].startswith(f"AF burden {s['af_burden_pct']:.1f}% of ") and "1 AF episode" in text[2]
     assert any(line.startswith("longest pause 2.6") for line in text)
     assert any(line.startswith("ectopic beats outside AF:") for line in text)
 

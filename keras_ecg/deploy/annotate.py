@@ -62,6 +62,8 @@ class Annotation:
     episodes: list | None = None  # rhythm episodes (keras_ecg.rhythm.Episode); None: rhythm not analysed yet
     in_af: np.ndarray | None = None  # per beat: inside an AF episode
     relabelled: int = 0  # beats whose class the card's AF rule changed
+    quality: object = None  # keras_ecg.data.quality.Quality of the detection lead
+    unreadable_beats: int = 0  # detections in unreadable segments, not classified
 
     @property
     def times_s(self) -> np.ndarray:
@@ -95,7 +97,8 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
     else:
         b = beat_stream.classify_record(classifier, path, fs, chunk_s)
     probs, unsure = calibrated(b.outputs, card.calibration)
-    return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure)
+    return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure,
+                      quality=b.quality, unreadable_beats=b.unreadable_beats)
 
 
 def with_rhythm(a: Annotation, card) -> Annotation:
@@ -108,8 +111,13 @@ def with_rhythm(a: Annotation, card) -> Annotation:
     t0 = time.perf_counter()
     r, unsure = record_rhythm.analyze(a.times_s, a.probs, card, a.uncertain)
     seconds = {**a.seconds, "rhythm": round(time.perf_counter() - t0, 4)}
+    episodes = list(r.episodes)
+    if a.quality is not None and a.quality.spans():  # no pause or slow rate made of an unreadable stretch
+        gaps = [(s0, s1) for s0, s1, _ in a.quality.spans()]
+        episodes = [e for e in episodes if e.kind not in ("PAUSE", "BRADY")
+                    or not any(e.start_s < s1 and e.end_s > s0 for s0, s1 in gaps)]
     return dataclasses.replace(a, probs=r.probs, classes=list(r.classes), uncertain=unsure, seconds=seconds,
-                               episodes=list(r.episodes), in_af=np.asarray(r.in_af, dtype=bool),
+                               episodes=episodes, in_af=np.asarray(r.in_af, dtype=bool),
                                relabelled=int(r.relabelled))
 
 
@@ -144,6 +152,24 @@ def _wfdb_files(a: Annotation, tmp: pathlib.Path) -> dict:
     return files
 
 
+def _n_samples(rec) -> int:
+    return int(getattr(rec, "n_samples", None) or len(rec.signal))
+
+
+def _span_signal(rec, lead: int, spans, margin_s: float = 5.0) -> np.ndarray:
+    """The band-passed lead for the strip chart: only the spans (with margins) are read and filtered; the rest
+    stays zeros that were never written (so never in memory) in a record of any length."""
+    n, fs = _n_samples(rec), rec.fs
+    x = np.zeros(n, dtype=np.float32)
+    for start, end, _ in spans:
+        i0, i1 = max(int((start - margin_s) * fs), 0), min(int((end + margin_s) * fs) + 1, n)
+        if i1 <= i0:
+            continue
+        seg = rec.read(i0, i1, [lead])[:, 0] if hasattr(rec, "read") else rec.signal[i0:i1, lead]
+        x[i0:i1] = S.bandpass(seg, fs) if len(seg) > 3 * fs else seg - np.median(seg)
+    return x
+
+
 def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
     """Write the annotation files of ``a`` into the folder ``out``; ``{kind: path}``.
 
@@ -153,12 +179,14 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = a.record.name
-    duration = len(a.record.signal) / a.record.fs
+    duration = _n_samples(a.record) / a.record.fs
     summ = summary.summarize(a.times_s, a.classes, duration, list(card.class_names), episodes=a.episodes,
                              in_af=a.in_af, relabelled=a.relabelled)
     summ.update({"record": str(a.record.path), "lead": a.lead, "fs": a.record.fs,
                  "edge_beats_not_classified": a.edge_skipped, "seconds": a.seconds,
                  "uncertain_beats": int(_flags(a).sum()), "rhythm_config": record_rhythm.config(card).to_card(),
+                 "signal_quality": a.quality.to_dict() if a.quality is not None else None,
+                 "beats_in_unreadable_segments": a.unreadable_beats,
                  "uncertain_below": card.calibration.uncertain_below if card.calibration else None})
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out) as tmp:
         written = synthetic_wfdb.write_files(out / name, _wfdb_files(a, pathlib.Path(tmp)))
@@ -173,7 +201,7 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
     _atomic.write_json(paths["summary_json"], summ)
     _atomic.write_text(paths["summary_txt"], summary.text(summ, title or f"{name} ({a.record.path})"))
     spans = spans or strip_chart.default_spans(a.times_s, a.classes, duration, a.episodes)
-    x = S.bandpass(a.record.signal[:, a.record.leads.index(a.lead)], a.record.fs)
+    x = _span_signal(a.record, a.record.leads.index(a.lead), spans)
     strip_chart.draw(paths["strip_chart"], x, a.record.fs, a.times_s, a.classes, spans,
                      title=title or f"{name}: {a.lead}, {len(a.classes)} beats", uncertain=_flags(a),
                      episodes=a.episodes)

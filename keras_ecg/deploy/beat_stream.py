@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from keras_ecg.data import beats as B
-from keras_ecg.data import chunked, record_file, signal_files
+from keras_ecg.data import chunked, quality, record_file, signal_files
 from keras_ecg.data import signal as S
 from keras_ecg.deploy.waveform_inputs import _model_shape
 from keras_ecg.errors import DataError
@@ -38,6 +38,25 @@ class Beats:
     outputs: np.ndarray  # (beats, K) or (beats, 1) model outputs, float64
     edge_skipped: int  # detections too close to the edges to classify
     seconds: dict  # per stage
+    quality: object = None  # keras_ecg.data.quality.Quality of the detection lead
+    unreadable_beats: int = 0  # detections in unreadable segments, not classified
+
+
+def _readable(where, lead, q) -> None:
+    """A recording with nothing analysable is refused in one line."""
+    if q.analysable_fraction == 0.0:
+        d = q.to_dict()["unreadable_segments"]
+        raise DataError(f"{where}: no analysable ECG on lead {lead}: every {q.segment_s:g} s segment is unreadable ("
+                        + ", ".join(f"{k} {v}" for k, v in d.items() if v) + "); is it an ECG, in mV?")
+
+
+def _drop_unreadable(b: "Beats") -> "Beats":
+    """``b`` without the beats in unreadable segments (counted in ``unreadable_beats``)."""
+    keep = b.quality.readable_at(b.samples / b.record.fs)
+    if keep.all():
+        return b
+    return dataclasses.replace(b, samples=b.samples[keep], outputs=b.outputs[keep],
+                               unreadable_beats=int((~keep).sum()))
 
 
 def classify_record(classifier, path, fs: float | None = None, chunk_s: float = chunked.CHUNK_S) -> Beats:
@@ -55,6 +74,8 @@ def classify_record(classifier, path, fs: float | None = None, chunk_s: float = 
     with clock.stage("detect"):
         peaks, refined = chunked.detect_r_peaks(lambda lo, hi: clock.time("read", rec.read, lo, hi, [lead])[:, 0],
                                                 n, rec.fs, chunks, where, str(rec.leads[lead]), spec.align)
+        q = quality.assess_read(lambda lo, hi: clock.time("read", rec.read, lo, hi, [lead])[:, 0], n, rec.fs)
+    _readable(where, rec.leads[lead], q)
     if len(peaks) < 2:
         raise DataError(f"{where}: {len(peaks)} R peaks detected; nothing to annotate")
     batches = Batches(lambda inputs: clock.time("classify", classifier, inputs), BATCH)
@@ -63,7 +84,8 @@ def classify_record(classifier, path, fs: float | None = None, chunk_s: float = 
                                                      rec.fs, peaks, refined, spec, chunks, where):
             batches.add(sel, _model_shape(beats, card.preprocessing) + ([extra] if extra is not None else []))
         sel, out = batches.finish()
-    return Beats(rec, str(rec.leads[lead]), peaks[sel], out, int(len(peaks) - len(sel)), clock.seconds())
+    return _drop_unreadable(Beats(rec, str(rec.leads[lead]), peaks[sel], out, int(len(peaks) - len(sel)),
+                                  clock.seconds(), q))
 
 
 def classify_whole(classifier, path, fs: float | None = None) -> Beats:
@@ -77,7 +99,9 @@ def classify_whole(classifier, path, fs: float | None = None) -> Beats:
     lead = B.choose_leads(rec.leads, spec.leads[:1], where)[0]
     x0 = S.check_finite(rec.signal[:, lead], where)
     peaks = np.asarray(S.detect_r_peaks(x0, rec.fs), dtype=np.int64)
+    q = quality.assess(x0, rec.fs)
     t["detect"] = time.perf_counter()
+    _readable(where, rec.leads[lead], q)
     if len(peaks) < 2:
         raise DataError(f"{where}: {len(peaks)} R peaks detected; nothing to annotate")
     beats, rr, ok, _ = B.beat_inputs(rec.signal, rec.fs, peaks, spec, rec.leads, where=where)
@@ -87,7 +111,7 @@ def classify_whole(classifier, path, fs: float | None = None) -> Beats:
     t["classify"] = time.perf_counter()
     stages = _Clock.STAGES
     seconds = {s: round(t[s] - t[p], 4) for s, p in zip(stages, ["start", *stages[:-1]])}
-    return Beats(rec, str(rec.leads[lead]), peaks[ok], out, int((~ok).sum()), seconds)
+    return _drop_unreadable(Beats(rec, str(rec.leads[lead]), peaks[ok], out, int((~ok).sum()), seconds, q))
 
 
 class _Clock:

@@ -99,7 +99,7 @@ def _shade(ax, episodes, t0, t1, lo, hi):
 def _row(ax, x, fs, t0, times, classes, uncertain, episodes=()):
     t1 = t0 + ROW_S
     i0, i1 = int(max(t0 * fs, 0)), int(min(t1 * fs, len(x)))
-    seg = x[i0:i1]
+    seg = np.asarray(x[i0:i1], dtype=np.float64)
     mid = float(np.median(seg)) if len(seg) else 0.0
     lo, hi = mid - ROW_MV / 2, mid + ROW_MV / 2
     _grid(ax, t0, t1, lo, hi)
@@ -135,7 +135,7 @@ def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", unce
     ``episodes``: rhythm episodes to shade.
     """
     plt = _plots.pyplot()
-    x = np.asarray(signal, dtype=np.float64)
+    x = np.asarray(signal)  # rows convert their own part (a day's record stays as it is)
     times = np.asarray(times_s, dtype=np.float64)
     classes = [str(c) for c in classes]
     uncertain = np.zeros(len(classes), dtype=bool) if uncertain is None else np.asarray(uncertain, dtype=bool)

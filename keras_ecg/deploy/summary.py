@@ -172,6 +172,13 @@ def text(summary: dict, title: str = "") -> str:
     """A readable report of :func:`summarize`'s dict."""
     hr = summary["heart_rate"]
     lines = [title] if title else []
+    q = summary.get("signal_quality")
+    if q:
+        bad = {k: v for k, v in q["unreadable_segments"].items() if v}
+        lines.append(f"signal quality: {100 * q['analysable_fraction']:.1f}% analysable"
+                     + (f"; unreadable {q['segment_s']:g} s segments: " + ", ".join(f"{k} {v}" for k, v in bad.items())
+                        + f" ({summary.get('beats_in_unreadable_segments', 0)} detections there not classified)"
+                        if bad else ""))
     if "episodes" in summary:
         lines += _rhythm_lines(summary)
     lines.append(f"duration {clock(summary['duration_s'])} ({summary['duration_s'] / 60:.1f} min), "

@@ -175,3 +175,18 @@ def test_evaluate_records_scores_rhythm_on_real_af_record(mitdb_dir):
     plain = ER.evaluate_records(clf, mitdb_dir, ["202"], clf.card.preprocessing)
     # the beat rule in AF raises N sensitivity: fewer N beats called S than without it
     assert res["reference"]["per_class"]["N"]["se"] > plain["reference"]["per_class"]["N"]["se"]
+
+
+def test_evaluate_scores_the_rhythm_aware_classes_everywhere(mitdb_dir, tmp_path):
+    """evaluate's top-level figures and its EC57 section both score the card's rhythm-aware classes."""
+    from keras_ecg.deploy import evaluate_data, runtime
+
+    folder = tmp_path / "db"
+    folder.mkdir()
+    for ext in ("hea", "dat", "atr"):
+        (folder / f"202.{ext}").symlink_to(mitdb_dir / f"202.{ext}")
+    clf = runtime.load("pretrained:mitbih_beats")
+    assert clf.card.rhythm_config().af_rule == "no_s_in_af"
+    rep = evaluate_data.evaluate_data(clf, [folder], tmp_path / "out", log=lambda *a: None)
+    assert rep["accuracy"] == pytest.approx(rep["ec57"]["reference"]["accuracy"])
+    assert rep["ec57"]["rhythm"]["per_record"][str(folder / "202")]["ref_s"] > 600

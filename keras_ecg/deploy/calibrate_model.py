@@ -23,7 +23,7 @@ def calibrate(classifier, data, method: str = "temperature", target_accuracy: fl
     """Fit on ``data`` (labelled paths), write the card beside ``classifier``'s model; ``(calibration, card path)``."""
     if method == "platt" and not classifier.card.binary:
         raise DataError(f"{classifier.path}: --method platt is for binary (one risk output) models; use temperature")
-    _, x, y, _, skipped = labelled(classifier, data)
+    _, x, y, _, skipped, _ = labelled(classifier, data)
     where = ", ".join(str(d) for d in data)
     try:
         cal = CAL.fit(classifier(x), y, method, target_accuracy, fitted_on=f"{where} (keras-ecg calibrate)")

@@ -65,7 +65,7 @@ def _wfdb(classifier, paths, skipped):
     from keras_ecg.deploy.waveform_inputs import record_inputs
 
     prep, names = classifier.card.preprocessing, list(classifier.card.class_names)
-    xs, ys, good = [], [], []
+    xs, ys, good, times = [], [], [], []
     for path in _records(paths):
         try:
             rec = mitbih.load_record(path)
@@ -83,10 +83,11 @@ def _wfdb(classifier, paths, skipped):
         xs.append(ref.inputs)
         ys.append(np.array([names.index(c) for c in labels], dtype=np.int64))
         good.append(path)
+        times.append(ref.peaks / ref.fs)
     if not good:
         return None
     x = [np.concatenate([r[k] for r in xs]) for k in range(len(xs[0]))]
-    return x, np.concatenate(ys), good
+    return x, np.concatenate(ys), good, times
 
 
 def _reason(e) -> str:
@@ -182,7 +183,8 @@ def _csv(classifier, paths, skipped):
 
 
 def labelled(classifier, data) -> tuple:
-    """``(kind, x, y, items, skipped)``: the model inputs and labels of the labelled ``data`` paths."""
+    """``(kind, x, y, items, skipped, times)``: the model inputs and labels of the labelled ``data`` paths;
+    ``times``: for WFDB records, each record's beat times (s), else None."""
     data = [str(d) for d in data]
     kinds = {data_kind(d) for d in data}
     if len(kinds) > 1:
@@ -195,7 +197,23 @@ def labelled(classifier, data) -> tuple:
     if got is None:
         raise DataError(f"{', '.join(data)}: nothing could be scored ("
                         + "; ".join(f"{s['item']}: {s['reason']}" for s in skipped[:3]) + ")")
-    return (kind, *got, skipped)
+    x, y, items, *times = got
+    return kind, x, y, items, skipped, (times[0] if times else None)
+
+
+def _rhythm_rule(card, times):
+    """The calibrated probabilities of the records' beats (concatenated, in order) made rhythm-aware, record by
+    record, with the card's rhythm analysis (as annotate and predict do)."""
+    from keras_ecg.deploy import record_rhythm
+
+    def apply(probs):
+        out, i = [], 0
+        for t in times:
+            out.append(record_rhythm.analyze(t, probs[i:i + len(t)], card)[0].probs)
+            i += len(t)
+        return np.concatenate(out) if out else probs
+
+    return apply
 
 
 def evaluate_data(classifier, data, out, log=print) -> dict:
@@ -205,7 +223,7 @@ def evaluate_data(classifier, data, out, log=print) -> dict:
 
     data = [str(d) for d in data]
     card = classifier.card
-    kind, x, y, items, skipped = labelled(classifier, data)
+    kind, x, y, items, skipped, times = labelled(classifier, data)
     probs = classifier(x)
     split = f"evaluate on {', '.join(data)}"
     extra = {"model": str(classifier.path), "runtime": classifier.runtime, "data_kind": kind, "data": data,
@@ -213,7 +231,8 @@ def evaluate_data(classifier, data, out, log=print) -> dict:
              "model_training_data": dataclasses.asdict(card.training_data) if card.training_data else None}
     report = evaluate(probs, {"x": x[0] if len(x) == 1 else tuple(x), "y": y}, out, split_name=split,
                       class_names=list(card.class_names), data_source=", ".join(data), extra=extra,
-                      synthetic=False, calibration=card.calibration)
+                      synthetic=False, calibration=card.calibration,
+                      postprocess=_rhythm_rule(card, times) if times else None)
     for s in skipped:
         log(f"skipped {s['item']}: {s['reason']}")
     if kind == "wfdb":
@@ -239,7 +258,7 @@ def measure_check(model_path, card, data_root, items) -> dict:
     clf = runtime.load(model_path, runtime="keras")
     skipped = []
     if card.input_kind == "waveform":
-        x, y, _ = _wfdb(clf, [pathlib.Path(data_root) / str(i) for i in items], skipped)
+        x, y, _, _ = _wfdb(clf, [pathlib.Path(data_root) / str(i) for i in items], skipped)
     else:
         by_rel = [(pathlib.Path(data_root) / rel, None) for rel in items]
         labelled = {str(f): label for f, label in image_files([data_root], card, [])}

@@ -147,6 +147,7 @@ def evaluate(
     synthetic: bool | None = None,
     plots: bool = True,
     calibration=None,
+    postprocess=None,
 ) -> dict:
     """Evaluate on one split; write ``report.json``, ``report.md`` and PNG plots.
 
@@ -167,6 +168,9 @@ def evaluate(
         plots: draw the PNGs (needs matplotlib; a warning is recorded if missing).
         calibration: the card's :class:`~keras_ecg.card.Calibration` (fitted on the
             validation side) to apply to the raw outputs; ``None``: raw outputs.
+        postprocess: a function of the calibrated probabilities that gives the ones scored (the
+            rhythm-aware classes of whole records: beats in AF not called S); the calibration figures
+            stay those of the model's own outputs.
 
     Returns:
         The report dict (the contents of ``report.json``, see the module docs).
@@ -184,7 +188,8 @@ def evaluate(
 
     probs_raw = _predict(model_or_probs, x)
     calib = CAL.summary(probs_raw, y, calibration) if len(probs_raw) == len(y) else {}
-    probs, y_pred, risk, binary = probs_to_preds(CAL.apply(probs_raw, calibration), k)
+    scored = CAL.apply(probs_raw, calibration)
+    probs, y_pred, risk, binary = probs_to_preds(postprocess(scored) if postprocess else scored, k)
     if len(probs) != len(y):
         raise ValueError(f"evaluate: {len(probs)} predictions for {len(y)} labels.")
 

@@ -185,7 +185,7 @@ def beat_scores(outs, config, class_names) -> dict:
 
     names = list(class_names)
     ref_t, ref_p, e2e = [], [], {k: [] for k in ("rs", "rl", "ds", "dp", "fs")}
-    per_record, n_in, n_all = {}, [], []
+    per_record, n_in = {}, []
     for name, o in outs.items():
         rr = rhythm.analyze(o["ref_samples"] / o["fs"], o["ref_probs"], names, config)
         dr = rhythm.analyze(o["det_samples"] / o["fs"], o["det_probs"], names, config)

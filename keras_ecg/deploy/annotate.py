@@ -38,11 +38,9 @@ import time
 import numpy as np
 
 from keras_ecg import _atomic
-from keras_ecg.data import beats as B
 from keras_ecg.data import signal as S
-from keras_ecg.data import signal_files, synthetic_wfdb
+from keras_ecg.data import synthetic_wfdb
 from keras_ecg.deploy import record_rhythm, rhythm_files, strip_chart, summary
-from keras_ecg.deploy.waveform_inputs import _model_shape
 from keras_ecg.evaluation.calibration import calibrated
 from keras_ecg.errors import DataError
 

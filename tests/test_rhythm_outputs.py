@@ -316,3 +316,18 @@ def test_binary_model_gets_episodes_from_timing(record, card, tmp_path):
     assert [e["kind"] for e in s["episodes"]] == ["PAUSE", "AFIB"] and s["relabelled_in_af"] == 0
     assert s["ectopic_outside_af"]["per_hour_by_class"] == {}
     assert _rows(paths["beats_csv"])[0]["risk"] == "0.30000"
+
+
+def test_explain_shows_the_rhythm_aware_classes_of_a_record(record, card):
+    """explain reads a record's beats as predict does and shows the classes after the card's AF rule."""
+    from keras_ecg.deploy import explain_files as X
+    from keras_ecg.deploy import predict as P
+
+    [(_, xs, labels, whole)] = X._items(card, record[0], 10_000)
+    probs, unsure = X._probabilities(_Model(), card, xs, whole)
+    res = P.predict_paths(_Model(), card, [record[0]])[0]
+    assert res["relabelled_in_af"] > 0 and len(probs) == len(res["items"])
+    assert [card.class_names[k] for k in probs.argmax(axis=1)] == [it["class"] for it in res["items"]]
+    assert list(unsure) == [it["uncertain"] for it in res["items"]]
+    first, _ = X._probabilities(_Model(), card, [x[:5] for x in xs], whole)  # --max 5: the same first five
+    np.testing.assert_allclose(first, probs[:5])

@@ -35,7 +35,8 @@ __all__ = ["explain_paths"]
 
 
 def _items(card, inp, max_items):
-    """``(name, [model inputs], item labels, beat sample offsets or None)`` of one input."""
+    """``(name, [model inputs], item labels, whole)`` of one input; ``whole``: for a record, every beat's inputs
+    and times (its rhythm decides the classes shown, as in predict and annotate), else None."""
     kind = P.input_type(inp)
     p = pathlib.Path(inp)
     if kind in ("image", "folder"):
@@ -44,9 +45,10 @@ def _items(card, inp, max_items):
         files = [p] if kind == "image" else sorted(f for f in p.rglob("*") if f.suffix.lower() in P.IMAGE_SUFFIXES)
         if not files:
             raise DataError(f"{inp}: folder holds no images")
-        return [(f.stem, [P.image_batch([f], card)], [str(f)]) for f in files[:max_items]]
+        return [(f.stem, [P.image_batch([f], card)], [str(f)], None) for f in files[:max_items]]
     if card.input_kind != "waveform":
         raise DataError(f"{inp}: a {kind}, but this model takes {card.input_kind} input")
+    whole = None
     if kind == "csv":
         xs = W.csv_inputs(inp, card.preprocessing)
         labels = [f"beat {i}" for i in range(len(xs[0]))]
@@ -54,10 +56,28 @@ def _items(card, inp, max_items):
         rec = W.record_inputs(inp, card.preprocessing)
         xs = rec.inputs
         labels = [f"beat {i} @ {s / rec.fs:.2f} s" for i, s in enumerate(rec.peaks)]
+        whole = (xs, rec.peaks / rec.fs)
     n = min(max_items, len(xs[0]))
     if not n:
         raise DataError(f"{inp}: no complete beat window found")
-    return [(p.stem if kind == "csv" else p.name, [np.asarray(x[:n]) for x in xs], labels[:n])]
+    return [(p.stem if kind == "csv" else p.name, [np.asarray(x[:n]) for x in xs], labels[:n], whole)]
+
+
+def _probabilities(model, card, xs, whole):
+    """Calibrated probabilities and uncertainty flags of the items ``xs``; for a record's beats, the
+    rhythm-aware ones of :mod:`keras_ecg.deploy.record_rhythm` (the whole record analysed, as predict does)."""
+    def run(inputs):
+        return np.asarray(model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0), dtype=np.float64)
+
+    if whole is None:
+        return calibrated(run(xs), card.calibration)
+    from keras_ecg.deploy import record_rhythm
+
+    all_xs, times = whole
+    probs, unsure = calibrated(run(all_xs), card.calibration)
+    r, unsure = record_rhythm.analyze(times, probs, card, unsure)
+    n = len(xs[0])
+    return r.probs[:n], np.asarray(unsure)[:n]
 
 
 def _target(card, probs, class_name):
@@ -84,9 +104,8 @@ def explain_paths(model, card, inputs, out, method: str = "auto", max_items: int
         raise DataError(f"--max {max_items}: must be at least 1")
     names, entries = list(card.class_names), []
     for inp in inputs:
-        for name, xs, labels in _items(card, inp, max_items):
-            raw = np.asarray(model.predict(xs[0] if len(xs) == 1 else xs, verbose=0), dtype=np.float64)
-            probs, unsure = calibrated(raw, card.calibration)
+        for name, xs, labels, whole in _items(card, inp, max_items):
+            probs, unsure = _probabilities(model, card, xs, whole)
             target = _target(card, probs, class_name)
             used, attr = E.explain(model, xs, target, card.input_kind, method)
             pm = as_matrix(probs)

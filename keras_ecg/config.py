@@ -27,6 +27,7 @@ import types
 import typing
 
 from keras_ecg.backend import BACKENDS
+from keras_ecg.card_rhythm import AF_RULES
 from keras_ecg.errors import RunError
 
 TASKS = ("mitbih", "images")
@@ -169,7 +170,7 @@ class RunConfig:
     # --- whole-record rhythm (beat models on WFDB records): written into the model card's `rhythm`
     af_rule: str = setting("no_s_in_af", "beats inside a detected AF episode: no_s_in_af (not called S for "
                                          "their timing; AAMI counts them as N) or none (the model's classes)",
-                           flag=True, choices=("no_s_in_af", "none"), identity=False)
+                           flag=True, choices=AF_RULES, identity=False)
     # --- calibration and the uncertainty flag (fitted on the validation side after training)
     calibration: str = setting("temperature", "calibrate the outputs on the validation side: temperature, platt "
                                               "(binary models) or none", flag=True,

@@ -19,7 +19,7 @@ import pathlib
 
 import numpy as np
 
-from keras_ecg.rhythm.episodes import AF_KINDS, spans as intervals  # noqa: F401 - re-exported
+from keras_ecg.rhythm.episodes import spans as intervals  # noqa: F401 - re-exported (records.py, the benchmark)
 
 def reference_rhythm(base) -> tuple:
     """``([(label, start_s, end_s)], duration_s)`` of the WFDB record ``base`` from its ``.atr`` rhythm notes."""

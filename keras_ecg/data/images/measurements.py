@@ -17,7 +17,7 @@ Method, per lead (:func:`measure`):
    where the slope exceeds 20 % of its peak (gaps under 24 ms bridged); it is extended outwards over
    the samples whose slope is above ``max(4 % of the peak, 1.5 mV/s)`` (over gaps under 12 ms), by at
    most 80 ms on each side;
-4. Q: an initial negative deflection (the first sample beyond 0.02 mV is negative): ``q_ms`` from
+4. Q: an initial negative deflection (the first sample beyond 0.03 mV is negative): ``q_ms`` from
    onset to its return to the baseline, ``q_mv`` its depth (positive); a QRS with no positive part is a
    QS (``q_ms`` = ``qrs_ms``). ``r_mv``: the highest point of the QRS; ``s_mv``: the depth (positive) of
    the lowest point after the first positive deflection;
@@ -73,6 +73,7 @@ BRIDGE_S, EXTEND_GAP_S, EXTEND_S = 0.024, 0.012, 0.08
 SLOPE_S = 0.016
 PR_S, PR_GAP_S = 0.030, 0.006
 T_MIN_MV = 0.05
+Q_FIRST_MV = 0.03  # a deflection starts beyond this (above the noise of a median beat)
 
 ST_ELEVATION_MV, ST_ELEVATION_V2V3_MV, ST_DEPRESSION_MV = 0.1, 0.2, -0.05
 Q_MS, Q_MS_DEEP, Q_MV, Q_R_RATIO = 40.0, 30.0, 0.1, 0.25
@@ -230,8 +231,8 @@ def _lead_values(y, on, off, rr_s):
     out["qrs_ms"] = (off - on) * ms
     r = max(0.0, float(q.max()))
     out["r_mv"] = r
-    # Q: the first deflection beyond 0.02 mV is negative
-    big = np.nonzero(np.abs(q) > 0.02)[0]
+    # Q: the first deflection beyond Q_FIRST_MV is negative
+    big = np.nonzero(np.abs(q) > Q_FIRST_MV)[0]
     q_ms = q_mv = 0.0
     if len(big) and q[big[0]] < 0:
         pos = np.nonzero(q[big[0]:] >= 0)[0]

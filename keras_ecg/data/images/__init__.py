@@ -8,6 +8,8 @@ One concern per module:
 - :mod:`.grid`: the paper's scale (grid period in px) and deskewing;
 - :mod:`.digitize`: a page -> 12 leads in mV against seconds (:mod:`.digitize_io` writes them,
   :mod:`.digitize_check` scores them against rendered pages);
+- :mod:`.measurements`: each digitised lead's median beat measured (Q, R, S, ST, T, QRS, QT), heart rate,
+  QTc, axis and the abnormal findings as evidence strings (:mod:`.measure_check`: signals with known values);
 - :mod:`.preprocess`: the variants ``page``, ``panels``, ``grid_removed`` and a batch loader;
 - :mod:`.dedup`: exact and near duplicates merged into groups;
 - :mod:`.folder`: a folder of class folders -> a :class:`~keras_ecg.data.Dataset` (cached);

@@ -55,7 +55,9 @@ def clean_input(sig):
 
 def page_input(page):
     d = digitize.digitize_page(page, fs=FS)
-    x = np.concatenate([d.signals.T.astype(np.float64), np.asarray(d.rhythm, np.float64)[:, None]], axis=1)
+    r = np.full(d.signals.shape[1], np.nan)
+    r[:len(d.rhythm)] = d.rhythm[:len(r)]
+    x = np.concatenate([d.signals.T.astype(np.float64), r[:, None]], axis=1)
     return x, d.window(DIGITIZED_SECONDS, DIGITIZED_FS)
 
 

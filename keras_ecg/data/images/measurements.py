@@ -426,7 +426,9 @@ def page_measurements(path_or_array, fs: float = 250.0) -> dict:
     x = d.signals.T
     names = list(d.lead_names)
     if d.rhythm is not None:
-        x = np.concatenate([x, np.asarray(d.rhythm, np.float64)[:len(x), None]], axis=1)
+        r = np.full(len(x), np.nan)
+        r[:min(len(x), len(d.rhythm))] = np.asarray(d.rhythm, np.float64)[:len(x)]  # may be shorter than 10 s
+        x = np.concatenate([x, r[:, None]], axis=1)
         names.append("rhythm")
     m = measure(x, fs, names)
     out = _json(m)

@@ -86,14 +86,20 @@ def annotate(argv) -> int:
     clf = _classifier(args)
     from keras_ecg.deploy import annotate as A
     from keras_ecg.deploy import summary
+    from keras_ecg.deploy.output_folder import writing
 
-    for rec in args.records:
-        a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
-        paths = A.write(a, clf.card, args.out, spans=args.span)
-        print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
-                           f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "
-                           f"{sum(a.seconds.values()):.3f} s").rstrip())
-        print("  wrote " + ", ".join(str(v) for v in paths.values()))
+    with writing(args.out, "annotate") as o:  # locked, staged; the files move in when every record is done
+        for rec in args.records:  # two records of one name are refused (their name is inside the WFDB files)
+            o.claim(A.output_name(rec), rec, refuse=True)
+        for rec in args.records:
+            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
+            paths = A.write(a, clf.card, o.stage, spans=args.span)
+            o.add(o.claim(a.record.name, rec, refuse=True), paths.values())
+            print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
+                               f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "
+                               f"{sum(a.seconds.values()):.3f} s").rstrip())
+            print("  files: " + ", ".join(str(o.final(v)) for v in paths.values()))
+    print(f"{len(args.records)} record(s) annotated into {args.out}")
     return 0
 
 

@@ -3,7 +3,9 @@
     keras-ecg annotate pretrained:mitbih_beats data/mitdb/100 --out annotated/
     keras-ecg annotate MODEL holter.edf recording.csv --fs 250 --out annotated/
 
-For a record ``NAME`` the output folder gets (every file written atomically):
+For a record ``NAME`` the output folder gets (every file written atomically; the command locks the
+folder, stages the files of all its records and moves them in at the end, and refuses two records of
+one name: :mod:`keras_ecg.deploy.output_folder`):
 
 * ``NAME.hea`` and ``NAME.ann``: a copy of the record's header (for a CSV or EDF input, a WFDB
   copy of the recording: ``NAME.hea`` + ``NAME.dat``) and the annotations: the beats, their classes
@@ -66,6 +68,12 @@ class Annotation:
     @property
     def times_s(self) -> np.ndarray:
         return self.samples / self.record.fs
+
+
+def output_name(path) -> str:
+    """``NAME`` of the files :func:`write` gives the recording at ``path`` (its record name)."""
+    p = pathlib.Path(path)
+    return p.stem if p.suffix.lower() in (".csv", ".edf", ".hea", ".dat", ".atr") else p.name
 
 
 def _classes(probs, card):

@@ -4,10 +4,12 @@
     keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...]
     keras-ecg synth-record OUT [--minutes 2] [--fs 360] [--seed 0] [--leads MLII,V1]
     keras-ecg pretrained                                  # the shipped models and their figures
-    keras-ecg calibrate MODEL DATA... [--method temperature|platt|none] [--target-accuracy 0.95]
+    keras-ecg calibrate MODEL DATA... [--method temperature|platt|none] [--target-accuracy 0.95] [--out DIR]
     keras-ecg explain MODEL INPUT... --out DIR [--method auto|gradcam|ig|saliency] [--class NAME] [--max N]
 
-MODEL is a ``.keras`` file (card beside it), its folder, or ``pretrained:NAME``.
+MODEL is a ``.keras`` file (card beside it), its folder, or ``pretrained:NAME``. Every folder written
+(``--out``, and the model's folder that ``calibrate`` rewrites without ``--out``) is locked and staged:
+:mod:`keras_ecg.deploy.output_folder`.
 """
 
 from __future__ import annotations
@@ -86,14 +88,20 @@ def annotate(argv) -> int:
     clf = _classifier(args)
     from keras_ecg.deploy import annotate as A
     from keras_ecg.deploy import summary
+    from keras_ecg.deploy.output_folder import writing
 
-    for rec in args.records:
-        a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
-        paths = A.write(a, clf.card, args.out, spans=args.span)
-        print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
-                           f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "
-                           f"{sum(a.seconds.values()):.3f} s").rstrip())
-        print("  wrote " + ", ".join(str(v) for v in paths.values()))
+    with writing(args.out, "annotate") as o:  # locked, staged; the files move in when every record is done
+        for rec in args.records:  # two records of one name are refused (their name is inside the WFDB files)
+            o.claim(A.output_name(rec), rec, refuse=True)
+        for rec in args.records:
+            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
+            paths = A.write(a, clf.card, o.stage, spans=args.span)
+            o.add(o.claim(a.record.name, rec, refuse=True), paths.values())
+            print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
+                               f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "
+                               f"{sum(a.seconds.values()):.3f} s").rstrip())
+            print("  files: " + ", ".join(str(o.final(v)) for v in paths.values()))
+    print(f"{len(args.records)} record(s) annotated into {args.out}")
     return 0
 
 
@@ -141,11 +149,14 @@ def calibrate(argv) -> int:
     p.add_argument("--method", choices=("temperature", "platt", "none"), default="temperature")
     p.add_argument("--target-accuracy", type=float, default=0.95,
                    help="flag outputs uncertain below the confidence that keeps this accuracy on DATA")
+    p.add_argument("--out", default=None, help="write a calibrated copy of the model (its files and the new card) "
+                   "here; required for a shipped pretrained model, which is never rewritten (default: rewrite "
+                   "the card beside the model)")
     args = p.parse_args(argv)
     clf = _classifier(args)
     from keras_ecg.deploy.calibrate_model import calibrate as fit
 
-    cal, path, skipped = fit(clf, args.data, args.method, args.target_accuracy)
+    cal, path, skipped = fit(clf, args.data, args.method, args.target_accuracy, out=args.out)
     print(f"{cal.method} on {cal.fitted_items} outputs: ECE {cal.ece_before:.4f} -> {cal.ece_after:.4f}, Brier "
           f"{cal.brier_before:.4f} -> {cal.brier_after:.4f}; uncertain below {cal.uncertain_below:.3f} (keeps "
           f"{cal.kept_fraction:.1%} at accuracy {cal.kept_accuracy or 0:.3f}, target {cal.target_accuracy} "

@@ -1,7 +1,10 @@
 """``keras-ecg digitize PAGE... --out DIR``: ECG page images -> per-lead signals (WFDB, CSV, overlay PNG).
 
 The work is in :mod:`keras_ecg.data.images.digitize` (trace following) and
-:mod:`keras_ecg.data.images.digitize_io` (the files written).
+:mod:`keras_ecg.data.images.digitize_io` (the files written). The output folder is locked and
+staged (:mod:`keras_ecg.deploy.output_folder`): the files move in when every page is done. Two pages
+that would get one record name (``a/1.jpg``, ``b/1.jpg``) are written as ``1`` and ``1-2`` (the
+record name is chosen here, so it is written consistently inside the WFDB header).
 """
 
 from __future__ import annotations
@@ -45,14 +48,18 @@ def digitize(argv) -> int:
     from keras_ecg.data.images import digitize_io
     from keras_ecg.data.images.io import read_image
 
+    from keras_ecg.deploy.output_folder import writing
+
     n = 0
-    for page_path in _pages(args.pages):
-        page = read_image(page_path)  # ImageError names the file (one line via the CLI)
-        d = dg.digitize_page(page, fs=args.fs, name=str(page_path))
-        digitize_io.write_digitized(d, page, args.out, record_name(page_path))
-        grid = f"grid {d.grid_period_px[0]:.2f}/{d.grid_period_px[1]:.2f} px" if d.grid_period_px else \
-            f"no grid, scale from {d.scale_source}"
-        print(f"{page_path}: layout {d.layout}, {grid}, {d.px_per_s:.1f} px/s, {d.px_per_mv:.1f} px/mV")
-        n += 1
+    with writing(args.out, "digitize") as o:  # locked, staged; the files move in when every page is done
+        for page_path in _pages(args.pages):
+            page = read_image(page_path)  # ImageError names the file (one line via the CLI)
+            d = dg.digitize_page(page, fs=args.fs, name=str(page_path))
+            name = o.claim(record_name(page_path), page_path)  # a/1.jpg, b/1.jpg: 1 and 1-2
+            o.add(name, digitize_io.write_digitized(d, page, o.stage, name))
+            grid = f"grid {d.grid_period_px[0]:.2f}/{d.grid_period_px[1]:.2f} px" if d.grid_period_px else \
+                f"no grid, scale from {d.scale_source}"
+            print(f"{page_path}: {name}, layout {d.layout}, {grid}, {d.px_per_s:.1f} px/s, {d.px_per_mv:.1f} px/mV")
+            n += 1
     print(f"{n} page(s) digitised into {args.out}")
     return 0

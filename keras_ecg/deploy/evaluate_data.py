@@ -217,7 +217,18 @@ def _rhythm_rule(card, times):
 
 
 def evaluate_data(classifier, data, out, log=print) -> dict:
-    """Score ``classifier`` (:func:`keras_ecg.deploy.runtime.load`) on the labelled ``data`` paths; the report."""
+    """Score ``classifier`` (:func:`keras_ecg.deploy.runtime.load`) on the labelled ``data`` paths; the report.
+
+    ``out`` is locked and staged (:mod:`keras_ecg.deploy.output_folder`): the report's files move in together
+    when it is complete, and replace every file of the previous evaluation there (a plot it no longer draws too).
+    """
+    from keras_ecg.deploy.output_folder import writing
+
+    with writing(out, "evaluate", log) as o:
+        return _evaluate_into(classifier, data, o.stage, log)
+
+
+def _evaluate_into(classifier, data, out, log) -> dict:
     from keras_ecg.evaluation import evaluate
     from keras_ecg.evaluation import records as ER
 

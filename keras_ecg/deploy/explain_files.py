@@ -13,7 +13,8 @@ preprocessing). For every input ``NAME`` the folder gets, each written atomicall
   channels for Grad-CAM), ``classes`` (explained class index per item), ``probabilities``;
 
 and ``explanations.json`` lists every item: input, item, explained class, calibrated
-probability, the ``uncertain`` flag, method and picture.
+probability, the ``uncertain`` flag, method and picture. The folder is locked and staged
+(:mod:`keras_ecg.deploy.output_folder`); two inputs of one ``NAME`` get ``NAME`` and ``NAME-2``.
 """
 
 from __future__ import annotations
@@ -97,14 +98,25 @@ def _npz(path, **arrays):
 
 def explain_paths(model, card, inputs, out, method: str = "auto", max_items: int = 12, class_name=None,
                   log=print) -> list:
-    """Explain every input with ``model`` and its ``card``; the ``explanations.json`` entries."""
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Explain every input with ``model`` and its ``card``; the ``explanations.json`` entries.
+
+    ``out`` is locked and staged (:mod:`keras_ecg.deploy.output_folder`): the files move in when every input
+    is done; two inputs of one name (``a/1.jpg``, ``b/1.jpg``) are written as ``1_...`` and ``1-2_...``.
+    """
     if max_items < 1:
         raise DataError(f"--max {max_items}: must be at least 1")
+    from keras_ecg.deploy.output_folder import writing
+
+    with writing(out, "explain", log) as o:
+        return _explain_into(o, model, card, inputs, method, max_items, class_name, log)
+
+
+def _explain_into(o, model, card, inputs, method, max_items, class_name, log) -> list:
+    out = o.stage
     names, entries = list(card.class_names), []
     for inp in inputs:
         for name, xs, labels, whole in _items(card, inp, max_items):
+            name = o.claim(name, labels[0] if card.input_kind in ("image", "panels") else inp)  # labels: the file
             probs, unsure = _probabilities(model, card, xs, whole)
             target = _target(card, probs, class_name)
             used, attr = E.explain(model, xs, target, card.input_kind, method)
@@ -123,6 +135,7 @@ def explain_paths(model, card, inputs, out, method: str = "auto", max_items: int
                 entries.append({"input": str(inp), "item": lab, "class": names[int(target[i])],
                                 "probability": float(pm[i, target[i]]), "uncertain": bool(unsure[i]),
                                 "method": used, "picture": png.name})
-            log(f"{inp}: {len(labels)} item(s), {used} -> {png}")
+            o.add(name, [png, png.with_suffix(".npz")])
+            log(f"{inp}: {len(labels)} item(s), {used} -> {o.final(png)}")
     _atomic.write_json(out / "explanations.json", {"model_classes": names, "items": entries})
     return entries

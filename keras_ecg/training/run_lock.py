@@ -6,6 +6,10 @@ folder being swapped for a finished staging folder). It is created with
 :class:`~keras_ecg.errors.RunError` naming the owner's pid. A lock whose owner
 (on this host) is no longer alive is stale: it is taken over, and the caller
 is told so.
+
+The output folders of ``annotate``, ``digitize``, ``explain``, ``evaluate`` and
+``calibrate`` (:mod:`keras_ecg.deploy.output_folder`) take the same lock, kept
+inside the folder (``lock_file``), since those folders are never swapped whole.
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ def _owner(path: pathlib.Path) -> dict | None:
         return None
 
 
-def acquire(out, log=print) -> pathlib.Path:
-    """Take the lock of run folder ``out``; raise :class:`RunError` if a live run holds it."""
-    path = lock_path(out)
+def acquire(out, log=print, lock_file=None) -> pathlib.Path:
+    """Take the lock of run folder ``out`` (the file ``lock_file``, default :func:`lock_path`); raise
+    :class:`RunError` if a live run holds it."""
+    path = pathlib.Path(lock_file) if lock_file else lock_path(out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -86,9 +91,9 @@ def _mtime(path) -> float:
         return 0.0
 
 
-def release(out) -> None:
+def release(out, lock_file=None) -> None:
     """Drop the lock of ``out`` if this process holds it."""
-    path = lock_path(out)
+    path = pathlib.Path(lock_file) if lock_file else lock_path(out)
     owner = _owner(path)
     if isinstance(owner, dict) and owner.get("pid") == os.getpid():
         with contextlib.suppress(FileNotFoundError):
@@ -96,10 +101,10 @@ def release(out) -> None:
 
 
 @contextlib.contextmanager
-def held(out, log=print):
+def held(out, log=print, lock_file=None):
     """``with held(out):`` the lock of ``out`` for the body."""
-    acquire(out, log)
+    acquire(out, log, lock_file)
     try:
         yield
     finally:
-        release(out)
+        release(out, lock_file)

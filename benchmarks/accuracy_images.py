@@ -46,14 +46,15 @@ from keras_ecg import _atomic  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 K = 5
-# task -> recipe, the models, the row that is the task's figure, flags of the CV run, and targets (issue 13)
+# task -> recipe, the models, the row that is the task's figure, flags of the CV run, and targets (issue 23)
 FLAGS = ["--page-preprocess", "degrid", "--image-size", "128", "--epochs", "10", "--patience", "4",
          "--class-weight", "balanced"]  # sized so that the three 5-fold runs fit ~40 min of this CPU
-MODELS = ["cnn2d", "cnn1d", "template_baseline"]  # the page model, the digitised-lead model, the median beats
-COMBINED = "mean of " + " + ".join(MODELS)  # the task's figure: the three combined (cv_ensemble)
+# the page model, the digitised-lead model, and the classical models on the median beats (with the measurements)
+MODELS = ["cnn2d", "cnn1d", "template_baseline", "measures_baseline"]
+COMBINED = "best combination"  # the task's figure: its best "mean of ..." row (cv_ensemble), what ships
 TASKS = {
     "five_class": {"recipe": "ecg_images_attention_vgg.py", "models": MODELS, "flags": FLAGS, "figure": COMBINED,
-                   "targets": {"macro_f1": 0.85, "recall.mi": 0.70}},
+                   "targets": {"macro_f1": 0.85, "recall.mi": 0.75}},
     "four_class": {"recipe": "ecg_images_cnn_lstm.py", "models": MODELS, "flags": FLAGS, "figure": COMBINED,
                    "targets": {"macro_f1": 0.80}},
     "risk": {"recipe": "ecg_risk.py", "models": MODELS, "flags": FLAGS, "figure": COMBINED,
@@ -95,6 +96,15 @@ def run_cv(task: str, flags, models, data: str, out: pathlib.Path, backend: str,
             raise SystemExit(f"accuracy_images: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     wall = time.time() - t0
     return json.loads((out / "report.json").read_text()), round(wall, 1), cmd
+
+
+def best_combination(rows: dict, task: str) -> str | None:
+    """The combination row (``mean of ...``) with the best CV figure: ROC-AUC for ``risk``, else macro-F1.
+    Chosen on the CV means themselves (no other data exists to choose on): a mild optimism, stated in the
+    results; the shipped bundle (``saved_models/make_pretrained.py``) is this row's members."""
+    key = "roc_auc" if task == "risk" else "macro_f1"  # the binary summary's ROC-AUC is the risk's
+    combos = {n: r[key] for n, r in rows.items() if n.startswith("mean of ") and r.get(key) is not None}
+    return max(combos, key=combos.get) if combos else None
 
 
 def format_ablation(task: str, data: str, k: int, image_size: int, seed: int = 0, log=print) -> dict:
@@ -141,6 +151,8 @@ def run_task(task, args, data, k, flags, models) -> dict:
     report, wall, cmd = run_cv(task, flags, models, data, out, args.backend, k, in_process=args.quick)
     rows = report["models"]
     figure = TASKS[task].get("figure") if not args.quick else None
+    if figure == COMBINED:
+        figure = best_combination(rows, task)
     main = _row(rows[figure if figure in rows else models[0]])
     fb_name = "format_baseline (page files)"
     res = {**main, "task": task, "recipe": TASKS[task]["recipe"], "flags": flags, "split": report["split"],
@@ -206,7 +218,7 @@ def markdown(res: dict) -> str:
             wall = f"{r['wall_s'] / 60:.1f} min (all rows)" if name == r["model"] else ""
             lines.append(f"| {t} | {name.split(' (')[0]} | {row.get('input', '')} | {_pm(row, 'accuracy')} "
                          f"| {_pm(row, 'macro_f1')} | {_pm(row, 'roc_auc')} | {rec} | {wall} |")
-    lines += ["", "Targets (issue 13):", ""]
+    lines += ["", "Targets (issue 23):", ""]
     for t in tasks:
         for key, c in res[t].get("targets", {}).items():
             lines.append(f"- {t} {key}: {_f(c['got'])} (target {c['target']}; "

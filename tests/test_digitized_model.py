@@ -148,14 +148,19 @@ def test_template_baseline_is_a_cv_row_and_joins_the_combination(tmp_path):
     with pytest.raises(SystemExit, match="--cv K only"):
         runner.main(cfg, [*common, "--out", str(tmp_path / "single"), "--model", "template_baseline"])
     out = tmp_path / "run"
-    runner.main(cfg, [*common, "--out", str(out), "--cv", "2", "--model", "cnn2d,template_baseline"])
+    runner.main(cfg, [*common, "--out", str(out), "--cv", "2", "--model", "cnn2d,template_baseline,measures_baseline"])
     rows = json.loads((out / "report.json").read_text())["models"]
     tb = rows["template_baseline"]
     assert tb["num_items"] == 12 and len(tb["folds"]) == 2 and "median beat" in tb["input"]
     both = rows["mean of cnn2d + template_baseline"]  # a sigmoid risk and two class columns, combined as risks
     assert both["members"] == ["cnn2d", "template_baseline"] and both["roc_auc"] is not None
-    assert not both["deployable"] and len([r for r in rows if r.startswith("mean of")]) == 1
+    assert not both["deployable"]
+    assert sorted(r for r in rows if r.startswith("mean of")) == [  # all three; the deep one with each classical
+        "mean of cnn2d + measures_baseline", "mean of cnn2d + template_baseline",
+        "mean of cnn2d + template_baseline + measures_baseline"]
     assert set(both["recall"]) == {"normal", "risky"} and both["num_items"] == 12
+    mb = rows["measures_baseline"]  # the median beats and the measurements: more features, the same folds
+    assert mb["num_items"] == 12 and "measurements" in mb["input"]
 
 
 def test_predict_with_several_models_gives_the_mean_of_their_probabilities(tmp_path, capsys):

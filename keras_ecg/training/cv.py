@@ -245,15 +245,16 @@ def cv_format(cfg, table, loaded: Loaded, out, source: str = "file", log=print) 
     return s
 
 
-def cv_template(cfg, table, loaded: Loaded, out, log=print) -> dict:
-    """The median-beat baseline (:mod:`keras_ecg.training.template_baseline`) on the digitised leads."""
+def cv_template(cfg, table, loaded: Loaded, out, log=print, name: str = "template_baseline") -> dict:
+    """A classical model on the digitised leads (:mod:`keras_ecg.training.template_baseline`: ``name`` is
+    ``template_baseline`` or ``measures_baseline``)."""
     from keras_ecg.data.images.preprocess import DIGITIZED_FS
     from keras_ecg.training import template_baseline as TB
 
-    x = TB.features(loaded.ds.x, DIGITIZED_FS)
-    s = _cv_classical(cfg, table, loaded, x, out, TB.NAME, "median beats of the digitised leads")
-    s.update(model=TB.NAME, input=f"{TB.INPUT_KIND} (median beat per lead)")
-    log(f"[{TB.NAME}] accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}")
+    x = TB.features(loaded.ds.x, DIGITIZED_FS, name)
+    s = _cv_classical(cfg, table, loaded, x, out, name, TB.DESCRIPTION[name] + " of the digitised leads")
+    s.update(model=name, input=f"{TB.INPUT_KIND} ({TB.DESCRIPTION[name]})")
+    log(f"[{name}] accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f}")
     return s
 
 
@@ -282,7 +283,7 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
         loaded = _load(cfg, kind, cache, log)
         t = time.time()
         if template:
-            results[m] = cv_template(cfg, table, loaded, out / m, log) if strategy.is_chief else {}
+            results[m] = cv_template(cfg, table, loaded, out / m, log, m) if strategy.is_chief else {}
         else:
             results[m] = cv_model(cfg, m, table, loaded, out / m, strategy, callbacks, log)
         if not strategy.is_chief:
@@ -304,7 +305,10 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
             log(f"[{m}] not combined: {e}")
     deep = list(tables)
     keras_only = [m for m in deep if not TB.is_template_baseline(m)]
+    classical = [m for m in deep if m not in keras_only]
     combos = [deep] + ([keras_only] if len(keras_only) > 1 and keras_only != deep else [])
+    if len(classical) > 1:  # the deep models with each classical model alone
+        combos += [keras_only + [c] for c in classical]
     for members in (c for c in combos if len(c) > 1):  # the mean of the members' out-of-fold probabilities
         row = "mean of " + " + ".join(members)
         comb = cv_ensemble.combine({m: tables[m] for m in members}, names, binary, table.k, table.describe(),

@@ -101,7 +101,7 @@ def _models(cfg: RunConfig) -> list:
     from keras_ecg.training.baseline_run import NAMES as BASELINES
 
     images = cfg.task == "images"
-    known = [*registry.list_models(), *BASELINES, *([TB.NAME] if images else [])]
+    known = [*registry.list_models(), *BASELINES, *(list(TB.NAMES) if images else [])]
     for m in names:
         if m not in known:
             raise RunError(f"unknown model {m!r}; known models: {', '.join(known)}")

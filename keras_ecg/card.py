@@ -178,6 +178,30 @@ class ExportInfo:
 
 
 @dataclasses.dataclass
+class BundleMember:
+    """One model of a bundle (:mod:`keras_ecg.deploy.bundle`), in its own sub-folder of the bundle."""
+
+    name: str = _f(help="the member's model (a registry name, or a classical model of "
+                        "keras_ecg.training.template_baseline)")
+    folder: str = _f(help="its sub-folder: a Keras member's .keras, ONNX twin and card; a classical member's "
+                          "model.skops")
+    kind: str = _f(help="'keras' or 'classical'")
+    input_kind: str = _f(help="what it reads off a page: 'image', 'panels' or 'digitized'")
+    preprocessing: ImagePreprocessing = _f(help="how a page becomes its input")
+    columns: list[int] = _f(help="a classical member: the class index of each of its probability columns",
+                            factory=list)
+
+
+@dataclasses.dataclass
+class Bundle:
+    """Several models that read one page and are combined into one prediction (the mean of their outputs)."""
+
+    members: list[BundleMember] = _f(help="the models, each in its sub-folder")
+    combine: str = _f("mean", help="how the outputs are combined: 'mean' (equal weights; a binary task's risks)")
+    validation: str = _f("", help="the validation side that chose the epochs and fitted the calibration")
+
+
+@dataclasses.dataclass
 class ModelCard:
     """Everything needed to use an exported model (see the README's model card table)."""
 
@@ -208,6 +232,7 @@ class ModelCard:
     rhythm: RhythmConfig | None = _f(None, help="whole-record rhythm analysis of a beat model: AF detector, the "
                                                 "beat rule in AF, episode limits (null: the defaults, beat classes "
                                                 "as the model gives them)")
+    bundle: Bundle | None = _f(None, help="a bundle of several models read as one (null: one Keras model)")
     card_version: int = _f(CARD_VERSION, help="schema version of this card")
 
     def to_dict(self) -> dict:
@@ -258,6 +283,13 @@ class ModelCard:
             self.calibration.check(source, self.binary)
         if self.rhythm is not None:
             self.rhythm.check(source)
+        if self.bundle is not None:
+            if not self.bundle.members or self.bundle.combine != "mean":
+                raise CardError(f"{source}: field bundle: needs members and combine 'mean'")
+            for i, m in enumerate(self.bundle.members):
+                if m.kind not in ("keras", "classical") or not m.folder or "/" in m.folder or m.folder.startswith("."):
+                    raise CardError(f"{source}: field bundle.members[{i}]: kind {m.kind!r} (keras or classical) "
+                                    f"in a plain sub-folder, not {m.folder!r}")
 
     def rhythm_config(self) -> RhythmConfig:
         """The card's rhythm analysis; without one, the defaults with the model's beat classes untouched."""

@@ -164,6 +164,10 @@ class RunConfig:
     cv: int = setting(0, "K-fold cross-validation grouped by content hash (duplicates in one fold), the "
                          "validation side carved from the training folds; mean and spread in the report (0: one "
                          "train/test split)", flag=True, group="images")
+    bundle: bool = setting(False, "train the --model list on all the data but a validation side (by content hash: "
+                                  "it chooses each deep member's epoch and fits the combination's calibration) "
+                                  "and write them as one model bundle (keras_ecg.deploy.bundle)", flag=True,
+                           group="images")
     class_map: dict | None = setting(None, "folder name -> class name as JSON (default: the known long names; "
                                            "a folder matching none of them is an error)", flag=True,
                                      group="images")

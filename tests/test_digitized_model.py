@@ -145,7 +145,7 @@ def test_template_baseline_is_a_cv_row_and_joins_the_combination(tmp_path):
            "synthetic_n": 6, "batch_size": 8, "image_size": 32}
     common = ["--backend", os.environ.get("KERAS_BACKEND", "jax"), "--data", "synthetic", "--epochs", "1",
               "--verbose", "0", "--no-plots", "--calibration", "none", "--model-args", json.dumps({"filters": [8]})]
-    with pytest.raises(SystemExit, match="--cv K only"):
+    with pytest.raises(SystemExit, match="--cv K \\(or joins a --bundle\\) only"):
         runner.main(cfg, [*common, "--out", str(tmp_path / "single"), "--model", "template_baseline"])
     out = tmp_path / "run"
     runner.main(cfg, [*common, "--out", str(out), "--cv", "2", "--model", "cnn2d,template_baseline,measures_baseline"])

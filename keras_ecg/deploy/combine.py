@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from keras_ecg.deploy import predict as P
-from keras_ecg.training.predictions import as_one_form
+from keras_ecg.evaluation.calibration import as_one_form
 
 IMAGE_KINDS = ("image", "panels", "digitized")
 

@@ -123,18 +123,21 @@ def image_files(paths, card, skipped) -> list:
 
 
 def _images(classifier, paths, skipped, files=None):
+    """``([inputs...], labels, files)`` of the readable pages: one input array, or one per member of a bundle."""
     pairs = files if files is not None else image_files(paths, classifier.card, skipped)
-    xs, ys = [], []
+    parts, ys, read = [], [], []
     for f, label in pairs:
         try:
-            xs.append(P.image_batch([f], classifier.card)[0])
+            batch = P.image_batch([f], classifier.card)
         except _READ_ERRORS as e:
             skipped.append({"item": str(f), "reason": _reason(e)})
             continue
+        parts.append(batch if isinstance(batch, list) else [batch])
         ys.append(label)
-    if not xs:
+        read.append(str(f))
+    if not parts:
         return None
-    return [np.stack(xs)], np.array(ys, dtype=np.int64), [str(f) for f, _ in pairs]
+    return [np.concatenate(xs) for xs in zip(*parts)], np.array(ys, dtype=np.int64), read
 
 
 def _label(v, names, path) -> int:

@@ -13,7 +13,9 @@ preprocessing). For every input ``NAME`` the folder gets, each written atomicall
   channels for Grad-CAM), ``classes`` (explained class index per item), ``probabilities``;
 
 and ``explanations.json`` lists every item: input, item, explained class, calibrated
-probability, the ``uncertain`` flag, method and picture. The folder is locked and staged
+probability, the ``uncertain`` flag, method and picture; a page also its ``measurements`` and
+``evidence`` (as ``predict --json``; the findings are printed under the picture's title). A model
+bundle is explained through its page-image member (Grad-CAM), for the class the bundle predicts. The folder is locked and staged
 (:mod:`keras_ecg.deploy.output_folder`); two inputs of one ``NAME`` get ``NAME`` and ``NAME-2``.
 """
 
@@ -46,7 +48,7 @@ def _items(card, inp, max_items):
         files = [p] if kind == "image" else sorted(f for f in p.rglob("*") if f.suffix.lower() in P.IMAGE_SUFFIXES)
         if not files:
             raise DataError(f"{inp}: folder holds no images")
-        return [(f.stem, [P.image_batch([f], card)], [str(f)], None) for f in files[:max_items]]
+        return [(f.stem, _as_list(P.image_batch([f], card)), [str(f)], None) for f in files[:max_items]]
     if card.input_kind != "waveform":
         raise DataError(f"{inp}: a {kind}, but this model takes {card.input_kind} input")
     whole = None
@@ -62,6 +64,20 @@ def _items(card, inp, max_items):
     if not n:
         raise DataError(f"{inp}: no complete beat window found")
     return [(p.stem if kind == "csv" else p.name, [np.asarray(x[:n]) for x in xs], labels[:n], whole)]
+
+
+def _as_list(x) -> list:
+    """Model inputs as a list: one array, or a bundle's one array per member."""
+    return x if isinstance(x, list) else [x]
+
+
+def _attribution_model(model, card, xs):
+    """``(keras model, its inputs, its card's input kind)`` to attribute with: the model itself, or for a model
+    bundle its page-image member (Grad-CAM over the page; the bundle's probabilities decide the class)."""
+    if card.bundle is None:
+        return model, xs, card.input_kind
+    i, page_model, member = model.page_member()
+    return page_model, [xs[i]], member.input_kind
 
 
 def _probabilities(model, card, xs, whole):
@@ -119,22 +135,26 @@ def _explain_into(o, model, card, inputs, method, max_items, class_name, log) ->
             name = o.claim(name, labels[0] if card.input_kind in ("image", "panels") else inp)  # labels: the file
             probs, unsure = _probabilities(model, card, xs, whole)
             target = _target(card, probs, class_name)
-            used, attr = E.explain(model, xs, target, card.input_kind, method)
+            a_model, a_xs, a_kind = _attribution_model(model, card, xs)
+            used, attr = E.explain(a_model, a_xs, target, a_kind, method)
             pm = as_matrix(probs)
+            evidence = P.page_evidence(labels[0]) if card.input_kind in ("image", "panels") else None
             png = out / f"{name}_{used}.png"
             titles = [f"{lab}: {names[c]} {pm[i, c]:.2f}{' UNCERTAIN' if unsure[i] else ''}"
                       for i, (lab, c) in enumerate(zip(labels, target))]
-            if card.input_kind == "waveform":
+            if evidence and evidence["evidence"]:  # the findings behind a page's class, under its title
+                titles[0] += "\n" + "; ".join(evidence["evidence"][:4])
+            if a_kind == "waveform":
                 EP.draw_beats(png, xs[0], attr, titles, card.preprocessing.fs, card.preprocessing.before, used)
-            elif card.input_kind == "panels":
-                EP.draw_panels(png, xs[0][0], attr[0], titles[0])
+            elif a_kind == "panels":
+                EP.draw_panels(png, a_xs[0][0], attr[0], titles[0])
             else:
-                EP.draw_image(png, xs[0][0], attr[0], titles[0])
+                EP.draw_image(png, a_xs[0][0], attr[0], titles[0])
             _npz(png.with_suffix(".npz"), attributions=attr.astype(np.float32), classes=target, probabilities=pm)
             for i, lab in enumerate(labels):
                 entries.append({"input": str(inp), "item": lab, "class": names[int(target[i])],
                                 "probability": float(pm[i, target[i]]), "uncertain": bool(unsure[i]),
-                                "method": used, "picture": png.name})
+                                "method": used, "picture": png.name, **(evidence or {})})
             o.add(name, [png, png.with_suffix(".npz")])
             log(f"{inp}: {len(labels)} item(s), {used} -> {o.final(png)}")
     _atomic.write_json(out / "explanations.json", {"model_classes": names, "items": entries})

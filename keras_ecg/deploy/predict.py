@@ -11,6 +11,10 @@ Every result names its input and gives the predicted class with all class
 probabilities, or for a binary model the risk probability (of ``class_names[1]``),
 calibrated by the card's ``calibration`` when it has one, and ``uncertain``: whether
 the calibrated confidence is below the card's threshold.
+A page also gets the ``measurements`` of its digitised leads' median beats (Q waves, ST at
+J+60 ms, T waves, QRS, QT/QTc, heart rate, axis, R progression) and the ``evidence``: the
+abnormal findings among them ("ST +0.2 mV in V2–V3", "Q 40 ms in III"). A model bundle
+(:mod:`keras_ecg.deploy.bundle`: several models read as one) is used like any model.
 A WFDB record gives one prediction per beat (annotated beats if the record has
 an ``.atr`` file, else detected R peaks), the per-class beat counts, and the record's
 rhythm: ``episodes`` (AF, pauses, runs, ...: :meth:`keras_ecg.rhythm.Episode.to_dict`),
@@ -65,10 +69,15 @@ def read_card(model_path) -> C.ModelCard:
 
 
 def load(model_path):
-    """``(model, card)``; keras is imported here (after the backend was chosen)."""
+    """``(model, card)``; keras is imported here (after the backend was chosen). A model bundle's folder gives
+    its :class:`keras_ecg.deploy.bundle.Bundle` (members on Keras) as the model."""
+    from keras_ecg.deploy import bundle
+    from keras_ecg.deploy.card_check import check
     from keras_ecg.models import load_model
 
-    from keras_ecg.deploy.card_check import check
+    if bundle.is_bundle(model_path):
+        b = bundle.load(model_path, "keras")
+        return b, b.card
 
     path = find_model(model_path)
     card = read_card(path)
@@ -105,8 +114,18 @@ def _require(card, kinds, what, path):
         raise PredictError(f"{path}: {what} input, but this model takes {card.input_kind} input")
 
 
-def image_batch(paths, card) -> np.ndarray:
+def image_batch(paths, card):
+    """The model input of the page files ``paths`` by ``card``'s preprocessing: one array, or for a model bundle
+    one array per member (:func:`keras_ecg.deploy.bundle.page_inputs`)."""
     from keras_ecg.data.images import preprocess_image
+
+    if card.bundle is not None:
+        from keras_ecg.deploy import bundle
+
+        try:
+            return bundle.page_inputs(paths, card)
+        except errors.DataError as e:
+            raise PredictError(str(e)) from None
 
     prep = card.preprocessing
     kw = {}
@@ -172,7 +191,7 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
                 chunk = files[i:i + batch_size]
                 probs = _outputs(model, image_batch(chunk, card), batch_size)
                 for f, p in zip(chunk, probs):
-                    results.append({"input": str(f), "type": "image", **_item(p, card)})
+                    results.append({"input": str(f), "type": "image", **_item(p, card), **page_evidence(f)})
         elif kind == "csv":
             _require(card, ("waveform",), "a CSV of beats", inp)
             probs = _outputs(model, W.csv_inputs(inp, card.preprocessing), batch_size)
@@ -190,6 +209,20 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
                             "leads_wanted": list(card.preprocessing.leads), "items": items,
                             "counts": _counts(items, card), **rhythm})
     return results
+
+
+def page_evidence(path) -> dict:
+    """``{"measurements", "evidence"}`` of a page: the median-beat measurements of its digitised leads and the
+    abnormal findings among them (:func:`keras_ecg.data.images.measurements.page_measurements`); a page whose
+    leads cannot be measured gives ``measurements: null`` and the reason, never a failed prediction."""
+    from keras_ecg.data.images import measurements
+
+    try:
+        m = measurements.page_measurements(str(path))
+    except (OSError, ValueError, errors.DataError) as e:
+        return {"measurements": None, "evidence": [], "measurement_error": str(e).splitlines()[0] if str(e) else
+                type(e).__name__}
+    return {"measurements": {k: v for k, v in m.items() if k != "evidence"}, "evidence": list(m["evidence"])}
 
 
 def record_beats(raw, peaks, fs: float, card) -> tuple:
@@ -229,6 +262,8 @@ def format_text(results, card, max_beats: int = 20) -> str:
     for r in results:
         if r["type"] == "image":
             lines.append(f"{r['input']}: {_describe(r, card)}")
+            if r.get("evidence"):
+                lines.append("  evidence: " + "; ".join(r["evidence"]))
             continue
         head = f"{r['input']}: {r['beats']} beats"
         if r["type"] == "record":

@@ -29,6 +29,7 @@ class Classifier:
     path: pathlib.Path  # the .keras file
     runtime: str  # "onnxruntime" or "keras/<backend>"
     graph: str = ""  # onnxruntime: whether the graph runs lifted to 2-D (keras_ecg.deploy.onnx_lift), or why not
+    model: object = None  # the keras.Model (Keras runtime)
 
     def __call__(self, inputs) -> np.ndarray:
         return self.predict(inputs)
@@ -68,9 +69,14 @@ def _keras(model):
 
 
 def load(model, runtime: str = "auto") -> Classifier:
-    """The :class:`Classifier` of ``model`` (a ``.keras`` file, its folder, or ``pretrained:NAME``)."""
+    """The :class:`Classifier` of ``model`` (a ``.keras`` file, its folder, or ``pretrained:NAME``); a model
+    bundle's folder gives its :class:`keras_ecg.deploy.bundle.Bundle` (the same ``predict``, ``card``, ``runtime``)."""
     if runtime not in RUNTIMES:
         raise DataError(f"runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    from keras_ecg.deploy import bundle
+
+    if bundle.is_bundle(pretrained.resolve(model)):  # several models read as one (keras_ecg.deploy.bundle)
+        return bundle.load(pretrained.resolve(model), runtime)
     path = P.find_model(pretrained.resolve(model))
     card = P.read_card(path)
     onnx_file = path.with_name(card.files["onnx"]) if "onnx" in card.files else None
@@ -86,4 +92,4 @@ def load(model, runtime: str = "auto") -> Classifier:
     model_obj, card = P.load(path)
     from keras_ecg import backend as kb
 
-    return Classifier(_keras(model_obj), card, path, f"keras/{kb.current()}")
+    return Classifier(_keras(model_obj), card, path, f"keras/{kb.current()}", model=model_obj)

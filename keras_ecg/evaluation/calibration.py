@@ -266,3 +266,12 @@ def summary(raw, y, cal: Calibration | None) -> dict:
 def to_card(cal: Calibration | None) -> dict | None:
     """The card's ``calibration`` object (rounded for reading)."""
     return None if cal is None else dataclasses.asdict(cal)
+
+
+def as_one_form(probs, binary: bool) -> np.ndarray:
+    """``(n, columns)`` float64 outputs in the form models are averaged in: for a binary task the risk
+    ``(n, 1)`` (a sigmoid model gives it, a classifier with two probability columns gives its second);
+    otherwise the class probabilities as they are."""
+    probs = np.asarray(probs, np.float64)
+    probs = probs.reshape(len(probs), -1)
+    return probs[:, 1:] if binary and probs.shape[1] == 2 else probs

@@ -43,7 +43,7 @@ def combine(tables: dict, class_names, binary: bool, k: int, split: str, out, ev
     """The fold reports of the mean of ``tables`` (``{model: pool(...)}``) over the keys all of them hold."""
     from keras_ecg.data.dataset import Dataset
     from keras_ecg.evaluation import evaluate
-    from keras_ecg.training.predictions import as_one_form
+    from keras_ecg.evaluation.calibration import as_one_form
 
     names = list(tables)
     keys = sorted(set.intersection(*(set(t) for t in tables.values())))

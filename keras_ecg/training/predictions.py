@@ -10,6 +10,7 @@ import io
 import numpy as np
 
 from keras_ecg import _atomic
+from keras_ecg.evaluation.calibration import as_one_form  # noqa: F401 - kept importable from here
 
 PREDICTIONS = "test_predictions.npz"  # the test side's probabilities, beside report.json
 OOF = "oof_predictions.npz"  # a CV model's out-of-fold table, beside its fold folders
@@ -41,12 +42,3 @@ def read(path) -> dict:
     """Every array of a file :func:`write` or :func:`write_table` wrote, by name."""
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
-
-
-def as_one_form(probs, binary: bool) -> np.ndarray:
-    """``(n, columns)`` float64 outputs in the form models are averaged in: for a binary task the risk
-    ``(n, 1)`` (a sigmoid model gives it, a classifier with two probability columns gives its second);
-    otherwise the class probabilities as they are."""
-    probs = np.asarray(probs, np.float64)
-    probs = probs.reshape(len(probs), -1)
-    return probs[:, 1:] if binary and probs.shape[1] == 2 else probs

@@ -106,8 +106,8 @@ def _models(cfg: RunConfig) -> list:
         if m not in known:
             raise RunError(f"unknown model {m!r}; known models: {', '.join(known)}")
         if TB.is_template_baseline(m):
-            if not cfg.cv:
-                raise RunError(f"--model {m}: the median-beat baseline is scored under --cv K only")
+            if not (cfg.cv or cfg.bundle):
+                raise RunError(f"--model {m}: the median-beat baseline is scored under --cv K (or joins a --bundle) only")
             continue  # every image recipe's CV may score it
         if choices and m not in choices:
             raise RunError(f"model {m!r} is not one of this recipe's models: {', '.join(choices)}")
@@ -188,10 +188,14 @@ def _run_in(cfg: RunConfig, models, folder, run_cfg, callbacks) -> dict:
         from keras_ecg.training import cv
 
         reports = cv.run(cfg, models, out, strategy, callbacks, log=_log)
-    for model_name in models if not cfg.cv else ():
+    elif cfg.bundle:  # the models trained on all but a validation side, written as one bundle
+        from keras_ecg.training import bundle_fit
+
+        reports = bundle_fit.run(cfg, models, out, strategy, callbacks, log=_log)
+    for model_name in models if not (cfg.cv or cfg.bundle) else ():
         sub = out if len(models) == 1 else out / model_name
         reports[model_name] = _run_one(cfg, model_name, sub, strategy, cache, callbacks)
-    if chief and len(models) > 1 and not cfg.cv:
+    if chief and len(models) > 1 and not (cfg.cv or cfg.bundle):
         from keras_ecg.evaluation import compare_table
 
         table = compare_table(reports)

@@ -2,7 +2,7 @@
 
     KERAS_ECG_DATA=../shared/data python saved_models/make_pretrained.py mitbih_beats
     KERAS_ECG_DATA=../shared/data python saved_models/make_pretrained.py all
-    python saved_models/make_pretrained.py ecg_risk --package-only     # re-package a finished run
+    python saved_models/make_pretrained.py ecg_pages_risk --package-only     # re-package a finished run
 
 Each model is trained by its recipe's own ``CONFIG`` (so ``mitbih_beats`` follows whatever
 ``recipes/mitbih_hybrid.py`` says: trained on DS1, validation on DS1 records, figures on DS2)
@@ -12,6 +12,12 @@ card into ``saved_models/<name>/``, adds the card's ``release`` part (intended u
 data licences, this command) and measures the check figures on a small real-data subset that
 ``tests/test_pretrained.py`` re-measures on every backend. Real data only: a model trained on
 synthetic data is refused.
+
+The image models (``ecg_pages_5class``, ``ecg_pages_4class``, ``ecg_pages_risk``) are each the best
+combination the grouped CV found (``benchmarks/results/accuracy_images.json``, written by
+``benchmarks/accuracy_images.py``: run it first): its members are trained with the CV's own flags and
+``--bundle`` (all pages but a validation side that chooses epochs and fits the calibration of the mean)
+and packaged as one bundle (:mod:`keras_ecg.deploy.bundle`) whose card reports the CV's figures.
 """
 
 from __future__ import annotations
@@ -62,22 +68,43 @@ MODELS = {
                         "Expects an MLII-like lead; other leads and other databases typically lose sensitivity."],
         "licences": [MITBIH],
     },
-    "ecg_images_panels": {
-        "recipe": "ecg_images_attention_vgg", "data": "ecg_images",
-        "flags": ["--model", "td_cnn", "--epochs", "15"],
+    # the three image tasks: each the best combination the grouped CV found (benchmarks/accuracy_images.py),
+    # its members trained by the task's recipe with --bundle on all pages but a validation side, one bundle
+    "ecg_pages_5class": {
+        "recipe": "ecg_images_attention_vgg", "data": "ecg_images", "cv_task": "five_class",
         "check": {"data": "ecg_images", "items": 40},
-        "intended_use": "Classify 12-lead ECG page images (3x4 + rhythm strip on grid paper) into normal, "
-                        "abnormal heartbeat, MI, history of MI and COVID-19, from the 13 lead panels.",
+        "intended_use": "Classify 12-lead ECG page images into normal, abnormal heartbeat, myocardial infarction, "
+                        "history of MI and COVID-19, with the measurements behind the call (Q waves, ST, T, QRS, "
+                        "QTc, axis).",
         "limitations": IMAGE_LIMITS, "licences": [KHAN],
     },
-    "ecg_risk": {
-        "recipe": "ecg_risk", "data": "ecg_images", "flags": ["--epochs", "8"],
+    "ecg_pages_4class": {
+        "recipe": "ecg_images_cnn_lstm", "data": "ecg_images", "cv_task": "four_class",
+        "check": {"data": "ecg_images", "items": 40},
+        "intended_use": "Classify 12-lead ECG page images into normal, abnormal heartbeat, myocardial infarction "
+                        "and history of MI (the 4-class task of the page CNN-LSTM project).",
+        "limitations": IMAGE_LIMITS, "licences": [KHAN],
+    },
+    "ecg_pages_risk": {
+        "recipe": "ecg_risk", "data": "ecg_images", "cv_task": "risk",
         "check": {"data": "ecg_images", "items": 40},
         "intended_use": "A risk probability that a 12-lead ECG page image is not normal (normal vs everything "
                         "else of the dataset's classes).",
         "limitations": IMAGE_LIMITS, "licences": [KHAN],
     },
 }
+CV_RESULTS = ROOT / "benchmarks" / "results" / "accuracy_images.json"
+
+
+def cv_choice(name) -> dict:
+    """The shipped configuration of an image model: the best combination row of its task in the grouped CV
+    results (members, flags, figures); the figures are the ones the card reports."""
+    task = MODELS[name]["cv_task"]
+    res = json.loads(CV_RESULTS.read_text()).get(task)
+    if not res or not res.get("members"):
+        raise SystemExit(f"make_pretrained: {CV_RESULTS}: no combination row for {task}; run "
+                         "benchmarks/accuracy_images.py first")
+    return res
 
 
 def _recipe_config(name):
@@ -103,8 +130,12 @@ def train(name, backend, seed, resume=False):
 
     m = MODELS[name]
     config = _recipe_config(m["recipe"])
+    flags = list(m.get("flags", []))
+    if "cv_task" in m:  # the CV's best combination, trained as one bundle with the CV's own flags
+        cv = cv_choice(name)
+        flags = [*cv["flags"], "--bundle", "--model", ",".join(cv["members"])]
     argv = ["--backend", backend, "--seed", str(seed), "--data", str(_data_root() / m["data"]),
-            "--out", str(run_dir(name)), "--export", "keras,onnx", "--resume" if resume else "--overwrite", *m["flags"]]
+            "--out", str(run_dir(name)), "--export", "keras,onnx", "--resume" if resume else "--overwrite", *flags]
     print(f"[{name}] {m['recipe']} {' '.join(argv)}", flush=True)
     runner.main(config, argv)
 
@@ -134,6 +165,8 @@ def package(name, backend):
 
     m, src, dst = MODELS[name], run_dir(name), HERE / name
     card_obj = C.read(src / C.CARD_NAME)
+    if card_obj.bundle is not None:
+        return package_bundle(name, card_obj)
     if card_obj.training_data is None or card_obj.training_data.synthetic:
         raise SystemExit(f"make_pretrained: {src}: trained on synthetic data; set KERAS_ECG_DATA and retrain")
     report = json.loads((src / "report.json").read_text())
@@ -176,6 +209,75 @@ def package(name, backend):
         _atomic.remove(tmp)
         raise
     print(f"[{name}] packaged into {dst}: check {check}", flush=True)
+
+
+def _copy_member(src, dst, member):
+    """One bundle member into ``dst``: a Keras member's model (without optimizer), ONNX twin and card; a classical
+    member's skops file. Each file stays under the size limit."""
+    import shutil
+
+    from keras_ecg import card as C
+    from keras_ecg.models import load_model
+
+    dst.mkdir(parents=True)
+    if member.kind == "classical":
+        shutil.copy2(src / "model.skops", dst / "model.skops")
+    else:
+        mc = C.read(src / C.CARD_NAME)
+        load_model(str(src / mc.files["keras"]), compile=False).save(dst / mc.files["keras"])
+        shutil.copy2(src / mc.files["onnx"], dst / mc.files["onnx"])
+        shutil.copy2(src / C.CARD_NAME, dst / C.CARD_NAME)
+    for f in dst.iterdir():
+        if f.stat().st_size > MAX_BYTES:
+            raise SystemExit(f"make_pretrained: {f}: {f.stat().st_size / 1e6:.1f} MB, over the ~2 MB limit")
+
+
+def package_bundle(name, card_obj):
+    """A bundle run (``--bundle``) into ``saved_models/<name>/``: its members, and its card with the release part
+    and the grouped-CV figures of the configuration (the figures to quote; the run's own are validation ones)."""
+    import dataclasses
+
+    from keras_ecg import _atomic
+    from keras_ecg import card as C
+    from keras_ecg.deploy import evaluate_data as E
+
+    m, src, dst = MODELS[name], run_dir(name), HERE / name
+    if card_obj.training_data is None or card_obj.training_data.synthetic:
+        raise SystemExit(f"make_pretrained: {src}: trained on synthetic data; set KERAS_ECG_DATA and retrain")
+    cv = cv_choice(name)
+    if [mb.name for mb in card_obj.bundle.members] != list(cv["members"]):
+        raise SystemExit(f"make_pretrained: {src}: members {[mb.name for mb in card_obj.bundle.members]} are not "
+                         f"the CV's choice {cv['members']}; retrain")
+    metrics = {"accuracy": cv["accuracy"], "macro_f1": cv["macro_f1"],
+               ("roc_auc_risk" if card_obj.binary else "roc_auc_macro"): cv.get("roc_auc"),
+               **{f"recall_{c}": v for c, v in cv["recall"].items()},
+               **{f"validation_{k}": v for k, v in card_obj.metrics.items() if v is not None}}
+    split = (f"{cv['split']}: figures of this configuration ({cv['model']}); the shipped members were then "
+             f"trained on all pages but a validation side ({card_obj.bundle.validation})")
+    tmp = _atomic.temp_path(dst)
+    tmp.mkdir(parents=True)
+    try:
+        files = {}
+        for mb in card_obj.bundle.members:
+            _copy_member(src / mb.folder, tmp / mb.folder, mb)
+            files.update({f"{mb.folder}/{f.suffix.lstrip('.') if f.name != C.CARD_NAME else 'card'}":
+                          f"{mb.folder}/{f.name}" for f in sorted((tmp / mb.folder).iterdir())})
+        staged = dataclasses.replace(card_obj, files=files)
+        C.write(tmp / C.CARD_NAME, staged)
+        check = E.measure_check(tmp, staged, _data_root() / m["check"]["data"], _check_items(name))
+        release = C.Release(name=name, intended_use=m["intended_use"], limitations=list(m["limitations"]),
+                            metrics_split=split, data_licences=[C.DataLicence(**d) for d in m["licences"]],
+                            regenerate=f"KERAS_ECG_DATA=../shared/data python saved_models/make_pretrained.py {name}",
+                            check={**check, "data": m["check"]["data"], "tolerance": 0.02})
+        out_card = dataclasses.replace(
+            staged, name=name, metrics=metrics, release=release,
+            training_data=dataclasses.replace(card_obj.training_data, split=split))
+        C.write(tmp / C.CARD_NAME, out_card)
+        _atomic.replace(tmp, dst)
+    except BaseException:
+        _atomic.remove(tmp)
+        raise
+    print(f"[{name}] bundle packaged into {dst}: check {check}", flush=True)
 
 
 def main(argv=None):

@@ -20,9 +20,13 @@ NAMES = PT.list_pretrained()
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def test_the_three_models_are_shipped():
-    assert {"mitbih_beats", "ecg_risk"} <= set(NAMES) <= {"mitbih_beats", "ecg_risk", "ecg_images_panels"}
+def test_the_four_models_are_shipped():
+    """The beat model and one model per image task (issue 23); the panel model and the old risk model retired."""
+    assert set(NAMES) == {"mitbih_beats", "ecg_pages_5class", "ecg_pages_4class", "ecg_pages_risk"}
     assert keras_ecg.list_pretrained() == NAMES
+    for old, new in PT.RETIRED.items():
+        with pytest.raises(keras_ecg.KerasECGError, match=f"retired; use pretrained:{new.split()[0]}"):
+            PT.model_path(old)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -41,19 +45,32 @@ def test_card_says_what_it_is(name):
     else:
         assert licences == {"CC BY"} and "Data in Brief" in rel.data_licences[0].citations[0]
         assert any("shortcut" in line for line in rel.limitations)
+        assert card.bundle is not None and "grouped 5-fold CV" in rel.metrics_split  # the CV's figures
+        cal = card.calibration  # calibrated on the validation side, ECE before and after in the card
+        assert cal is not None and cal.ece_after <= cal.ece_before and 0 < cal.uncertain_below < 1
+        if not card.binary:  # no shipped model has a class it never recognises (CV recall of every class)
+            assert all(card.metrics[f"recall_{c}"] > 0.2 for c in card.class_names), card.metrics
     for f in card.files.values():
         assert (PT.root() / name / f).stat().st_size < 2_200_000
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_loads_offline_and_onnx_agrees(name, monkeypatch):
+def test_loads_offline_and_onnx_agrees(name, monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_ECG_OFFLINE", "1")
     from keras_ecg.deploy import runtime
 
     model = keras_ecg.pretrained(name)
     card = PT.card(name)
     rng = np.random.default_rng(0)
-    xs = [rng.normal(size=(3, *i.shape[1:])).astype(np.float32) for i in card.inputs]
+    if card.bundle is not None:  # a bundle reads pages: three synthetic ones through every member
+        from keras_ecg.data.images import synthetic_pages
+        from keras_ecg.deploy import bundle
+
+        pages = synthetic_pages.write_folder(tmp_path / "pages", n_per_class=1, classes=["normal", "mi", "covid19"],
+                                             width=553, height=393)
+        xs = bundle.page_inputs(sorted(pages.rglob("*.jpg")), card)
+    else:
+        xs = [rng.normal(size=(3, *i.shape[1:])).astype(np.float32) for i in card.inputs]
     got = np.asarray(model.predict(xs if len(xs) > 1 else xs[0], verbose=0))
     assert got.shape == (3, card.output.shape[-1])
     pytest.importorskip("onnxruntime")

@@ -32,6 +32,8 @@ NEAR_THRESHOLD = 72  # Hamming distance (of 576 bits) still called a near duplic
 GRAY_THRESHOLD = 44  # gray hashes (576 bits) still called a near duplicate, for a pair with a page without grid
 # Measured on 500 pages of the real share: grayscale copies of a page lie at <= 4 from it, JPEG q40 <= 18,
 # 1.3x-rescaled <= 30, grayscale + q40 + 2/3-rescaled <= 44; distinct pages at >= 48 (0.1st percentile 86).
+# Synthetic pages: grayscale copies 0.8x-rescaled <= 44. Larger rescaling with recompression reaches ~52
+# and may be missed: the margin to distinct pages is thin, so only small rescaling is promised.
 
 
 def sha256_file(path, chunk=1 << 20) -> str:

@@ -5,7 +5,9 @@ own process (a process can hold one backend only); the one with the highest
 steady-state samples/s wins. Results are cached in
 ``$KERAS_ECG_CACHE/backend_choice.json`` (default ``~/.cache/keras_ecg``),
 keyed by model, input shape, batch size, the machine (CPU model, core count,
-visible GPUs) and the package versions, so the measurement runs once.
+visible GPUs) and the package versions, so the measurement runs once. A corrupt
+cache file (not JSON, not an object, an entry without a backend) is named in one
+line and rebuilt by measuring again.
 """
 
 from __future__ import annotations
@@ -63,6 +65,25 @@ def _key(model, input_shape, batch_size, backends) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def _read_cache(path, log) -> dict:
+    """The cached choices in ``path``; a corrupt file is named in one line and rebuilt (starts empty)."""
+    if not path.exists():
+        return {}
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        log(f"--backend auto: {path}: corrupt cache ({type(e).__name__}); rebuilt from new measurements")
+        return {}
+    if not isinstance(cache, dict):
+        log(f"--backend auto: {path}: corrupt cache (not a JSON object); rebuilt from new measurements")
+        return {}
+    return cache
+
+
+def _valid_entry(entry) -> bool:
+    return isinstance(entry, dict) and entry.get("choice") in BACKENDS
+
+
 def measure(backend, model, input_shape, num_classes=5, batch_size=64, steps=8, timeout=300) -> float | None:
     """Steady-state training samples/s of ``model`` under ``backend`` (None if it fails)."""
     cmd = [sys.executable, "-m", "keras_ecg.autobackend", "--worker", model, json.dumps(list(input_shape)),
@@ -85,14 +106,12 @@ def choose(model, input_shape, num_classes=5, batch_size=64, backends=None, refr
         raise RuntimeError("no Keras backend is installed: pip install keras-ecg[jax] (or tensorflow, torch)")
     key = _key(model, input_shape, batch_size, backends)
     path = _cache_file()
-    cache = {}
-    if path.exists():
-        try:
-            cache = json.loads(path.read_text())
-        except (OSError, ValueError):
-            cache = {}
-    if key in cache and not refresh:
-        entry = cache[key]
+    cache = _read_cache(path, log)
+    entry = cache.get(key)
+    if entry is not None and not _valid_entry(entry):
+        log(f"--backend auto: {path}: corrupt entry for {model} (no backend choice); measured again")
+        entry = None
+    if entry is not None and not refresh:
         log(f"--backend auto: {entry['choice']} (cached measurement, samples/s {entry['samples_per_s']})")
         return entry["choice"]
     rates = {}

@@ -74,10 +74,11 @@ def check_config(config, path) -> None:
                                  "keras_ecg loads models with safe_mode and no Lambda layers")
         reg = obj.get("registered_name")
         module = str(obj.get("module") or "")
-        if reg and ">" in str(reg) and not module.startswith("keras") \
-                and keras.saving.get_registered_object(reg) is None:
-            raise ModelFileError(f"{path}: refused: unknown custom object {reg!r} (class {cls}); import and "
-                                 "register it (keras.saving.register_keras_serializable) before loading")
+        if reg and not module.startswith("keras") and keras.saving.get_registered_object(reg) is None:
+            # a registered name ("package>Class") or, for an unregistered class, the bare class name
+            name = (obj.get("config") or {}).get("name", "?") if isinstance(obj.get("config"), dict) else "?"
+            raise ModelFileError(f"{path}: refused: unknown custom object {reg!r} (class {cls}, layer {name!r}); "
+                                 "import and register it (keras.saving.register_keras_serializable) before loading")
 
 
 def load_model(path, **kwargs):

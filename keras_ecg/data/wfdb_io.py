@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import warnings
 
 import numpy as np
 
@@ -184,7 +185,9 @@ def _read_annotations(base: pathlib.Path, extension: str = "atr", length: int | 
     """(samples, symbols) of an annotation file; refused by name when it is corrupt.
 
     Corrupt: unreadable, a code that is no WFDB annotation symbol, samples that
-    decrease, or (with the record's ``length``) a sample outside the record.
+    decrease, or (with the record's ``length``) a sample outside the record. The one
+    exception: a last annotation at exactly ``length`` (one past the last sample) is
+    dropped with a warning naming it, and the record's other beats are kept.
     """
     ann = base.with_suffix("." + extension)
     if not ann.exists():
@@ -195,6 +198,7 @@ def _read_annotations(base: pathlib.Path, extension: str = "atr", length: int | 
     except Exception as e:
         raise DataFileError(f"{ann}: cannot read annotations ({type(e).__name__}: {errors.one_line(e)}).") from None
     samples = np.asarray(a.sample, dtype=np.int64)
+    symbols = np.asarray(a.symbol, dtype="U2")
     known = known_symbols()
     bad = [i for i, s in enumerate(a.symbol) if not isinstance(s, str) or s not in known]
     if bad:
@@ -203,11 +207,16 @@ def _read_annotations(base: pathlib.Path, extension: str = "atr", length: int | 
     if len(samples) > 1 and (np.diff(samples) < 0).any():
         raise DataFileError(f"{ann}: corrupt annotation file: samples decrease at annotation "
                             f"{int(np.argmax(np.diff(samples) < 0)) + 1}.")
+    if length is not None and len(samples) and samples[-1] == length and (samples[:-1] < length).all():
+        # one annotation one past the last sample (seen in public databases): dropped, the rest kept
+        warnings.warn(f"{ann}: annotation {len(samples) - 1} ({a.symbol[-1]!r}) at sample {length} is one past "
+                      f"the record's last sample ({length - 1}); dropped, the other {len(samples) - 1} kept")
+        samples, symbols = samples[:-1], symbols[:-1]
     if length is not None and len(samples) and (samples.min() < 0 or samples.max() >= length):
         out = samples[(samples < 0) | (samples >= length)]
         raise DataFileError(f"{ann}: corrupt annotation file: {len(out)} annotation(s) outside the record "
                             f"(sample {int(out[0])}; the record has {length} samples).")
-    return samples, np.asarray(a.symbol, dtype="U2")
+    return samples, symbols
 
 
 def _lead_index(leads, lead, where):

@@ -4,8 +4,10 @@ What ``benchmarks/accuracy_images.py`` scores as ``mean of cnn2d + cnn1d`` under
 model reads a page through its own card's preprocessing (a page model the page, a 1-D model the leads
 digitised off it), the raw outputs are averaged with equal weights (a binary model as its risk, a
 two-column one as its second column), and the mean is the prediction. The members' calibrations are not
-applied (the mean was not calibrated), so nothing is flagged uncertain. The models must share their class
-names and binary-ness; only page inputs (image files and folders) can be combined.
+applied (the mean was not calibrated) and no uncertainty threshold was fitted for the combination, so each
+result says ``uncertain: null`` and why in ``uncertain_note`` (rather than ``false``, which would claim a
+check that was not made); a bundle (``train --bundle``) is a combination with a fitted threshold. The models
+must share their class names and binary-ness; only page inputs (image files and folders) can be combined.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from keras_ecg.deploy import predict as P
 from keras_ecg.evaluation.calibration import as_one_form
 
 IMAGE_KINDS = ("image", "panels", "digitized")
+NO_THRESHOLD = {"uncertain": None, "uncertain_note": "no uncertainty threshold was fitted for this combination "
+                "(train the members as one bundle, keras-ecg train --bundle, to get one)"}
 
 
 def load_all(paths) -> list:
@@ -59,5 +63,6 @@ def predict_paths(pairs, inputs, batch_size: int = 64) -> list:
             for j, f in enumerate(chunk):
                 members = {path: P._item(o[j], dataclasses.replace(c, calibration=None))["class"]
                            for (path, _, c), o in zip(pairs, outs)}
-                results.append({"input": str(f), "type": "image", **P._item(mean[j], card), "members": members})
+                results.append({"input": str(f), "type": "image", **P._item(mean[j], card), **NO_THRESHOLD,
+                                "members": members})
     return results

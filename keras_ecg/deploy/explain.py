@@ -10,6 +10,9 @@
   ``steps`` midpoints; the attributions sum to ``score(x) - score(x0)``;
 * :func:`saliency`: ``|gradient|`` of the class score at ``x``.
 
+:func:`explain` refuses a method that does not fit the model: ``gradcam`` for beat
+models (no spatial map), ``ig`` for image and panel models (no neutral baseline page).
+
 The class score is the logit of the class: the output layer's activation
 (softmax, sigmoid) is left out; for a sigmoid risk the score of class 0 is the
 negative logit. The model is run through its own graph
@@ -190,5 +193,7 @@ def explain(model, xs, classes, kind: str, method: str = "auto") -> tuple:
         method = "ig" if kind == "waveform" else "gradcam"
     if method == "gradcam" and kind == "waveform":
         raise DataError("--method gradcam: for image and panel models; beat models take ig or saliency")
+    if method == "ig" and kind != "waveform":  # a black page is no neutral baseline, and no picture draws it
+        raise DataError(f"--method ig: for beat models; {kind} models take gradcam or saliency")
     fn = {"gradcam": grad_cam, "ig": integrated_gradients, "saliency": saliency}[method]
     return method, fn(model, list(xs), classes)

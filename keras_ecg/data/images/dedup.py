@@ -5,6 +5,13 @@ perceptual hashes (:func:`phash`, a DCT hash of the page with its grid removed)
 within a Hamming distance. :func:`find_duplicates` joins both kinds with a
 union-find, so every image and all its copies land in one group and a split by
 group never puts copies on two sides. NumPy and SciPy (Pillow for :func:`page_hash`).
+
+A grayscale copy of a colour page has no pink grid, so :func:`page_hash` (cut to
+the pink grid, grid removed by colour) sees a different picture. Every page
+therefore also gets :func:`gray_hash` (the whole page's luminance, as a grayscale
+copy of it looks) and :func:`is_colour` (a pink grid found); a pair where either
+page has no pink grid is also compared by its gray hashes (``GRAY_THRESHOLD``).
+Two colour pages are compared by :func:`page_hash` only, as before.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ NEAR_THRESHOLD = 72  # Hamming distance (of 576 bits) still called a near duplic
 # Measured on the real share: distinct pages lie at >= 82 from each other;
 # re-encoded (JPEG q40), 2/3-rescaled or brightened copies of a real page at <= 66.
 # Rendered (synthetic) pages are sharper: their JPEG q60 copies reach ~82, q80 <= 68.
+GRAY_THRESHOLD = 44  # gray hashes (576 bits) still called a near duplicate, for a pair with a page without grid
+# Measured on 500 pages of the real share: grayscale copies of a page lie at <= 4 from it, JPEG q40 <= 18,
+# 1.3x-rescaled <= 30, grayscale + q40 + 2/3-rescaled <= 44; distinct pages at >= 48 (0.1st percentile 86).
+# Synthetic pages: grayscale copies 0.8x-rescaled <= 44. Larger rescaling with recompression reaches ~52
+# and may be missed: the margin to distinct pages is thin, so only small rescaling is promised.
 
 
 def sha256_file(path, chunk=1 << 20) -> str:
@@ -90,6 +102,25 @@ def page_hash(page: np.ndarray) -> np.ndarray:
     return phash(panels.darkness(small, lo=60, hi=235))
 
 
+def is_colour(page) -> bool:
+    """Whether the page has a pink grid (1% of its pixels); a grayscale page has none."""
+    a = np.asarray(page)
+    return a.ndim == 3 and a.shape[-1] >= 3 and float(panels.grid_mask(a).mean()) > 0.01
+
+
+def gray_hash(page, lo: int = 60, hi: int = 235) -> np.ndarray:
+    """Perceptual hash of the whole page's luminance, the same for a colour page and its grayscale copy.
+
+    Luminance (ITU-R 601, what a grayscale conversion keeps) area-resized to :data:`RESIZE`, ink
+    darkness ``(hi - L) / (hi - lo)`` clipped to [0, 1], then :func:`phash`. Not cut to the grid (a
+    grayscale page has no pink to find it by), so rescaled copies match but cropped ones may not.
+    """
+    a = panels.as_rgb(page).astype(np.float32)
+    lum = 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+    small = _area_resize(lum, *RESIZE)
+    return phash(np.clip((hi - small) / np.float32(hi - lo), 0.0, 1.0))
+
+
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
 
@@ -128,7 +159,8 @@ class UnionFind:
             self.parent[max(ri, rj)] = min(ri, rj)
 
 
-def find_duplicates(shas, hashes=None, names=None, threshold: int = NEAR_THRESHOLD):
+def find_duplicates(shas, hashes=None, names=None, threshold: int = NEAR_THRESHOLD, gray_hashes=None,
+                    colour=None, gray_threshold: int = GRAY_THRESHOLD):
     """Group exact (same sha256) and near (phash within ``threshold``) duplicates.
 
     Args:
@@ -137,6 +169,9 @@ def find_duplicates(shas, hashes=None, names=None, threshold: int = NEAR_THRESHO
         names: a display name per item (defaults to the index).
         threshold: largest Hamming distance still called a near duplicate;
             a negative value turns near-duplicate search off.
+        gray_hashes, colour: :func:`gray_hash` and :func:`is_colour` per item, or None: a pair where
+            either item is not colour is also near when its gray hashes lie within ``gray_threshold``
+            (a grayscale copy of a colour page).
 
     Returns:
         ``(groups, report)``: ``groups`` a string id per item (the first 16 hex
@@ -163,7 +198,14 @@ def find_duplicates(shas, hashes=None, names=None, threshold: int = NEAR_THRESHO
         hashes = np.asarray(hashes, np.uint8)
         reps = sorted(first.values())  # one item per distinct file
         d = hamming_matrix(hashes[reps])
-        ii, jj = np.nonzero(np.triu(d <= threshold, k=1))
+        near = d <= threshold
+        if gray_hashes is not None and colour is not None:
+            dg = hamming_matrix(np.asarray(gray_hashes, np.uint8)[reps])
+            plain = ~np.asarray(colour, bool)[reps]
+            gray_pair = (plain[:, None] | plain[None, :]) & (dg <= gray_threshold)
+            d = np.where(gray_pair & ~near, dg, d)
+            near |= gray_pair
+        ii, jj = np.nonzero(np.triu(near, k=1))
         for a, b in zip(ii, jj):
             i, j = reps[a], reps[b]
             uf.union(i, j)

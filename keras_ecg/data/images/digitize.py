@@ -4,7 +4,9 @@
 (:mod:`.grid`: 25 mm/s and 10 mm/mV on the grid, else the calibration pulses
 and the traces' 10 s width), then follows each lead's trace column by column:
 
-0. a tilted page (a scan) is levelled first (:func:`.grid.deskew`);
+0. an upside-down page (:func:`.panels.orientation_score` at or below
+   ``panels.UPSIDE_DOWN``) is turned by 180 degrees, with a warning naming it,
+   and a tilted page (a scan) is levelled (:func:`.grid.deskew`);
 1. in each pixel column of the lead's stretch of its row, the runs of ink;
    the trace is the chain of runs, one per column, that jumps least over
    blank paper and stays nearest the row's baseline (dynamic programming), so
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 
@@ -222,6 +225,12 @@ def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None
     else:
         name = name or "<array>"
         page = as_page(path_or_array)
+    score = panels.orientation_score(page)
+    if score <= panels.UPSIDE_DOWN:  # an upside-down page: its traces would come out inverted and reversed
+        warnings.warn(f"{name}: page is upside down (orientation score {score:.2f}); rotated by 180 degrees "
+                      "before digitising")
+        page = np.ascontiguousarray(page[::-1, ::-1])
+        layout = None
     page, skew = grid.deskew(page) if deskew else (page, 0.0)
     if skew:
         layout = None  # measured again on the levelled page

@@ -99,6 +99,11 @@ def _cache_path(root, sha: str, params: dict):
     return root / sha[:2] / f"{sha}-{key}.npz"
 
 
+def _gray_hashes(page) -> dict:
+    """The grayscale-proof hash of a page and whether it has a pink grid (:mod:`.dedup`)."""
+    return {"phash_gray": dedup.gray_hash(page), "colour": np.array(dedup.is_colour(page))}
+
+
 def _load_entry(path):
     from keras_ecg.data import cache as _cache
 
@@ -254,6 +259,7 @@ def load_folder(
     }
     croot = _cache_root(cache_dir) if cache else None
     xs, ys, shas, hashes, rels, layout_failures, layouts = [], [], [], [], [], [], []
+    gray_hashes, colours = [], []
     n_decoded = 0
     for label, cname in enumerate(names):
         for f in files.get(cname, []):
@@ -264,6 +270,12 @@ def load_folder(
                 _fail(on_error, skipped, rel, f"{f}: cannot read ({e})")
                 continue
             entry = _load_entry(_cache_path(croot, sha, params)) if cache else None
+            if entry is not None and "phash_gray" not in entry:  # cached before the grayscale hash: add it
+                try:
+                    entry = {**entry, **_gray_hashes(read_image(f, max_pixels=max_pixels, min_size=min_size))}
+                    _save_entry(_cache_path(croot, sha, params), **entry)
+                except ImageError:
+                    entry = None
             if entry is None:
                 try:
                     page = read_image(f, max_pixels=max_pixels, min_size=min_size)
@@ -271,7 +283,8 @@ def load_folder(
                     _fail(on_error, skipped, rel, str(e))
                     continue
                 n_decoded += 1
-                entry = {"phash": dedup.page_hash(page), "error": np.array(""), "layout": np.array(_layout_kind(page))}
+                entry = {"phash": dedup.page_hash(page), **_gray_hashes(page), "error": np.array(""),
+                         "layout": np.array(_layout_kind(page))}
                 try:
                     entry["x"] = prepare(page, preprocess, image_size, panel_size)
                 except LayoutError as e:
@@ -293,6 +306,8 @@ def load_folder(
             ys.append(label)
             shas.append(sha)
             hashes.append(entry["phash"])
+            gray_hashes.append(entry["phash_gray"])
+            colours.append(bool(entry["colour"]))
             rels.append(rel)
     if layout_failures:
         first = layout_failures[0]
@@ -309,6 +324,8 @@ def load_folder(
             np.stack(hashes) if duplicates == "near" else None,
             names=rels,
             threshold=near_threshold if duplicates == "near" else -1,
+            gray_hashes=np.stack(gray_hashes) if duplicates == "near" else None,
+            colour=colours,
         )
         report["label_conflicts"] = _label_conflicts(groups, ys, rels, names)
     x = np.stack(xs)

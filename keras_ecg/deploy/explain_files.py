@@ -27,10 +27,10 @@ import pathlib
 import numpy as np
 
 from keras_ecg import _atomic
+from keras_ecg.data import model_inputs as W
 from keras_ecg.deploy import explain as E
 from keras_ecg.deploy import explain_plots as EP
 from keras_ecg.deploy import predict as P
-from keras_ecg.deploy import waveform_inputs as W
 from keras_ecg.errors import DataError
 from keras_ecg.evaluation.calibration import as_matrix, calibrated
 

@@ -76,7 +76,7 @@ def _record_outputs(clf, folder, name) -> dict:
     from keras_ecg.data import beats as B
     from keras_ecg.data import mitbih
     from keras_ecg.data import signal as S
-    from keras_ecg.deploy.waveform_inputs import record_inputs
+    from keras_ecg.data.model_inputs import record_inputs
     from keras_ecg.evaluation import rhythm as RM
 
     path = pathlib.Path(folder) / name

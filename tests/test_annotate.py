@@ -65,7 +65,7 @@ def test_annotate_wfdb_writes_everything(beat_model, synth, tmp_path):
     assert (gap <= 54).mean() > 0.95
     # the classes are the model's on predict's inputs for the same peaks (one implementation of the beat inputs)
     from keras_ecg.deploy import predict as P
-    from keras_ecg.deploy import waveform_inputs as W
+    from keras_ecg.data import model_inputs as W
 
     model, card = P.load(beat_model)
     rec = W.record_inputs(synth, card.preprocessing, peaks=samples)

@@ -127,8 +127,8 @@ def _write(folder, name, fs, leads, seconds=30, seed=3):
 
 
 def test_predict_builds_the_training_inputs(tmp_path):
-    """deploy.waveform_inputs.record_inputs (predict) and mitbih.load_beats (training) give the same arrays."""
-    from keras_ecg.deploy.waveform_inputs import record_inputs
+    """data.model_inputs.record_inputs (predict) and mitbih.load_beats (training) give the same arrays."""
+    from keras_ecg.data.model_inputs import record_inputs
 
     _write(tmp_path, "r1", 360, ["MLII", "V1"])
     spec = B.BeatSpec(fs=180, template_beats=5)
@@ -142,7 +142,7 @@ def test_predict_builds_the_training_inputs(tmp_path):
 
 @pytest.mark.parametrize("fs, leads", [(250, ["II", "V1"]), (500, ["ECG1", "ECG2"]), (200, ["V1", "MLII"])])
 def test_other_rates_and_lead_names_give_nearly_the_same_inputs(tmp_path, fs, leads):
-    from keras_ecg.deploy.waveform_inputs import record_inputs
+    from keras_ecg.data.model_inputs import record_inputs
 
     _write(tmp_path / "native", "r", 360, ["MLII", "V1"])
     _write(tmp_path / "other", "r", fs, leads)
@@ -208,7 +208,7 @@ def test_inter_split_trains_at_detected_peaks_and_tests_at_reference_ones(tmp_pa
 def test_second_lead_falls_back_to_the_first_unused_lead_and_says_so(tmp_path):
     """A two-lead model on a record without V1 (MIT-BIH 100, 103, 117, 123): the second lead falls back
     (recorded per record, in training and predict); the first lead never does in predict."""
-    from keras_ecg.deploy.waveform_inputs import record_inputs
+    from keras_ecg.data.model_inputs import record_inputs
 
     assert B.choose_leads(["MLII", "V5"], ["MLII", "V1"], "rec", secondary_fallback=True) == [0, 1]
     with pytest.raises(DataError, match="no lead 'MLII'"):
@@ -249,7 +249,7 @@ def test_refine_peaks_moves_reference_beats_to_the_detectors_fiducial(tmp_path):
 def test_aligned_beats_are_the_same_from_shifted_annotations_and_in_predict(tmp_path):
     """align_peaks: beats cut at the fiducial point, so annotations a few samples off give the same inputs,
     and predict (from the card) reproduces the training loader's arrays."""
-    from keras_ecg.deploy.waveform_inputs import record_inputs
+    from keras_ecg.data.model_inputs import record_inputs
 
     ref = _write(tmp_path, "r1", 360, ["MLII", "V1"], seconds=60)
     rec = mitbih.load_record(tmp_path / "r1")

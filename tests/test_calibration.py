@@ -141,7 +141,7 @@ def calibrated(tmp_path_factory):
     base = out / "synth"
     assert cli.main(["synth-record", str(base), "--minutes", "1", "--seed", "4"]) == 0
     from keras_ecg.deploy import predict as P
-    from keras_ecg.deploy import waveform_inputs as W
+    from keras_ecg.data import model_inputs as W
 
     model, card = P.load(model_path)
     raw = np.asarray(model.predict(W.record_inputs(base, card.preprocessing).inputs, verbose=0), dtype=np.float64)

@@ -64,7 +64,7 @@ def records(tmp_path_factory):
 
 def test_wfdb_folder_scored_with_ec57_and_bad_record_named(beat_model, records, tmp_path):
     from keras_ecg.deploy import predict as P
-    from keras_ecg.deploy import waveform_inputs as W
+    from keras_ecg.data import model_inputs as W
     from keras_ecg.evaluation.metrics import classification_metrics, confusion_matrix
 
     out = tmp_path / "ev"

@@ -14,13 +14,14 @@ import warnings
 import numpy as np
 
 from keras_ecg import errors
+from keras_ecg.data import rates
 
 # Bytes per sample of WFDB storage formats, and the digital value that means "no data".
 _BYTES = {"8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "212": 1.5, "24": 3, "32": 4, "310": 4 / 3, "311": 4 / 3}
 _INVALID = {"8": -128, "16": -32768, "61": -32768, "80": -128, "160": -32768, "212": -2048,
             "24": -8388608, "32": -2147483648, "310": -512, "311": -512}
 
-MAX_FS = 100_000  # Hz; a header rate outside 1..MAX_FS is refused (ECG is sampled at 100 Hz to ~10 kHz)
+MAX_FS = rates.MAX_FS  # Hz; a header rate outside the supported range (keras_ecg.data.rates) is refused
 
 
 class DataFileError(errors.DataError):
@@ -115,8 +116,7 @@ def checked_header(base: pathlib.Path):
     """The record's header, once its rate, its signals and its signal files' sizes are checked."""
     h = _read_header(base)
     hea = base.with_suffix(".hea")
-    if h.fs is None or not np.isfinite(float(h.fs)) or not 1 <= float(h.fs) <= MAX_FS:
-        raise DataFileError(f"{hea}: sampling frequency {h.fs} Hz in the header is outside 1..{MAX_FS} Hz.")
+    rates.check(h.fs, f"{hea}: header", error=DataFileError)
     if not h.n_sig or h.n_sig < 1:
         raise DataFileError(f"{hea}: the header lists no signals.")
     _check_signal_files(base, h)

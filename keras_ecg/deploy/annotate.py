@@ -43,6 +43,7 @@ from keras_ecg import _atomic
 from keras_ecg.data import signal as S
 from keras_ecg.data import synthetic_wfdb
 from keras_ecg.deploy import record_rhythm, rhythm_files, strip_chart, summary
+from keras_ecg.deploy.output_folder import safe_name
 from keras_ecg.evaluation.calibration import calibrated
 from keras_ecg.errors import DataError
 
@@ -71,9 +72,10 @@ class Annotation:
 
 
 def output_name(path) -> str:
-    """``NAME`` of the files :func:`write` gives the recording at ``path`` (its record name)."""
+    """``NAME`` of the files :func:`write` gives the recording at ``path``: its record name, made a name every
+    output file (and a WFDB record) can take (:func:`keras_ecg.deploy.output_folder.safe_name`)."""
     p = pathlib.Path(path)
-    return p.stem if p.suffix.lower() in (".csv", ".edf", ".hea", ".dat", ".atr") else p.name
+    return safe_name(p.stem if p.suffix.lower() in (".csv", ".edf", ".hea", ".dat", ".atr") else p.name)
 
 
 def _classes(probs, card):
@@ -144,9 +146,9 @@ def _flags(a: Annotation) -> np.ndarray:
 
 def _wfdb_files(a: Annotation, tmp: pathlib.Path) -> dict:
     """The header (copied, or a WFDB copy of a CSV/EDF recording) and the annotation file, in ``tmp``."""
-    rec, name = a.record, a.record.name
+    rec, name = a.record, safe_name(a.record.name)
     symbols = [synthetic_wfdb.SYMBOLS.get(c, "Q") for c in a.classes]
-    hea = pathlib.Path(rec.path).with_suffix(".hea") if rec.path else None
+    hea = pathlib.Path(f"{rec.path}.hea") if rec.path else None  # a WFDB record's path has no extension
     if hea is not None and hea.is_file():
         shutil.copyfile(hea, tmp / f"{name}.hea")
         files = {"hea": tmp / f"{name}.hea"}
@@ -183,9 +185,11 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
     """
     a = with_rhythm(a, card)
     out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = a.record.name
+    name = safe_name(a.record.name)
     duration = _n_samples(a.record) / a.record.fs
+    if spans:
+        strip_chart.check_spans(spans, duration, a.record.path or a.record.name)
+    out.mkdir(parents=True, exist_ok=True)
     summ = summary.summarize(a.times_s, a.classes, duration, list(card.class_names), episodes=a.episodes,
                              in_af=a.in_af, relabelled=a.relabelled)
     summ.update({"record": str(a.record.path), "lead": a.lead, "fs": a.record.fs,

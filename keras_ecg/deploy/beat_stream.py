@@ -24,7 +24,7 @@ import numpy as np
 from keras_ecg.data import beats as B
 from keras_ecg.data import chunked, quality, record_file, signal_files
 from keras_ecg.data import signal as S
-from keras_ecg.deploy.waveform_inputs import _model_shape
+from keras_ecg.data.model_inputs import model_shape
 from keras_ecg.errors import DataError
 
 BATCH = 4096  # beats per classifier call
@@ -82,7 +82,7 @@ def classify_record(classifier, path, fs: float | None = None, chunk_s: float = 
     with clock.stage("segment"):
         for sel, beats, extra in chunked.beat_inputs(lambda lo, hi: clock.time("read", rec.read, lo, hi, idx), n,
                                                      rec.fs, peaks, refined, spec, chunks, where):
-            batches.add(sel, _model_shape(beats, card.preprocessing) + ([extra] if extra is not None else []))
+            batches.add(sel, model_shape(beats, card.preprocessing) + ([extra] if extra is not None else []))
         sel, out = batches.finish()
     return _drop_unreadable(Beats(rec, str(rec.leads[lead]), peaks[sel], out, int(len(peaks) - len(sel)),
                                   clock.seconds(), q))
@@ -105,7 +105,7 @@ def classify_whole(classifier, path, fs: float | None = None) -> Beats:
     if len(peaks) < 2:
         raise DataError(f"{where}: {len(peaks)} R peaks detected; nothing to annotate")
     beats, rr, ok, _ = B.beat_inputs(rec.signal, rec.fs, peaks, spec, rec.leads, where=where)
-    inputs = _model_shape(beats, card.preprocessing) + ([rr] if rr is not None else [])
+    inputs = model_shape(beats, card.preprocessing) + ([rr] if rr is not None else [])
     t["segment"] = time.perf_counter()
     out = np.asarray(classifier(inputs), dtype=np.float64)
     t["classify"] = time.perf_counter()

@@ -19,6 +19,7 @@ import json
 import pathlib
 
 from keras_ecg.backend import BACKENDS
+from keras_ecg.data import rates
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,13 +64,38 @@ def evaluate(argv) -> int:
 
 
 def _span(text):
+    """``START:END`` seconds; checked against the record (its end, the chart's bounds) by
+    :func:`keras_ecg.deploy.strip_chart.check_spans`."""
+    import math
+
+    from keras_ecg.deploy.strip_chart import MAX_SPAN_S
+
     try:
         a, b = (float(v) for v in text.split(":"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected START:END in seconds, e.g. 0:10") from None
-    if not 0 <= a < b:
-        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= START < END")
+    if not (math.isfinite(a) and math.isfinite(b) and 0 <= a < b):
+        raise argparse.ArgumentTypeError(f"{text!r}: need finite 0 <= START < END")
+    if b - a > MAX_SPAN_S:
+        raise argparse.ArgumentTypeError(f"{text!r}: a chart draws at most {MAX_SPAN_S:g} s")
     return (a, b, f"{a:g}-{b:g} s")
+
+
+def _positive(kind, most=None):
+    """An argparse ``type``: a finite number > 0 (and <= ``most``) of ``kind`` (float or int)."""
+    import math
+
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: not a number") from None
+        if not math.isfinite(v) or v <= 0 or (most is not None and v > most):
+            raise argparse.ArgumentTypeError(f"{text!r}: need a finite number > 0"
+                                             + (f" and <= {most:g}" if most is not None else ""))
+        return v
+
+    return parse
 
 
 def annotate(argv) -> int:
@@ -80,7 +106,8 @@ def annotate(argv) -> int:
     p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record (path without extension or .hea), "
                    "a .csv of samples (one column per lead; give --fs) or an .edf file")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--fs", type=float, default=None, help="sampling rate (Hz) of CSV recordings")
+    p.add_argument("--fs", type=rates.flag, default=None, help=f"sampling rate (Hz) of CSV recordings "
+                   f"({rates.RANGE_TEXT}, as every recording)")
     p.add_argument("--span", type=_span, action="append", default=None, metavar="START:END",
                    help="strip-chart span in seconds (repeatable; default: the first 10 s, the onset of the "
                         "longest AF episode, the longest pause and the minute with most ectopic beats)")
@@ -96,7 +123,7 @@ def annotate(argv) -> int:
         for rec in args.records:
             a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
             paths = A.write(a, clf.card, o.stage, spans=args.span)
-            o.add(o.claim(a.record.name, rec, refuse=True), paths.values())
+            o.add(o.claim(A.output_name(rec), rec, refuse=True), paths.values())
             print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
                                f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "
                                f"{sum(a.seconds.values()):.3f} s").rstrip())
@@ -109,8 +136,8 @@ def synth_record(argv) -> int:
     p = _Parser(prog="keras-ecg synth-record", description="Write a synthetic WFDB record (one MLII lead unless "
                 "--leads says otherwise, reference .atr annotations) for demos and tests. It is not real ECG.")
     p.add_argument("out", help="record path without extension, e.g. demo/synth")
-    p.add_argument("--minutes", type=float, default=2.0)
-    p.add_argument("--fs", type=float, default=360.0)
+    p.add_argument("--minutes", type=_positive(float, 24 * 60), default=2.0, help="length (at most a day)")
+    p.add_argument("--fs", type=rates.flag, default=360.0, help=f"sampling rate, Hz ({rates.RANGE_TEXT})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--leads", default="MLII", help="comma-separated lead names, e.g. MLII,V1 (default MLII)")
     args = p.parse_args(argv)
@@ -174,7 +201,7 @@ def explain(argv) -> int:
     p.add_argument("--method", choices=("auto", "gradcam", "ig", "saliency"), default="auto",
                    help="auto: gradcam for image and panel models, ig (integrated gradients) for beat models")
     p.add_argument("--class", dest="class_name", default=None, help="explain this class (default: the predicted one)")
-    p.add_argument("--max", type=int, default=12, help="at most this many beats per record/CSV, images per folder")
+    p.add_argument("--max", type=_positive(int), default=12, help="at most this many beats per record/CSV, images per folder")
     args = p.parse_args(argv)
     from keras_ecg import backend as kb
 

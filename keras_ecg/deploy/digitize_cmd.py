@@ -13,6 +13,8 @@ import argparse
 import pathlib
 import re
 
+from keras_ecg.data import rates
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -40,10 +42,9 @@ def digitize(argv) -> int:
                 "JSON summary and an overlay PNG per page.")
     p.add_argument("pages", nargs="+", metavar="PAGE", help="image files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--fs", type=float, default=250.0, help="sampling rate of the written signals, Hz (default 250)")
+    p.add_argument("--fs", type=rates.flag, default=250.0,
+                   help=f"sampling rate of the written signals, Hz (default 250; {rates.RANGE_TEXT})")
     args = p.parse_args(argv)
-    if args.fs <= 0:
-        raise SystemExit("keras-ecg digitize: error: --fs must be > 0")
     from keras_ecg.data.images import digitize as dg
     from keras_ecg.data.images import digitize_io
     from keras_ecg.data.images.io import read_image

@@ -14,7 +14,8 @@
 
 A record or image that cannot be read, or whose class the model does not know, is
 reported by name under ``extra.skipped`` (and in the report's warnings); the rest is
-scored. The inputs are built by the code predict uses (:mod:`keras_ecg.deploy.waveform_inputs`,
+scored. The inputs are built by the code predict uses (:mod:`keras_ecg.data.model_inputs`: a labelled CSV
+gets the card's per-beat normalisation exactly as predict's CSV,
 :func:`keras_ecg.deploy.predict.image_batch`).
 """
 
@@ -62,7 +63,7 @@ def _records(paths) -> list:
 
 def _wfdb(classifier, paths, skipped):
     from keras_ecg.data import mitbih
-    from keras_ecg.deploy.waveform_inputs import record_inputs
+    from keras_ecg.data.model_inputs import record_inputs
 
     prep, names = classifier.card.preprocessing, list(classifier.card.class_names)
     xs, ys, good, times = [], [], [], []
@@ -140,33 +141,10 @@ def _images(classifier, paths, skipped, files=None):
     return [np.concatenate(xs) for xs in zip(*parts)], np.array(ys, dtype=np.int64), read
 
 
-def _label(v, names, path) -> int:
-    """A class name, or a class index (``2`` or ``2.0``)."""
-    if v in names:
-        return names.index(v)
-    try:
-        k = float(v)
-    except ValueError:
-        k = -1.0
-    if k != int(k) or not 0 <= k < len(names):
-        raise DataError(f"{path}: label {v!r} is neither a class index nor one of {names}")
-    return int(k)
-
-
 def _csv_file(path, prep, names):
-    from keras_ecg.deploy.waveform_inputs import _model_shape, _no_rr
+    from keras_ecg.data.model_inputs import labelled_csv_inputs
 
-    _no_rr(prep, path)
-    try:
-        raw = np.genfromtxt(path, delimiter=",", dtype=str, ndmin=2)
-        samples = raw[:, :-1].astype(np.float32)
-    except ValueError as e:
-        raise DataError(f"{path}: not a CSV of numbers and a label ({_reason(e)})") from None
-    if raw.shape[1] != prep.num_samples + 1:
-        raise DataError(f"{path}: rows have {raw.shape[1]} values; a labelled CSV of beats for this model has "
-                        f"{prep.num_samples} samples and a label")
-    labels = [_label(v.strip(), names, path) for v in raw[:, -1]]
-    return _model_shape(samples, prep), np.asarray(labels, dtype=np.int64)
+    return labelled_csv_inputs(path, prep, names)
 
 
 def _csv(classifier, paths, skipped):

@@ -16,7 +16,9 @@ and ``explanations.json`` lists every item: input, item, explained class, calibr
 probability, the ``uncertain`` flag, method and picture; a page also its ``measurements`` and
 ``evidence`` (as ``predict --json``; the findings are printed under the picture's title). A model
 bundle is explained through its page-image member (Grad-CAM), for the class the bundle predicts. The folder is locked and staged
-(:mod:`keras_ecg.deploy.output_folder`); two inputs of one ``NAME`` get ``NAME`` and ``NAME-2``.
+(:mod:`keras_ecg.deploy.output_folder`); two inputs of one ``NAME`` get ``NAME`` and ``NAME-2``;
+``NAME`` is the input's name made safe for any file system
+(:func:`keras_ecg.deploy.output_folder.safe_name`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import pathlib
 import numpy as np
 
 from keras_ecg import _atomic
+from keras_ecg.data import model_inputs as W
 from keras_ecg.deploy import explain as E
 from keras_ecg.deploy import explain_plots as EP
 from keras_ecg.deploy import predict as P
-from keras_ecg.deploy import waveform_inputs as W
+from keras_ecg.deploy.output_folder import safe_name
 from keras_ecg.errors import DataError
 from keras_ecg.evaluation.calibration import as_matrix, calibrated
 
@@ -132,7 +135,7 @@ def _explain_into(o, model, card, inputs, method, max_items, class_name, log) ->
     names, entries = list(card.class_names), []
     for inp in inputs:
         for name, xs, labels, whole in _items(card, inp, max_items):
-            name = o.claim(name, labels[0] if card.input_kind in ("image", "panels") else inp)  # labels: the file
+            name = o.claim(safe_name(name, "input"), labels[0] if card.input_kind in ("image", "panels") else inp)  # labels: the file
             probs, unsure = _probabilities(model, card, xs, whole)
             target = _target(card, probs, class_name)
             a_model, a_xs, a_kind = _attribution_model(model, card, xs)

@@ -19,15 +19,20 @@
   files (other records, the user's own) are left alone: ``OUT`` is never replaced whole.
 * **Names**: :meth:`Outputs.claim` tells two inputs of one run that would write the same name apart
   (``NAME-2``, ``NAME-3`` in input order) or, with ``refuse=True``, stops with one line naming both.
+* **File names**: :func:`safe_name` makes any input's name (spaces, parentheses, quotes, unicode,
+  255-byte names) a name every output file can take: WFDB record names allow letters, digits,
+  ``_`` and ``-`` only, and ``NAME_summary.json`` must fit the file system's name limit.
 * **Clear errors**: ``--out`` that is a file, cannot be created or written gives one line naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
+import re
 
 from keras_ecg import _atomic
 from keras_ecg.errors import RunError
@@ -38,7 +43,21 @@ LOCK = ".keras-ecg.lock"
 JOURNAL = ".keras-ecg.commit.json"
 MANIFEST = ".keras-ecg.outputs.json"
 
-__all__ = ["Outputs", "writing", "STAGE", "LOCK", "JOURNAL", "MANIFEST"]
+__all__ = ["Outputs", "writing", "safe_name", "STAGE", "LOCK", "JOURNAL", "MANIFEST"]
+
+NAME_BYTES = 120  # UTF-8 bytes of an output NAME: NAME_<suffix> and the staging names stay under 255
+
+
+def safe_name(name: str, fallback: str = "record") -> str:
+    """``name`` as an output name: runs of characters other than letters, digits, ``_`` and ``-`` become ``_``
+    (``holter (1)`` -> ``holter_1``); a name over :data:`NAME_BYTES` UTF-8 bytes is cut and gets 8 hex digits
+    of its hash, so two long names stay apart."""
+    out = re.sub(r"[^\w-]+", "_", str(name)).strip("_") or fallback
+    raw = out.encode("utf-8")
+    if len(raw) <= NAME_BYTES:
+        return out
+    cut = raw[:NAME_BYTES - 9].decode("utf-8", errors="ignore").rstrip("_")
+    return f"{cut}-{hashlib.sha256(str(name).encode('utf-8')).hexdigest()[:8]}"
 
 
 def _problem(e: OSError) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 from keras_ecg import card as C
 from keras_ecg import errors
 from keras_ecg.data.images.io import IMAGE_SUFFIXES
-from keras_ecg.deploy import waveform_inputs as W  # model inputs from records/CSVs (the data side)
+from keras_ecg.data import model_inputs as W  # model inputs from records/CSVs: every command's one path
 
 
 class PredictError(errors.DataError):

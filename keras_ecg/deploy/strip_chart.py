@@ -25,6 +25,7 @@ EPISODE_COLOURS = {"AFIB": "#19a974", "AFL": "#19a974", "VT": "#d62020", "VRUN":
                    "BIGEMINY": "#d6a800", "TRIGEMINY": "#d6a800", "BRADY": "#8060c0", "TACHY": "#8060c0",
                    "PAUSE": "#ff7f0e"}
 AF_LEAD_S = 2.0  # the AF strip starts this long before the episode's onset
+MAX_SPAN_S = 600.0  # seconds of strips one chart draws at most (60 rows of 10 s), whatever --span asks
 _IN = 1 / 25.4  # inches per mm
 
 
@@ -48,6 +49,24 @@ def _episode_spans(episodes, duration_s):
         t0 = min(max(0.0, (e.start_s + e.end_s - ROW_S) / 2), max(duration_s - ROW_S, 0.0))
         out.append((t0, min(t0 + ROW_S, duration_s), f"longest pause, {e.duration_s:.1f} s at {_clock(e.start_s)}"))
     return out
+
+
+def check_spans(spans, duration_s: float, where) -> None:
+    """Refuse (a :class:`~keras_ecg.errors.DataError` naming ``where``) spans that are not finite, reversed,
+    outside the record's ``duration_s`` or longer than :data:`MAX_SPAN_S` together: a chart of them would be
+    empty, or take time and memory out of all proportion."""
+    from keras_ecg.errors import DataError
+
+    total = 0.0
+    for start, end, *_ in spans:
+        text = f"--span {start:g}:{end:g}"
+        if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):
+            raise DataError(f"{where}: {text}: need finite 0 <= START < END seconds")
+        if end > duration_s + 1e-6:
+            raise DataError(f"{where}: {text}: the record is {duration_s:g} s long; the span must end within it")
+        total += end - start
+    if total > MAX_SPAN_S:
+        raise DataError(f"{where}: --span: {total:g} s of strips asked for; a chart draws at most {MAX_SPAN_S:g} s")
 
 
 def default_spans(times_s, classes, duration_s: float, episodes=()) -> list:

@@ -6,7 +6,7 @@ annotated beats (the figures papers usually give), once on the R peaks the
 toolkit's own detector finds, matched to the annotations within 150 ms
 (:func:`keras_ecg.evaluation.ec57.end_to_end`: a missed reference beat is a
 miss for its class, an extra detection a false positive of the class predicted
-for it). The inputs are built by :func:`keras_ecg.deploy.waveform_inputs.record_inputs`,
+for it). The inputs are built by :func:`keras_ecg.data.model_inputs.record_inputs`,
 the code predict uses, from the model card's preprocessing.
 
 With ``rhythm`` (the card's :class:`keras_ecg.card_rhythm.RhythmConfig`), each record's beats go
@@ -53,7 +53,7 @@ def evaluate_records(predict, folder, records, prep, class_names=ec57.CLASSES, l
     from keras_ecg.data import beats as B
     from keras_ecg.data import mitbih
     from keras_ecg.data import signal as S
-    from keras_ecg.deploy.waveform_inputs import record_inputs
+    from keras_ecg.data.model_inputs import record_inputs
     from keras_ecg.evaluation import rhythm as RM
 
     spec = B.BeatSpec.from_card(prep)

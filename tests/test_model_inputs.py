@@ -1,10 +1,10 @@
-"""keras_ecg.deploy.waveform_inputs: model inputs from a CSV of beats or a record, as the card says."""
+"""keras_ecg.data.model_inputs: model inputs from a CSV of beats or a record, as the card says."""
 
 import numpy as np
 import pytest
 
 from keras_ecg.card import WaveformPreprocessing
-from keras_ecg.deploy import waveform_inputs as W
+from keras_ecg.data import model_inputs as W
 from keras_ecg.errors import DataError
 
 

@@ -1,23 +1,26 @@
-"""Model inputs from a WFDB record or a CSV of beats, as the card's waveform preprocessing says.
+"""Model inputs from a WFDB record or a CSV of beats, as the model card's waveform preprocessing says.
 
-Predict calls exactly two functions here, through one import line, so the
-data side can take them over (same names and returns) without touching
-predict's logic:
+The one input path of every command that feeds beats to a model (predict, evaluate,
+calibrate, explain, annotate; the service when it exists): they all call these functions,
+so a beat reaches the model as training cut and scaled it, whichever command reads it.
+They live in the data layer, below every command, so any of them can reuse them as they are.
 
-* :func:`record_inputs` ``(path, prep) -> RecordInputs``: every beat of a
-  record (annotated beats when the record has an ``.atr`` file, else detected
-  R peaks) cut and scaled as in training;
-* :func:`csv_inputs` ``(path, prep) -> list of arrays``: the rows of a CSV of
-  beats (a trailing label column, as in the Kaggle CSVs, is dropped). A row is
-  one beat window at the card's rate, ``before + after`` samples, already
-  filtered as the card's ``filter`` says (a window is too short to filter);
-  the card's per-beat ``normalize`` is applied here, as in training.
+* :func:`record_inputs` ``(path, prep) -> RecordInputs``: every beat of a record (annotated
+  beats when the record has an ``.atr`` file, else detected R peaks, or the ``peaks`` given)
+  cut and scaled as in training;
+* :func:`csv_inputs` ``(path, prep) -> list of arrays``: the rows of a CSV of beats
+  (:func:`keras_ecg.data.beat_csv.read`); :func:`labelled_csv_inputs` ``(path, prep, names)``:
+  the same inputs and the labels of a labelled CSV (:func:`keras_ecg.data.beat_csv.read_labelled`).
+  The card's per-beat ``normalize`` is applied here, as in training, labelled or not;
+* :func:`model_shape`: beats ``(m, window[, channels])`` as the model's first input (the
+  card's ``mi_indices`` kept, float32, channels last); annotate's chunked path
+  (:mod:`keras_ecg.deploy.beat_stream`) shapes its beats with it.
 
-Non-finite samples (NaN, inf) are refused in both, with the file and the
-first bad sample or row: the same rule as the training loaders.
+Non-finite samples (NaN, inf) are refused in every path, with the file and the first bad
+sample or row: the same rule as the training loaders.
 
-``prep`` is a :class:`keras_ecg.card.WaveformPreprocessing`. Both return the
-model's inputs as a list of arrays in the order of the card's ``inputs``.
+``prep`` is a :class:`keras_ecg.card.WaveformPreprocessing`. The inputs are a list of arrays
+in the order of the card's ``inputs``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 
 from keras_ecg.errors import CardError, DataError
 
-__all__ = ["RecordInputs", "record_inputs", "csv_inputs"]
+__all__ = ["RecordInputs", "record_inputs", "csv_inputs", "labelled_csv_inputs", "model_shape", "no_rr"]
 
 
 @dataclasses.dataclass
@@ -41,19 +44,19 @@ class RecordInputs:
     leads_used: list = dataclasses.field(default_factory=list)  # the record's leads read (lead policy)
 
 
-def _model_shape(beats, prep):
+def model_shape(beats, prep):
     if prep.mi_indices:
         beats = beats[:, prep.mi_indices]
     return [beats[..., None].astype(np.float32) if beats.ndim == 2 else beats.astype(np.float32)]
 
 
-def _no_rr(prep, where):
+def no_rr(prep, where):
     if prep.rr_features:
         raise DataError(f"{where}: this model takes RR features ({', '.join(prep.rr_features)}), which need R-peak "
-                        "times: predict on a WFDB record instead of a CSV of beats")
+                        "times: give a WFDB record instead of a CSV of beats")
     if getattr(prep, "template_beats", 0):
         raise DataError(f"{where}: this model compares each beat with the patient's previous beats, which a CSV "
-                        "of beats does not give: predict on a WFDB record instead")
+                        "of beats does not give: give a WFDB record instead")
 
 
 def _override_lead(leads, wanted, lead, where) -> list:
@@ -114,41 +117,37 @@ def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
     except ValueError as e:  # e.g. a rate the resampler cannot reach
         raise DataError(f"{where}: {str(e).splitlines()[0]}") from None
     used = [str(rec.leads[i]) for i in idx]
-    inputs = _model_shape(beats, prep)
+    inputs = model_shape(beats, prep)
     if rr is not None:
         inputs.append(rr)
     return RecordInputs(inputs, peaks[ok], float(rec.fs), rec.name, how, used)
 
 
-def csv_inputs(path, prep) -> list:
-    """The model inputs for the rows of the CSV of beats at ``path`` (see the module doc)."""
-    _no_rr(prep, path)
-    window = prep.window
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # an empty file: said below
-            rows = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
-    except ValueError as e:
-        raise DataError(f"{path}: not a numeric CSV ({str(e).splitlines()[0]})") from None
-    if rows.size == 0:
-        raise DataError(f"{path}: the CSV holds no beats (no rows)")
-    if rows.shape[1] == window + 1:
-        rows = rows[:, :window]
-    if rows.shape[1] != window:
-        raise DataError(f"{path}: rows have {rows.shape[1]} values; this model takes beats of {window} samples "
-                        f"(or {window + 1} with a label column)")
-    bad = ~np.isfinite(rows)
-    if bad.any():
-        r = np.flatnonzero(bad.any(axis=1))
-        raise DataError(f"{path}: {len(r)} row(s) with non-finite values (NaN/inf), first row {int(r[0]) + 1}; "
-                        "keras_ecg refuses them (repair or drop those beats first)")
-    if prep.format != "kaggle_csv" and prep.normalize:  # the card's per-beat normalisation, as in training
+def _beat_rows(rows, prep, path) -> list:
+    """The model inputs of beat windows read from a CSV: the card's per-beat normalisation, then the model's shape."""
+    if prep.format != "kaggle_csv" and prep.normalize:  # as in training (the Kaggle rows come scaled)
         from keras_ecg.data import signal as S
 
         if prep.normalize not in ("zscore", "minmax"):
             raise CardError(f"{path}: model card field preprocessing.normalize: {prep.normalize!r} is not a "
                             "normalisation this version applies (zscore, minmax)")
         rows = S.normalize(rows, prep.normalize, axis=-1)
-    return _model_shape(rows, prep)
+    return model_shape(rows, prep)
+
+
+def csv_inputs(path, prep) -> list:
+    """The model inputs for the rows of the CSV of beats at ``path`` (see the module doc)."""
+    from keras_ecg.data import beat_csv
+
+    no_rr(prep, path)
+    return _beat_rows(beat_csv.read(path, prep.window), prep, path)
+
+
+def labelled_csv_inputs(path, prep, names) -> tuple:
+    """``(inputs, labels)`` of the labelled CSV of beats at ``path``: the inputs exactly as :func:`csv_inputs`
+    builds them, and the labels as class indices into ``names``."""
+    from keras_ecg.data import beat_csv
+
+    no_rr(prep, path)
+    rows, labels = beat_csv.read_labelled(path, prep.window, names)
+    return _beat_rows(rows, prep, path), labels

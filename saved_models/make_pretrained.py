@@ -140,9 +140,10 @@ def train(name, backend, seed, resume=False):
     runner.main(config, argv)
 
 
-def _check_items(name):
-    """The check subset: named records, or N image files taken in turn from each class folder (a
-    reproducibility check: these may include training images, so the figure is no performance claim)."""
+def _check_items(name, card=None):
+    """The check subset: named records, or N image files taken in turn from each class folder of the model's
+    classes (``card``; a binary model: every folder) (a reproducibility check: these may include training
+    images, so the figure is no performance claim)."""
     items = MODELS[name]["check"]["items"]
     if isinstance(items, list):
         return items
@@ -150,7 +151,7 @@ def _check_items(name):
 
     root = _data_root() / MODELS[name]["data"]
     files = list_folder(root)[0]
-    per_class = [fs for _, fs in sorted(files.items())]
+    per_class = [fs for c, fs in sorted(files.items()) if card is None or card.binary or c in card.class_names]
     picked = [fs[i] for i in range(items) for fs in per_class if i < len(fs)][:items]
     return [str(f.relative_to(root)) for f in picked]
 
@@ -264,7 +265,7 @@ def package_bundle(name, card_obj):
                           f"{mb.folder}/{f.name}" for f in sorted((tmp / mb.folder).iterdir())})
         staged = dataclasses.replace(card_obj, files=files)
         C.write(tmp / C.CARD_NAME, staged)
-        check = E.measure_check(tmp, staged, _data_root() / m["check"]["data"], _check_items(name))
+        check = E.measure_check(tmp, staged, _data_root() / m["check"]["data"], _check_items(name, staged))
         release = C.Release(name=name, intended_use=m["intended_use"], limitations=list(m["limitations"]),
                             metrics_split=split, data_licences=[C.DataLicence(**d) for d in m["licences"]],
                             regenerate=f"KERAS_ECG_DATA=../shared/data python saved_models/make_pretrained.py {name}",
@@ -280,6 +281,35 @@ def package_bundle(name, card_obj):
     print(f"[{name}] bundle packaged into {dst}: check {check}", flush=True)
 
 
+def readme_rows() -> None:
+    """The image bundles' rows of the README's pretrained table (between ``<!-- pretrained_images -->`` markers),
+    from their cards."""
+    from keras_ecg import _atomic
+    from keras_ecg import card as C
+
+    rows = []
+    for name, m in MODELS.items():
+        path = HERE / name / C.CARD_NAME
+        if "cv_task" not in m or not path.is_file():
+            continue
+        c = C.read(path)
+        mt, cal = c.metrics, c.calibration
+        auc = mt.get("roc_auc_risk") or mt.get("roc_auc_macro")
+        recall = ", ".join(f"{k[len('recall_'):]} {v:.2f}" for k, v in mt.items() if k.startswith("recall_"))
+        rows.append(f"| `{name}` | {m['intended_use'].split(' (')[0].split(', with')[0]}: bundle of "
+                    f"{' + '.join(f'`{b.name}`' for b in c.bundle.members)} (`recipes/{m['recipe']}.py --bundle`) | "
+                    f"accuracy {mt['accuracy']:.3f}, macro-F1 {mt['macro_f1']:.3f}, ROC-AUC {auc:.3f}; recall "
+                    f"{recall} | {cal.method} {cal.ece_before:.3f} -> {cal.ece_after:.3f}; uncertain below "
+                    f"{cal.uncertain_below:.2f} ({cal.kept_fraction:.0%} of validation pages kept, accuracy "
+                    f"{cal.kept_accuracy:.2f}) |")
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    a, b = "<!-- pretrained_images -->\n", "<!-- /pretrained_images -->"
+    i, j = text.index(a) + len(a), text.index(b)
+    _atomic.write_text(readme, text[:i] + "".join(r + "\n" for r in rows) + text[j:])
+    print(f"README: {len(rows)} image model rows", flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="+", help=f"{', '.join(MODELS)} or all")
@@ -288,7 +318,11 @@ def main(argv=None):
     p.add_argument("--package-only", action="store_true", help="package an existing run (no training)")
     p.add_argument("--train-only", action="store_true")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training run")
+    p.add_argument("--readme", action="store_true", help="only rewrite the README's rows of the image models")
     args = p.parse_args(argv)
+    if args.readme:
+        readme_rows()
+        return 0
     names = list(MODELS) if args.names == ["all"] else args.names
     for n in names:
         if n not in MODELS:
@@ -299,6 +333,8 @@ def main(argv=None):
             train(n, args.backend, args.seed, args.resume)
         if not args.train_only:
             package(n, args.backend)
+    if not args.train_only and any("cv_task" in MODELS[n] for n in names):
+        readme_rows()
     return 0
 
 

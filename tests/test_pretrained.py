@@ -75,7 +75,7 @@ def test_loads_offline_and_onnx_agrees(name, monkeypatch, tmp_path):
     assert got.shape == (3, card.output.shape[-1])
     pytest.importorskip("onnxruntime")
     onnx = runtime.load(f"pretrained:{name}", runtime="onnx")
-    assert onnx.runtime == "onnxruntime"
+    assert onnx.runtime.split(" + ")[0] == "onnxruntime"  # a bundle: "onnxruntime + scikit-learn"
     np.testing.assert_allclose(onnx(xs), got, atol=1e-4)
 
 
@@ -121,3 +121,11 @@ def test_fresh_clone_demo_without_data(offline, tmp_path, capsys):
     assert np.mean(beats == "N") > 0.6  # a mostly normal rhythm is seen as one
     s = json.loads((tmp_path / "ann" / "synth_summary.json").read_text())
     assert s["beats"] == len(beats) and (tmp_path / "ann" / "synth_strip.png").stat().st_size > 10_000
+
+
+def test_pretrained_command_lists_bundles_with_their_calibration(capsys):
+    assert cli.main(["pretrained"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(NAMES)
+    pages = [line for line in out if line.startswith("pretrained:ecg_pages_")]
+    assert len(pages) == 3 and all("bundle of cnn2d + cnn1d" in line and "ECE" in line for line in pages)

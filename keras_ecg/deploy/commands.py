@@ -162,9 +162,12 @@ def pretrained(argv) -> int:
     for n in names:
         c = PT.card(n)
         figures = ", ".join(f"{k} {v:.3f}" for k, v in c.metrics.items()
-                            if v is not None and k in ("accuracy", "macro_f1", "roc_auc_risk"))
+                            if v is not None and k in ("accuracy", "macro_f1", "roc_auc_risk", "roc_auc_macro"))
         split = c.release.metrics_split if c.release else "?"
-        print(f"pretrained:{n:20s} {c.model} {c.input_kind}, classes {', '.join(c.class_names)}; {figures} ({split})")
+        what = "bundle of " + " + ".join(m.name for m in c.bundle.members) if c.bundle else c.model
+        cal = f"; calibrated, ECE {c.calibration.ece_before:.3f} -> {c.calibration.ece_after:.3f}" if c.calibration else ""
+        print(f"pretrained:{n:20s} {what} ({c.input_kind}), classes {', '.join(c.class_names)}; {figures}{cal} "
+              f"({split})")
     return 0
 
 

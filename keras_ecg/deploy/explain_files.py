@@ -1,6 +1,6 @@
 """``keras-ecg explain MODEL INPUT... --out DIR``: attributions of a saved model's decisions, as pictures.
 
-    keras-ecg explain pretrained:ecg_risk page.jpg --out why/            # Grad-CAM over the page
+    keras-ecg explain pretrained:ecg_pages_5class page.jpg --out why/   # Grad-CAM over the page
     keras-ecg explain MODEL data/mitdb/100 --out why/ --max 6             # integrated gradients, first 6 beats
 
 Inputs are read as predict reads them (:mod:`keras_ecg.deploy.predict`, the card's

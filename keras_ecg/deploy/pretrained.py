@@ -1,6 +1,6 @@
 """Shipped pretrained models: ``saved_models/<name>/`` (a ``.keras`` file, its ONNX twin, ``model_card.json``).
 
-    keras_ecg.list_pretrained()                  # ['ecg_images_panels', 'ecg_risk', 'mitbih_beats']
+    keras_ecg.list_pretrained()    # ['ecg_pages_4class', 'ecg_pages_5class', 'ecg_pages_risk', 'mitbih_beats']
     model = keras_ecg.pretrained("mitbih_beats")  # a keras.Model, offline, on any backend
     keras-ecg annotate pretrained:mitbih_beats record --out DIR
 

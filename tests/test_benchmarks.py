@@ -53,9 +53,10 @@ def test_harness_writes_a_complete_record(tmp_path):
         assert rec["gpu_peak_mb"] is None and rec["roof_gflops"] == roof["roof_gflops"]
     if rec.get("flops_per_train_sample"):  # counted on the torch backend (skipped where torch is missing)
         assert rec["flops_per_train_sample"] > rec["flops_per_predict_sample"] > 0
+        # the record rounds to 2 decimals: on a slow (shared) CPU 0.28 stands for 0.2768
         assert rec["train_gflops"] == pytest.approx(rec["train_samples_per_s"] * rec["flops_per_train_sample"] / 1e9,
-                                                    rel=0.01)
-        assert rec["pct_of_roof"] == pytest.approx(100 * rec["train_gflops"] / rec["roof_gflops"], rel=0.01)
+                                                    rel=0.01, abs=0.006)
+        assert rec["pct_of_roof"] == pytest.approx(100 * rec["train_gflops"] / rec["roof_gflops"], rel=0.01, abs=0.06)
     md = out.with_suffix(".md").read_text()
     assert md.count(f"| {BACKEND} | cnn1d |") == 1 and "roof of this machine" in md
     assert out.with_suffix(".png").stat().st_size > 0

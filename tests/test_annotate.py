@@ -134,8 +134,15 @@ def test_annotate_errors_are_one_line(beat_model, tmp_path):
     assert "pretrained:no_such_model: no such pretrained model" in str(e.value)
 
 
-def test_no_analysable_ecg_is_refused_and_unreadable_stretches_are_not_classified(beat_model, synth, tmp_path):
+def test_no_analysable_ecg_is_refused_and_unreadable_stretches_are_not_classified(beat_model, synth, tmp_path,
+                                                                                   monkeypatch):
     import wfdb
+
+    from keras_ecg.deploy import strip_chart
+
+    drawn = []  # what annotate gives the strip chart
+    real_draw = strip_chart.draw
+    monkeypatch.setattr(strip_chart, "draw", lambda *a, **k: (drawn.append((a, k)), real_draw(*a, **k))[1])
 
     rng = np.random.default_rng(0)
     for name, x in (("noise", rng.standard_normal(250 * 60)), ("flat", np.zeros(250 * 60))):
@@ -158,8 +165,13 @@ def test_no_analysable_ecg_is_refused_and_unreadable_stretches_are_not_classifie
                   (tmp_path / "q" / "leadoff_beats.csv").read_text().splitlines()[1:]])
     assert not ((t >= 20) & (t < 40)).any()  # no beat classified in the flat stretch
     assert not [e for e in s["episodes"] if e["kind"] == "PAUSE"]  # and the gap is no pause
-    assert "signal quality: 77.8% analysable; unreadable 10 s segments: flat 2" in \
-        (tmp_path / "q" / "leadoff_summary.txt").read_text()
+    txt = (tmp_path / "q" / "leadoff_summary.txt").read_text()
+    assert "signal quality: 77.8% analysable; unreadable 10 s segments: flat 2" in txt
+    assert "\n  unreadable 0:00:20.000 - 0:00:40.000 (20 s): flat\n" in txt  # the stretch, with its times
+    (args, kw), = drawn
+    assert kw["unreadable"] == [(20.0, 40.0, "flat")] and kw["analysable_fraction"] == pytest.approx(7 / 9, abs=1e-3)
+    spans = args[5]
+    assert any(s0 == 18.0 and e0 == 28.0 and title.startswith("unreadable (flat)") for s0, e0, title in spans)
 
 
 def test_summary_runs_and_heart_rate():

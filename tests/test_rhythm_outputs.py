@@ -274,6 +274,37 @@ def test_strip_chart_of_annotate_has_the_af_strip(record, classifier, tmp_path):
     assert any(s == pytest.approx(af.start_s - 2.0) and s < af.start_s < e for s, e, _ in spans)
 
 
+def test_strip_chart_hatches_unreadable_stretches_and_gives_the_analysable_fraction(monkeypatch, tmp_path):
+    from keras_ecg.evaluation import plots
+
+    figs = []
+    real_save = plots._save_fig
+    monkeypatch.setattr(plots, "_save_fig", lambda fig, path: (figs.append(fig), real_save(fig, path)))
+    fs, bad = 250.0, [(20.0, 40.0, "noise"), (50.0, 60.0, "flat")]
+    times = np.arange(0.5, 60.0, 0.8)
+    times = times[~(((times >= 20) & (times < 40)) | (times >= 50))]  # no beats where it is unreadable
+    spans = strip_chart.default_spans(times, ["N"] * len(times), 60.0, (), bad)
+    assert spans == [(0.0, 10.0, "first 10 s"), (18.0, 28.0, "unreadable (noise) from 0:00:20, 20 s")]
+    spans.append((45.0, 60.0, "the end"))
+    strip_chart.draw(tmp_path / "s.png", np.zeros(int(60 * fs)), fs, times, ["N"] * len(times), spans,
+                     title="rec", unreadable=bad, analysable_fraction=0.5)
+    assert (tmp_path / "s.png").is_file()
+    (fig,) = figs
+    assert any(t.get_text() == "rec; signal 50.0% analysable (2 unreadable stretches, hatched)" for t in fig.texts)
+    bands = []  # (row start, band start, band end, reason) of each hatched band
+    for ax in fig.axes:
+        t0 = ax.get_xlim()[0]
+        for patch in ax.patches:
+            if (patch.get_gid() or "").startswith("unreadable:"):
+                assert patch.get_hatch() == "///"
+                x = patch.get_transform().transform(patch.get_path().vertices)[:, 0]  # display x
+                xs = ax.transData.inverted().transform(np.c_[x, np.zeros_like(x)])[:, 0]  # seconds
+                bands.append((t0, round(xs.min(), 6), round(xs.max(), 6), patch.get_gid().split(":")[1]))
+        labels = [t.get_text() for t in ax.texts if t.get_text().startswith("unreadable:")]
+        assert len(labels) == sum(b[0] == t0 for b in bands)
+    assert sorted(bands) == [(18.0, 20.0, 28.0, "noise"), (45.0, 50.0, 55.0, "flat"), (55.0, 55.0, 60.0, "flat")]
+
+
 # ----------------------------------------------------------------------------- predict and binary models
 
 

@@ -210,9 +210,11 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
     _atomic.write_text(paths["episodes_csv"], rhythm_files.episodes_csv(a.episodes))
     _atomic.write_json(paths["summary_json"], summ)
     _atomic.write_text(paths["summary_txt"], summary.text(summ, title or f"{name} ({a.record.path})"))
-    spans = spans or strip_chart.default_spans(a.times_s, a.classes, duration, a.episodes)
+    bad = a.quality.spans() if a.quality is not None else []
+    spans = spans or strip_chart.default_spans(a.times_s, a.classes, duration, a.episodes, bad)
     x = _span_signal(a.record, a.record.leads.index(a.lead), spans)
     strip_chart.draw(paths["strip_chart"], x, a.record.fs, a.times_s, a.classes, spans,
                      title=title or f"{name}: {a.lead}, {len(a.classes)} beats", uncertain=_flags(a),
-                     episodes=a.episodes)
+                     episodes=a.episodes, unreadable=bad,
+                     analysable_fraction=a.quality.analysable_fraction if a.quality is not None else None)
     return paths

@@ -5,11 +5,13 @@ Each span is drawn as rows of :data:`ROW_S` seconds (250 mm wide) on a grid of 1
 shown at :data:`DPI` dots per inch. Every beat gets its class letter above it; beats
 other than N are drawn in their class colour; uncertain beats get ``?`` after their letter and a grey band.
 Rhythm episodes (:class:`keras_ecg.rhythm.Episode`) are shaded, a translucent band per episode in its
-kind's colour (:data:`EPISODE_COLOURS`) with its name at the band's foot.
+kind's colour (:data:`EPISODE_COLOURS`) with its name at the band's foot. Segments the signal-quality check
+(:mod:`keras_ecg.data.quality`) marked unreadable get a grey hatched band labelled ``unreadable: REASON`` (their
+detections are not classified, so carry no letter), and the heading gives the analysable fraction.
 
 :func:`default_spans`: the first 10 s; with AF, 10 s from 2 s before the onset of the longest AF
-episode; with pauses, 10 s around the longest pause; and the clock minute with the most ectopic
-(S, V, F) beats.
+episode; with pauses, 10 s around the longest pause; 10 s from 2 s before the longest
+unreadable stretch; and the clock minute with the most ectopic (S, V, F) beats.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ ECTOPIC = ("S", "V", "F")
 EPISODE_COLOURS = {"AFIB": "#19a974", "AFL": "#19a974", "VT": "#d62020", "VRUN": "#e05050", "SVRUN": "#1f5fd6",
                    "BIGEMINY": "#d6a800", "TRIGEMINY": "#d6a800", "BRADY": "#8060c0", "TACHY": "#8060c0",
                    "PAUSE": "#ff7f0e"}
-AF_LEAD_S = 2.0  # the AF strip starts this long before the episode's onset
+AF_LEAD_S = 2.0  # the AF strip (and the unreadable one) starts this long before the stretch
+UNREADABLE_COLOUR = "#777777"
 MAX_SPAN_S = 600.0  # seconds of strips one chart draws at most (60 rows of 10 s), whatever --span asks
 _IN = 1 / 25.4  # inches per mm
 
@@ -69,11 +72,21 @@ def check_spans(spans, duration_s: float, where) -> None:
         raise DataError(f"{where}: --span: {total:g} s of strips asked for; a chart draws at most {MAX_SPAN_S:g} s")
 
 
-def default_spans(times_s, classes, duration_s: float, episodes=()) -> list:
-    """``[(start, end, title)]``: the first 10 s, the strips episodes ask for (AF onset, longest pause), and the
-    minute with most ectopic beats (if any)."""
+def _unreadable_span(unreadable, duration_s):
+    """The strip of the longest unreadable stretch (``[(start_s, end_s, reason)]``): 10 s from 2 s before it."""
+    if not unreadable:
+        return []
+    a, b, why = max(unreadable, key=lambda u: u[1] - u[0])
+    t0 = min(max(0.0, a - AF_LEAD_S), max(duration_s - ROW_S, 0.0))
+    return [(t0, min(t0 + ROW_S, duration_s), f"unreadable ({why}) from {_clock(a)}, {b - a:.0f} s")]
+
+
+def default_spans(times_s, classes, duration_s: float, episodes=(), unreadable=()) -> list:
+    """``[(start, end, title)]``: the first 10 s, the strips episodes ask for (AF onset, longest pause), the
+    longest unreadable stretch (``unreadable``: :meth:`keras_ecg.data.quality.Quality.spans`), and the minute with
+    most ectopic beats (if any)."""
     spans = [(0.0, min(ROW_S, duration_s), "first 10 s")]
-    for sp in _episode_spans(list(episodes or ()), duration_s):
+    for sp in _episode_spans(list(episodes or ()), duration_s) + _unreadable_span(list(unreadable or ()), duration_s):
         if all(abs(sp[0] - have[0]) > 1.0 for have in spans):  # not the same strip twice
             spans.append(sp)
     times = np.asarray(times_s, dtype=np.float64)
@@ -115,7 +128,20 @@ def _shade(ax, episodes, t0, t1, lo, hi):
                 bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 0.8})
 
 
-def _row(ax, x, fs, t0, times, classes, uncertain, episodes=()):
+def _hatch(ax, unreadable, t0, t1, lo, hi):
+    """A grey hatched band over each unreadable stretch in ``[t0, t1)``, labelled ``unreadable: REASON``."""
+    for s0, s1, why in unreadable:
+        a, b = max(s0, t0), min(s1, t1)
+        if b <= a:
+            continue
+        ax.axvspan(a, b, facecolor="#dddddd", edgecolor=UNREADABLE_COLOUR, hatch="///", alpha=0.6, linewidth=0,
+                   zorder=1, gid=f"unreadable:{why}")
+        ax.text(a + 0.05, hi - 0.45, f"unreadable: {why}", color=UNREADABLE_COLOUR, ha="left", va="top", fontsize=7,
+                fontweight="bold", zorder=4, clip_on=True,
+                bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 0.8})
+
+
+def _row(ax, x, fs, t0, times, classes, uncertain, episodes=(), unreadable=()):
     t1 = t0 + ROW_S
     i0, i1 = int(max(t0 * fs, 0)), int(min(t1 * fs, len(x)))
     seg = np.asarray(x[i0:i1], dtype=np.float64)
@@ -123,6 +149,7 @@ def _row(ax, x, fs, t0, times, classes, uncertain, episodes=()):
     lo, hi = mid - ROW_MV / 2, mid + ROW_MV / 2
     _grid(ax, t0, t1, lo, hi)
     _shade(ax, episodes, t0, t1, lo, hi)
+    _hatch(ax, unreadable, t0, t1, lo, hi)
     t = np.arange(i0, i1) / fs
     ax.plot(t, np.clip(seg, lo, hi), color=COLOURS["N"], linewidth=0.7, zorder=2)
     for tb, c, u in zip(times, classes, uncertain):
@@ -147,17 +174,23 @@ def _row(ax, x, fs, t0, times, classes, uncertain, episodes=()):
         s.set_visible(False)
 
 
-def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", uncertain=None, episodes=()) -> None:
+def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", uncertain=None, episodes=(),
+         unreadable=(), analysable_fraction: float | None = None) -> None:
     """Write the strip chart of ``spans`` (``[(start_s, end_s, title)]``) to the PNG ``path``, atomically.
 
     ``uncertain``: per beat, whether it is flagged uncertain (label ``N?`` on a grey band).
-    ``episodes``: rhythm episodes to shade.
+    ``episodes``: rhythm episodes to shade. ``unreadable``: ``[(start_s, end_s, reason)]`` stretches the quality
+    check marked unreadable (hatched); ``analysable_fraction`` (0-1) is written after the title.
     """
     plt = _plots.pyplot()
     x = np.asarray(signal)  # rows convert their own part (a day's record stays as it is)
     times = np.asarray(times_s, dtype=np.float64)
     classes = [str(c) for c in classes]
     uncertain = np.zeros(len(classes), dtype=bool) if uncertain is None else np.asarray(uncertain, dtype=bool)
+    unreadable = [(float(a), float(b), str(r)) for a, b, r in (unreadable or ())]
+    if analysable_fraction is not None:
+        title = (f"{title}; " if title else "") + f"signal {100 * analysable_fraction:.1f}% analysable" + (
+            f" ({len(unreadable)} unreadable stretch{'es' * (len(unreadable) != 1)}, hatched)" if unreadable else "")
     rows = []  # (start, heading or None)
     for start, end, name in spans:
         n = max(1, int(np.ceil((end - start) / ROW_S - 1e-9)))
@@ -173,7 +206,7 @@ def draw(path, signal, fs: float, times_s, classes, spans, title: str = "", unce
     for (start, head), h in zip(rows, heights):
         y -= h
         ax = fig.add_axes([left / fig_w, (y + gap) / fig_h, width / fig_w, row_h / fig_h])
-        _row(ax, x, fs, start, times, classes, uncertain, list(episodes or ()))
+        _row(ax, x, fs, start, times, classes, uncertain, list(episodes or ()), unreadable)
         if head:
             ax.set_title(head, fontsize=8, loc="left", pad=3)
     for k, c in enumerate(reversed(list(COLOURS))):

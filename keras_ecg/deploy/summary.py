@@ -19,6 +19,9 @@ people, AF first. Definitions:
 * ectopic beats: S, V and F; per hour = count / recorded hours;
 * runs of S or V beats in a row: 2 = a couplet, 3 or more = a run (3+ V beats:
   ventricular run; 3+ S beats: supraventricular run), with start and end times.
+
+``annotate`` adds ``signal_quality`` (:meth:`keras_ecg.data.quality.Quality.to_dict`); :func:`text` then opens
+with the analysable fraction, the unreadable segments per reason, and each unreadable stretch with its times.
 """
 
 from __future__ import annotations
@@ -179,6 +182,12 @@ def text(summary: dict, title: str = "") -> str:
                      + (f"; unreadable {q['segment_s']:g} s segments: " + ", ".join(f"{k} {v}" for k, v in bad.items())
                         + f" ({summary.get('beats_in_unreadable_segments', 0)} detections there not classified)"
                         if bad else ""))
+        spans = q.get("unreadable") or []
+        for u in spans[:MAX_LINES]:  # each stretch with its times, as the strip chart hatches it
+            lines.append(f"  unreadable {clock(u['start_s'])} - {clock(u['end_s'])} "
+                         f"({u['end_s'] - u['start_s']:.0f} s): {u['reason']}")
+        if len(spans) > MAX_LINES:
+            lines.append(f"  ... {len(spans) - MAX_LINES} more unreadable stretches in summary.json")
     if "episodes" in summary:
         lines += _rhythm_lines(summary)
     lines.append(f"duration {clock(summary['duration_s'])} ({summary['duration_s'] / 60:.1f} min), "

@@ -12,6 +12,7 @@
     keras-ecg calibrate MODEL DATA...                                # fit calibration on validation data
     keras-ecg explain MODEL INPUT... --out DIR                       # Grad-CAM / integrated gradients
     keras-ecg digitize PAGE... --out DIR                             # page images -> signals (WFDB, CSV)
+    keras-ecg serve MODEL... [--host 127.0.0.1] [--port 8000]        # the models over HTTP (FastAPI)
 
 MODEL may be pretrained:NAME (keras-ecg pretrained lists them).
 
@@ -166,6 +167,15 @@ COMMANDS = {"predict": _predict, "train": _train, "models": _models}
 from keras_ecg.deploy.commands import COMMANDS as _DEPLOY_COMMANDS  # noqa: E402 - evaluate, annotate, ...
 
 COMMANDS.update(_DEPLOY_COMMANDS)
+
+
+def _serve(argv) -> int:
+    from keras_ecg.serve.command import serve
+
+    return serve(argv)
+
+
+COMMANDS["serve"] = _serve
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,73 @@
+"""The served models: each MODEL loaded once (per worker) with :func:`keras_ecg.deploy.runtime.load`."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from keras_ecg.errors import DataError
+
+
+@dataclasses.dataclass
+class Served:
+    name: str  # the name a request gives (?model=NAME)
+    source: str  # what was given on the command line
+    model: object  # has keras.Model's predict(x, batch_size, verbose): what predict_paths calls
+    card: object  # keras_ecg.card.ModelCard
+    runtime: str  # "onnxruntime", "keras/<backend>", or a bundle's runtimes
+    bundle: bool
+
+    def describe(self) -> dict:
+        """The model's card as ``GET /v1/models`` gives it."""
+        c = self.card
+        cal = c.calibration
+        return {"name": self.name, "class_names": list(c.class_names or []), "input_kind": c.input_kind,
+                "binary": bool(c.binary), "metrics": dict(c.metrics or {}),
+                "calibration": None if cal is None else {"method": cal.method, "ece": cal.ece_after,
+                                                         "uncertain_below": cal.uncertain_below},
+                "bundle": self.bundle, "runtime": self.runtime}
+
+
+class _Adapter:
+    """An ONNX Runtime :class:`keras_ecg.deploy.runtime.Classifier` behind keras.Model's ``predict``."""
+
+    def __init__(self, clf):
+        self.clf = clf
+
+    def predict(self, x, batch_size=None, verbose=0):  # noqa: ARG002 - keras.Model's signature
+        return np.asarray(self.clf.predict(list(x) if isinstance(x, (list, tuple)) else [x]), dtype=np.float64)
+
+
+def name_of(source: str) -> str:
+    """``pretrained:NAME`` -> NAME; a path -> its folder's name (a ``.keras`` file: the folder it is in)."""
+    if source.startswith("pretrained:"):
+        return source.split(":", 1)[1]
+    p = pathlib.Path(source)
+    if p.suffix == ".keras":
+        p = p.parent
+    return p.resolve().name or "model"
+
+
+def load(source: str) -> Served:
+    """One served model: the card's ONNX twin in onnxruntime when there is one, else Keras (``runtime="auto"``)."""
+    from keras_ecg.deploy import bundle, runtime
+
+    got = runtime.load(source, "auto")
+    if isinstance(got, bundle.Bundle):
+        return Served(name_of(source), source, got, got.card, got.runtime, True)
+    model = got.model if got.model is not None else _Adapter(got)  # Keras: the very model `keras-ecg predict` uses
+    return Served(name_of(source), source, model, got.card, got.runtime, False)
+
+
+def load_all(sources) -> dict:
+    """``{name: Served}``; two models with the same name are an error naming both."""
+    out = {}
+    for s in sources:
+        m = load(s)
+        if m.name in out:
+            raise DataError(f"{s}: a second model named {m.name!r} (first: {out[m.name].source}); "
+                            "serve models from differently named folders")
+        out[m.name] = m
+    return out

@@ -183,3 +183,65 @@ def test_two_models_with_one_name_are_refused(beat_model):
 
     with pytest.raises(DataError, match="second model named 'beats'"):
         M.load_all([str(beat_model), str(beat_model.parent)])
+
+
+def test_onnx_twin_is_served_and_agrees_with_predict(record):
+    """A card with an ONNX file runs in onnxruntime: the same classes and uncertainty flags as ``keras-ecg
+    predict`` (Keras), probabilities within float rounding; ``--runtime keras`` gives them to the last bit."""
+    import pathlib
+
+    pytest.importorskip("onnxruntime")
+    folder = pathlib.Path(__file__).resolve().parents[1] / "saved_models" / "mitbih_beats"
+    served = M.load_all([str(folder)])
+    assert served["mitbih_beats"].runtime == "onnxruntime"
+    r = TestClient(A.create_app(served)).post("/v1/predict", files=_record_files(record))  # one model: no ?model=
+    assert r.status_code == 200, r.text
+    got = r.json()["results"][0]
+    model, card = P.load(folder)
+    want = P.predict_paths(model, card, [record])[0]
+    assert [i["class"] for i in got["items"]] == [i["class"] for i in want["items"]]
+    assert [i["uncertain"] for i in got["items"]] == [i["uncertain"] for i in want["items"]]
+    for a, b in zip(got["items"], want["items"]):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
+    keras_served = M.load_all([str(folder)], runtime="keras")
+    r = TestClient(A.create_app(keras_served)).post("/v1/predict", files=_record_files(record))
+    want["input"] = "rec7"
+    assert r.json()["results"][0] == json.loads(json.dumps(want))
+
+
+def test_the_command_serves_on_this_machine(tmp_path):
+    """``keras-ecg serve`` itself: listens on 127.0.0.1, loads the model, answers /healthz and /v1/models."""
+    import os
+    import pathlib
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = pathlib.Path(__file__).resolve().parents[1] / "saved_models" / "mitbih_beats"
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from keras_ecg import cli; sys.exit(cli.main())",
+                             "serve", str(folder), "--port", str(port), "--token-file", str(token)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, health = time.time() + 120, None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert health == {"status": "ok", "models": ["mitbih_beats"]}, proc.poll()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer t0ken"})
+        assert json.loads(urllib.request.urlopen(req, timeout=10).read())["models"][0]["runtime"] == "onnxruntime"
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -218,5 +218,5 @@ def app_from_env():
     token = None
     if cfg.get("token_file"):
         token = pathlib.Path(cfg["token_file"]).read_text().strip()
-    return create_app(M.load_all(cfg["models"]), max_upload_bytes=cfg.get("max_upload_bytes", MAX_UPLOAD_BYTES),
-                      token=token)
+    served = M.load_all(cfg["models"], cfg.get("runtime", "auto"))
+    return create_app(served, max_upload_bytes=cfg.get("max_upload_bytes", MAX_UPLOAD_BYTES), token=token)

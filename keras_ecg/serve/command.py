@@ -30,6 +30,9 @@ def parse(argv):
     p.add_argument("--token-file", default=None, help="a file holding a bearer token every request but /healthz "
                    "must give (Authorization: Bearer TOKEN)")
     p.add_argument("--max-upload-mb", type=float, default=64.0, help="largest request body (413 above it)")
+    p.add_argument("--runtime", choices=("auto", "onnx", "keras"), default="auto",
+                   help="auto: the card's ONNX file in onnxruntime when both exist (probabilities within float "
+                        "rounding of keras-ecg predict's), else Keras; keras: exactly keras-ecg predict's outputs")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: $KERAS_BACKEND or jax)")
     args = p.parse_args(argv)
     if args.workers < 1:
@@ -52,7 +55,8 @@ def serve(argv) -> int:
     from keras_ecg.serve import models as M
 
     os.environ["KERAS_ECG_SERVE"] = json.dumps({
-        "models": args.models, "backend": args.backend, "max_upload_bytes": int(args.max_upload_mb * 2**20),
+        "models": args.models, "backend": args.backend, "runtime": args.runtime,
+        "max_upload_bytes": int(args.max_upload_mb * 2**20),
         "token_file": str(pathlib.Path(args.token_file).resolve()) if args.token_file else None})
     if args.workers == 1:  # load here, so a bad MODEL is one line before anything listens
         app = A.app_from_env()

@@ -50,22 +50,24 @@ def name_of(source: str) -> str:
     return p.resolve().name or "model"
 
 
-def load(source: str) -> Served:
-    """One served model: the card's ONNX twin in onnxruntime when there is one, else Keras (``runtime="auto"``)."""
-    from keras_ecg.deploy import bundle, runtime
+def load(source: str, runtime: str = "auto") -> Served:
+    """One served model: with ``runtime="auto"`` the card's ONNX twin in onnxruntime when there is one, else
+    Keras; ``"keras"``: the Keras model, as ``keras-ecg predict`` runs it (the same outputs to the last bit)."""
+    from keras_ecg.deploy import bundle
+    from keras_ecg.deploy import runtime as R
 
-    got = runtime.load(source, "auto")
+    got = R.load(source, runtime)
     if isinstance(got, bundle.Bundle):
         return Served(name_of(source), source, got, got.card, got.runtime, True)
     model = got.model if got.model is not None else _Adapter(got)  # Keras: the very model `keras-ecg predict` uses
     return Served(name_of(source), source, model, got.card, got.runtime, False)
 
 
-def load_all(sources) -> dict:
+def load_all(sources, runtime: str = "auto") -> dict:
     """``{name: Served}``; two models with the same name are an error naming both."""
     out = {}
     for s in sources:
-        m = load(s)
+        m = load(s, runtime)
         if m.name in out:
             raise DataError(f"{s}: a second model named {m.name!r} (first: {out[m.name].source}); "
                             "serve models from differently named folders")

@@ -138,6 +138,16 @@ def test_bad_requests_are_4xx_and_the_service_goes_on(client, record, tmp_path):
     assert r.status_code == 422 and ".hea" in r.json()["detail"]
     r = client.post("/v1/predict?model=beats", files=[("files", ("x.bin", b"\0" * 3_000_000, "x/y"))])
     assert r.status_code == 413
+
+    def chunked():  # no Content-Length: counted as it arrives
+        yield b'--xx\r\nContent-Disposition: form-data; name="files"; filename="a.csv"\r\n\r\n'
+        for _ in range(30):
+            yield b"1," * 50_000
+        yield b"\r\n--xx--\r\n"
+
+    r = client.post("/v1/predict?model=beats", content=chunked(),
+                    headers={"content-type": "multipart/form-data; boundary=xx"})
+    assert r.status_code == 413 and "over 2000000 bytes" in r.json()["detail"]
     r = client.post("/v1/predict", files=_record_files(record))  # two models served: which one?
     assert r.status_code == 422 and "model" in r.json()["detail"]
     r = client.post("/v1/predict?model=beats", files=_record_files(record))  # still serving

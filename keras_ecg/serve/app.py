@@ -31,10 +31,6 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _RECORD_SUFFIXES = (".hea", ".dat", ".atr")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class _BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes (by Content-Length, or as it streams) gets 413."""
 
@@ -47,26 +43,23 @@ class _BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await _plain(send, 413, f"request body over {self.limit} bytes")
-        seen, started = 0, False
-
-        async def limited():
-            nonlocal seen
+        if declared is not None:  # the server stops reading at Content-Length
+            return await self.app(scope, receive, send)
+        # a body without a length (chunked): read it up to the limit first, then hand it on
+        messages, seen = [], 0
+        while True:
             msg = await receive()
+            messages.append(msg)
             seen += len(msg.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
-            return msg
+                return await _plain(send, 413, f"request body over {self.limit} bytes")
+            if msg["type"] != "http.request" or not msg.get("more_body"):
+                break
 
-        async def tracked(msg):
-            nonlocal started
-            started = started or msg["type"] == "http.response.start"
-            await send(msg)
+        async def replay():
+            return messages.pop(0) if messages else await receive()
 
-        try:
-            await self.app(scope, limited, tracked)
-        except _TooLarge:
-            if not started:
-                await _plain(send, 413, f"request body over {self.limit} bytes")
+        await self.app(scope, replay, send)
 
 
 async def _plain(send, status: int, detail: str):

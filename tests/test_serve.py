@@ -255,3 +255,16 @@ def test_the_command_serves_on_this_machine(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_csv_of_beats_equals_predict_paths_and_a_wrong_kind_is_422(client, beat_model, page, tmp_path):
+    path = tmp_path / "beats.csv"
+    np.savetxt(path, np.random.default_rng(4).normal(size=(3, WINDOW)).astype(np.float32), delimiter=",")
+    r = client.post("/v1/predict?model=beats", files=_files(path))
+    assert r.status_code == 200, r.text
+    model, card = P.load(beat_model)
+    want = P.predict_paths(model, card, [path])
+    want[0]["input"] = "beats.csv"
+    assert r.json()["results"] == json.loads(json.dumps(want)) and r.json()["results"][0]["beats"] == 3
+    r = client.post("/v1/predict?model=beats", files=_files(page))  # a page to a beat model
+    assert r.status_code == 422 and "waveform" in r.json()["detail"] and str(page.parent) not in r.json()["detail"]

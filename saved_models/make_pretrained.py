@@ -258,11 +258,11 @@ def package_bundle(name, card_obj):
     tmp = _atomic.temp_path(dst)
     tmp.mkdir(parents=True)
     try:
-        files = {}
+        from keras_ecg.deploy.bundle import member_files
+
         for mb in card_obj.bundle.members:
             _copy_member(src / mb.folder, tmp / mb.folder, mb)
-            files.update({f"{mb.folder}/{f.suffix.lstrip('.') if f.name != C.CARD_NAME else 'card'}":
-                          f"{mb.folder}/{f.name}" for f in sorted((tmp / mb.folder).iterdir())})
+        files = member_files(tmp, card_obj.bundle.members)
         staged = dataclasses.replace(card_obj, files=files)
         C.write(tmp / C.CARD_NAME, staged)
         check = E.measure_check(tmp, staged, _data_root() / m["check"]["data"], _check_items(name, staged))

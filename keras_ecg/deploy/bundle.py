@@ -40,6 +40,16 @@ def card_path(path) -> pathlib.Path | None:
         return None
 
 
+def member_files(folder, members) -> dict:
+    """The card's ``files`` of a bundle in ``folder``: ``{"<member>/<keras|onnx|skops|card>": "<member>/<file>"}``."""
+    folder, files = pathlib.Path(folder), {}
+    for m in members:
+        for f in sorted((folder / m.folder).iterdir()):
+            if f.suffix in (".keras", ".onnx", ".skops") or f.name == C.CARD_NAME:
+                files[f"{m.folder}/{'card' if f.name == C.CARD_NAME else f.suffix.lstrip('.')}"] = f"{m.folder}/{f.name}"
+    return files
+
+
 def is_bundle(path) -> bool:
     return card_path(path) is not None
 

@@ -42,11 +42,11 @@ def _fit_classical(cfg, name, train, val, out):
     model = FB.classifier(cfg.seed, len(x_train)).fit(x_train, train.y)
     out.mkdir(parents=True, exist_ok=True)
     TB.save(model, out / "model.skops")
+    x_val = TB.features(val.x, DIGITIZED_FS, name)
     full = np.zeros((len(val), len(val.class_names)), np.float64)
-    full[:, model.classes_] = model.predict_proba(TB.features(val.x, DIGITIZED_FS, name))
+    full[:, model.classes_] = model.predict_proba(x_val)
     again = TB.load(out / "model.skops")  # what a user loads gives the same outputs
-    diff = float(np.max(np.abs(again.predict_proba(TB.features(val.x[:8], DIGITIZED_FS, name))
-                               - model.predict_proba(TB.features(val.x[:8], DIGITIZED_FS, name)))))
+    diff = float(np.max(np.abs(again.predict_proba(x_val) - full[:, model.classes_])))
     if diff > 1e-9:
         raise RunError(f"{out / 'model.skops'}: reloaded model differs by {diff:g}")
     return full, [int(c) for c in model.classes_]
@@ -120,11 +120,9 @@ def run(cfg, models, out, strategy, callbacks=(), log=print) -> dict:
     rep = evaluate(mean, val_ds, out / "validation", split_name=where, plots=False, data_source=ref.source,
                    synthetic=ref.synthetic, calibration=cal, extra={"model": "bundle of " + " + ".join(models)})
     reports["bundle"] = rep
-    files = {}
-    for mb in members:
-        for f in sorted((out / mb.folder).iterdir()):
-            if f.suffix in (".keras", ".onnx", ".skops") or f.name == C.CARD_NAME:
-                files[f"{mb.folder}/{f.suffix.lstrip('.') if f.name != C.CARD_NAME else 'card'}"] = f"{mb.folder}/{f.name}"
+    from keras_ecg.deploy.bundle import member_files
+
+    files = member_files(out, members)
     card = dataclasses.replace(
         first, name="bundle_" + "_".join(models), model="bundle", model_args={"members": list(models)},
         inputs=[C.InputSpec(name=f"{mb.name}:{i.name}", shape=i.shape, dtype=i.dtype)

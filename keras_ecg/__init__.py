@@ -4,7 +4,19 @@ Importing this package does not import keras, so the backend can still be
 chosen with ``KERAS_BACKEND`` or :func:`keras_ecg.backend.use` first.
 """
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's ``version``), read from its metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("keras-ecg")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 _LAZY = {
     "build": ("keras_ecg.registry", "build"),

@@ -13,6 +13,7 @@
     keras-ecg explain MODEL INPUT... --out DIR                       # Grad-CAM / integrated gradients
     keras-ecg digitize PAGE... --out DIR                             # page images -> signals (WFDB, CSV)
     keras-ecg serve MODEL... [--host 127.0.0.1] [--port 8000]        # the models over HTTP (FastAPI)
+    keras-ecg --version                                              # the installed keras-ecg version
 
 MODEL may be pretrained:NAME (keras-ecg pretrained lists them).
 
@@ -182,6 +183,11 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
+        return 0
+    if argv[0] in ("--version", "-V"):
+        from keras_ecg import __version__
+
+        print(f"keras-ecg {__version__}")
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd == "bench":

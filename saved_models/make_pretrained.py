@@ -281,35 +281,6 @@ def package_bundle(name, card_obj):
     print(f"[{name}] bundle packaged into {dst}: check {check}", flush=True)
 
 
-def readme_rows() -> None:
-    """The image bundles' rows of the README's pretrained table (between ``<!-- pretrained_images -->`` markers),
-    from their cards."""
-    from keras_ecg import _atomic
-    from keras_ecg import card as C
-
-    rows = []
-    for name, m in MODELS.items():
-        path = HERE / name / C.CARD_NAME
-        if "cv_task" not in m or not path.is_file():
-            continue
-        c = C.read(path)
-        mt, cal = c.metrics, c.calibration
-        auc = mt.get("roc_auc_risk") or mt.get("roc_auc_macro")
-        recall = ", ".join(f"{k[len('recall_'):]} {v:.2f}" for k, v in mt.items() if k.startswith("recall_"))
-        rows.append(f"| `{name}` | {m['intended_use'].split(' (')[0].split(', with')[0]}: bundle of "
-                    f"{' + '.join(f'`{b.name}`' for b in c.bundle.members)} (`recipes/{m['recipe']}.py --bundle`) | "
-                    f"accuracy {mt['accuracy']:.3f}, macro-F1 {mt['macro_f1']:.3f}, ROC-AUC {auc:.3f}; recall "
-                    f"{recall} | {cal.method} {cal.ece_before:.3f} -> {cal.ece_after:.3f}; uncertain below "
-                    f"{cal.uncertain_below:.2f} ({cal.kept_fraction:.0%} of validation pages kept, accuracy "
-                    f"{cal.kept_accuracy:.2f}) |")
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    a, b = "<!-- pretrained_images -->\n", "<!-- /pretrained_images -->"
-    i, j = text.index(a) + len(a), text.index(b)
-    _atomic.write_text(readme, text[:i] + "".join(r + "\n" for r in rows) + text[j:])
-    print(f"README: {len(rows)} image model rows", flush=True)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="+", help=f"{', '.join(MODELS)} or all")
@@ -318,11 +289,7 @@ def main(argv=None):
     p.add_argument("--package-only", action="store_true", help="package an existing run (no training)")
     p.add_argument("--train-only", action="store_true")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training run")
-    p.add_argument("--readme", action="store_true", help="only rewrite the README's rows of the image models")
     args = p.parse_args(argv)
-    if args.readme:
-        readme_rows()
-        return 0
     names = list(MODELS) if args.names == ["all"] else args.names
     for n in names:
         if n not in MODELS:
@@ -333,8 +300,6 @@ def main(argv=None):
             train(n, args.backend, args.seed, args.resume)
         if not args.train_only:
             package(n, args.backend)
-    if not args.train_only and any("cv_task" in MODELS[n] for n in names):
-        readme_rows()
     return 0
 
 

@@ -21,7 +21,7 @@ Writes ``benchmarks/results/accuracy_images.json``: one object per task (``five_
 ``risk``) with the figure row's CV means ``accuracy``, ``macro_f1``, ``recall`` ({class: mean}) and ``roc_auc`` (the
 risk's for ``risk``, the macro one-vs-rest mean otherwise), ``spread``, ``folds``, ``model``, ``flags``,
 ``wall_s``, ``cpu``, ``targets`` (met or not), ``format_baseline`` (same keys) and ``format_ablation``;
-and ``accuracy_images.md``, the tables the README shows. Other models (e.g. a 1-D model on digitised
+and ``accuracy_images.md``, the tables the docs include (docs/guide/images.md). Other models (e.g. a 1-D model on digitised
 leads) join a task as extra rows: add their names to its ``models`` (see :mod:`keras_ecg.training.cv`).
 """
 

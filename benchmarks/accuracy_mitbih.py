@@ -9,7 +9,7 @@ nothing (validation: DS1 records 205 220 223, the run configuration's val_record
 report: on the reference beat positions and end to end on detected R peaks. Writes
 ``benchmarks/results/accuracy_mitbih.json`` (top-level ``reference`` and ``detected``: means over the
 seeds of ``accuracy``, ``macro_f1`` and per-class ``f1``/``se``/``ppv``; ``*_std`` the spread) and
-``accuracy_mitbih.md`` (the tables the README shows).
+``accuracy_mitbih.md`` (the tables the docs include, docs/evaluation/accuracy.md).
 """
 
 from __future__ import annotations

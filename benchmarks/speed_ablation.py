@@ -1,4 +1,4 @@
-"""The speed run behind the README: the default benchmark and every setting tried, in ONE run.
+"""The speed run behind the docs (docs/evaluation/speed.md): the default benchmark and every setting tried, in ONE run.
 
     python benchmarks/speed_ablation.py            # wrap in /work/bin/quiet (or an idle machine)
     python benchmarks/speed_ablation.py --quick    # smoke

@@ -203,7 +203,7 @@ class Bundle:
 
 @dataclasses.dataclass
 class ModelCard:
-    """Everything needed to use an exported model (see the README's model card table)."""
+    """Everything needed to use an exported model (see the model card table of docs/guide/export.md)."""
 
     name: str = _f(help="the Keras model's name")
     inputs: list[InputSpec] = _f(help="every named input of the model, in order")

@@ -2,8 +2,9 @@
 are marked), and the README's headline figures are the results files' own.
 
 The examples run once, in the jax run of ``make test`` (KERAS_BACKEND=jax, or KERAS_ECG_DOCS_EXAMPLES=1):
-they are commands a user types, not backend tests. The blocks of one page run in order in one fresh folder
-on synthetic or generated data; blocks marked ``needs-data`` run only when KERAS_ECG_DATA is set.
+they are commands a user types, not backend tests (they run on ``BACKEND`` below). The blocks of one page
+run in order in one fresh folder on synthetic or generated data; blocks marked ``needs-data`` run only when
+KERAS_ECG_DATA is set.
 """
 
 import os
@@ -23,6 +24,10 @@ from docsgen import examples, readme
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ONCE = os.environ.get("KERAS_BACKEND", "jax") == "jax" or os.environ.get("KERAS_ECG_DOCS_EXAMPLES") == "1"
 TIMEOUT_S = 300
+# The backend the examples' commands run on (those that do not choose one): torch, whose one-shot commands
+# start fastest here (a page prediction: 13 s of CPU against JAX's 21 s, which compiles every weight's
+# initialiser); the suite's backend tests cover all three.
+BACKEND = os.environ.get("KERAS_ECG_DOCS_BACKEND", "torch")
 
 if not ONCE:
     pytest.skip("the docs' examples run once per `make test`, in the jax run", allow_module_level=True)
@@ -39,7 +44,7 @@ def cache_dir(tmp_path_factory):
 
 def _env(cache_dir):
     env = dict(os.environ)
-    env.update(KERAS_BACKEND="jax", KERAS_ECG_OFFLINE="1", KERAS_ECG_CACHE=str(cache_dir), MPLBACKEND="Agg",
+    env.update(KERAS_BACKEND=BACKEND, KERAS_ECG_OFFLINE="1", KERAS_ECG_CACHE=str(cache_dir), MPLBACKEND="Agg",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                PATH=os.pathsep.join([str(pathlib.Path(sys.executable).parent), env.get("PATH", "")]),
                TF_CPP_MIN_LOG_LEVEL="2")

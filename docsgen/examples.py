@@ -2,7 +2,8 @@
 
 A block runs as written unless the line before its fence is a marker comment:
 
-- ``<!-- example: needs-data -->``: it reads the real data (``$KERAS_ECG_DATA``) and runs only when that is set;
+- ``<!-- example: needs-data -->``: it reads the real data (``$KERAS_ECG_DATA``), runs only when that is set,
+  and stands alone (it uses no file an earlier block wrote);
 - ``<!-- example: server -->``: its first line starts a server in the background (``... --port N &``); the
   other lines run once the server answers ``/healthz``, then the server is stopped;
 - ``<!-- example: not-run (REASON) -->``: it is not run, for the reason given (set-up commands such as

@@ -118,11 +118,9 @@ def test_examples_on_real_data_run(page, tmp_path, cache_dir):
     if not os.environ.get("KERAS_ECG_DATA"):
         pytest.skip("KERAS_ECG_DATA is not set")
     cwd, env = _workdir(tmp_path), _env(cache_dir)
-    for ex in PAGES[page]:  # the page's other blocks first: a real-data block may use what they wrote
-        if ex.marker in (None, "needs-data"):
+    for ex in PAGES[page]:  # each real-data block stands alone: it reads only $KERAS_ECG_DATA
+        if ex.marker == "needs-data":
             _run(ex, cwd, env)
-        elif ex.marker == "server":
-            _run_server(ex, cwd, env)
 
 
 def test_the_main_examples_are_run_not_skipped():

@@ -83,3 +83,15 @@ def test_every_docs_page_parses_and_every_example_is_runnable_or_marked():
     found = examples.all_examples()
     assert len(found) >= 15
     assert {e.path for e in found} >= {"README.md", "docs/guide/annotate.md", "docs/guide/formats.md"}
+
+
+def test_every_relative_link_of_the_readme_exists():
+    """The README is not part of the site, so mkdocs does not check its links: this does."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    assert len(local) >= 15
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert not missing, missing

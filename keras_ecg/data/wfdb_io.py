@@ -46,8 +46,9 @@ class Record:
     """One recording: ``signal`` (samples, leads) float32 in physical units at ``fs``.
 
     ``start_time``: the recording's start (ISO 8601 text) where its file gives one; ``identifiers``: the
-    patient fields of the file's header (name, id, birth date, ...), filled only when a reader is asked
-    for them (``identifiers=True``): nothing that writes reports or files reads them otherwise.
+    patient fields of the file's header, ``{"name", "id", "birth_date", "sex"}`` (text, ``""`` where the
+    file has none; a format may add its raw fields), filled only when a reader is asked for them
+    (``identifiers=True``): nothing that writes reports or files reads them otherwise.
     """
 
     name: str

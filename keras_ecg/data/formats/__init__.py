@@ -16,10 +16,12 @@ skipped. :func:`recognise` is what the readers call: the format of a file by its
 one-line error for a file whose name claims another format (:data:`CLAIMED`) or whose content is
 none of them.
 
-A module may also offer ``ranges(path) -> (name, fs, leads, n_samples, reader)``, ``reader(start,
-stop, channel indices or None) -> float32 (stop - start, k)`` in mV: the recording read in sample
-ranges, in memory bounded by the range (:mod:`keras_ecg.data.record_file`); without it a
-recording is read whole.
+A module may also offer ``ranges(path, *, identifiers=False) -> (header, n_samples, reader)``: the
+recording read in sample ranges, in memory bounded by the range (:mod:`keras_ecg.data.record_file`);
+``header`` is the ``Record`` without samples (signal of shape ``(0, leads)``), ``reader(start, stop,
+channel indices or None) -> float32 (stop - start, k)`` in mV. Without it a recording is read whole.
+And ``write(path, signal, fs, leads, *, annotations=(), identifiers=None, start_time=None)``: the
+recording and its ``(sample, text)`` annotations written as a file of the format.
 """
 
 from __future__ import annotations

@@ -207,14 +207,36 @@ def _reader(h: Header, f, idx, p):
     return read, n
 
 
-def ranges(path):
-    """``(name, fs, leads, n_samples, reader)``: the ECG channels read in sample ranges (see the module doc)."""
+def _identifiers(f) -> dict:
+    """``Record.identifiers`` of the file: the EDF+ patient subfields, and the raw patient and recording fields."""
+    out = {"name": "", "id": "", "birth_date": "", "sex": "", "patient": f.local_patient_identification,
+           "recording": f.local_recording_identification}
+    try:
+        pt = f.patient
+        out.update(name=pt.name if pt.name != "X" else "", id=pt.code if pt.code != "X" else "",
+                   sex=pt.sex if pt.sex != "X" else "")
+        out["birth_date"] = pt.birthdate.isoformat() if pt.birthdate else ""
+    except Exception:  # noqa: BLE001 - a plain EDF (or an unparsable EDF+) patient field: the raw field only
+        pass
+    return out
+
+
+def _header_record(p: pathlib.Path, h: Header, f, idx, identifiers: bool, signal=None):
+    from keras_ecg.data.wfdb_io import Record
+
+    sig = np.zeros((0, len(idx)), np.float32) if signal is None else signal
+    return Record(p.stem, sig, h.channels[idx[0]].fs, [h.channels[i].label for i in idx], path=str(p),
+                  start_time=_start_time(f), identifiers=_identifiers(f) if identifiers else None)
+
+
+def ranges(path, *, identifiers: bool = False):
+    """``(header, n_samples, reader)``: the ECG channels read in sample ranges (see the module doc)."""
     p = pathlib.Path(path)
     h, f = _open(p)
     idx = _ecg_channels(h, p)
     _check_rates(h, idx, p)
-    read, n = _reader(h, f, idx, p)
-    return p.stem, h.channels[idx[0]].fs, [h.channels[i].label for i in idx], n, read
+    read_range, n = _reader(h, f, idx, p)
+    return _header_record(p, h, f, idx, identifiers), n, read_range
 
 
 def _start_time(f) -> str | None:
@@ -246,17 +268,78 @@ def _beat_annotations(f, fs: float, n: int, p):
 
 def read(path, *, identifiers: bool = False):
     """The recording in the EDF/EDF+/BDF file at ``path`` (see the module doc)."""
-    from keras_ecg.data.wfdb_io import Record
-
     p = pathlib.Path(path)
     h, f = _open(p)
     idx = _ecg_channels(h, p)
     _check_rates(h, idx, p)
     read_range, n = _reader(h, f, idx, p)
-    fs = h.channels[idx[0]].fs
-    samples, symbols = _beat_annotations(f, fs, n, p) if h.annotations else (None, None)
-    ids = None
-    if identifiers:
-        ids = {"patient": f.local_patient_identification, "recording": f.local_recording_identification}
-    return Record(p.stem, read_range(0, n), fs, [h.channels[i].label for i in idx], samples, symbols, str(p),
-                  start_time=_start_time(f), identifiers=ids)
+    rec = _header_record(p, h, f, idx, identifiers, read_range(0, n))
+    if h.annotations:
+        rec.ann_samples, rec.ann_symbols = _beat_annotations(f, rec.fs, n, p)
+    return rec
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _patient(edfio, identifiers):
+    """The EDF+ patient field: ``X X X X`` (unknown) unless identifiers are given."""
+    if not identifiers:
+        return edfio.Patient()
+
+    def field(v):
+        return str(v or "").strip().replace(" ", "_") or "X"
+
+    try:
+        birth = datetime.date.fromisoformat(str(identifiers.get("birth_date") or "")) or None
+    except ValueError:
+        birth = None
+    sex = str(identifiers.get("sex") or "X")[:1].upper()
+    return edfio.Patient(code=field(identifiers.get("id")), sex=sex if sex in ("M", "F") else "X",
+                         birthdate=birth, name=field(identifiers.get("name")))
+
+
+def write(path, signal, fs: float, leads, *, annotations=(), identifiers=None, start_time=None) -> pathlib.Path:
+    """Write ``signal`` (samples, leads) in mV at ``fs`` and its ``(sample, text)`` annotations as an EDF+ file
+    (EDF+C) at ``path``, atomically; the path. Each lead is stored in 16 bits over its own range (rounded out
+    to 1 uV); a NaN sample is written as the range's minimum (EDF has no missing value); the last data record
+    is filled up with the last sample (EDF holds whole records of 1 s, or 2, 5, ... s where the rate needs
+    them). The patient field
+    is ``X X X X`` unless ``identifiers`` (``Record.identifiers``) are given."""
+    from keras_ecg import _atomic
+
+    edfio = _edfio()
+    x = np.asarray(signal, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != len(leads):
+        raise DataError(f"an EDF+ file needs (samples, leads) samples, got {x.shape} for {len(leads)} leads")
+    dur = next((d for d in (1, 2, 5, 10, 20, 50, 100) if abs(fs * d - round(fs * d)) < 1e-6), None)
+    if dur is None:
+        raise DataError(f"{path}: {fs:g} Hz gives no whole number of samples per EDF data record of 1-100 s")
+    per = int(round(fs * dur))
+    pad = -len(x) % per  # the last data record is filled with the last sample: EDF holds whole records
+    x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
+    sigs = []
+    for j, lead in enumerate(leads):
+        col = x[:, j]
+        ok = np.isfinite(col)
+        lo = np.floor(col[ok].min() * 1000) / 1000 if ok.any() else -1.0
+        hi = np.ceil(col[ok].max() * 1000) / 1000 if ok.any() else 1.0
+        if hi - lo < 0.002:
+            lo, hi = lo - 0.001, hi + 0.001
+        sigs.append(edfio.EdfSignal(np.where(ok, col, lo), sampling_frequency=float(fs), label=str(lead)[:16],
+                                    physical_dimension="mV", physical_range=(lo, hi)))
+    when = None
+    try:
+        when = datetime.datetime.fromisoformat(start_time) if start_time else None
+    except ValueError:
+        when = None
+    anns = [edfio.EdfAnnotation(float(s) / float(fs), None, str(t)) for s, t in annotations]
+    try:
+        edf = edfio.Edf(sigs, patient=_patient(edfio, identifiers),
+                        recording=edfio.Recording(startdate=when.date() if when else None),
+                        starttime=when.time().replace(microsecond=0) if when else None, annotations=anns,
+                        data_record_duration=float(dur))
+        data = edf.to_bytes()
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{path}: cannot write the EDF+ file ({type(e).__name__}: {e})") from None
+    return _atomic.write_bytes(path, data)

@@ -11,7 +11,7 @@
     keras-ecg pretrained                                             # the shipped models
     keras-ecg calibrate MODEL DATA...                                # fit calibration on validation data
     keras-ecg explain MODEL INPUT... --out DIR                       # Grad-CAM / integrated gradients
-    keras-ecg digitize PAGE... --out DIR                             # page images -> signals (WFDB, CSV)
+    keras-ecg digitize PAGE... --out DIR                             # page images -> signals (WFDB, CSV, DICOM)
     keras-ecg serve MODEL... [--host 127.0.0.1] [--port 8000]        # the models over HTTP (FastAPI)
 
 MODEL may be pretrained:NAME (keras-ecg pretrained lists them).

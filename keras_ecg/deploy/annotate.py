@@ -16,7 +16,17 @@ one name: :mod:`keras_ecg.deploy.output_folder`):
   (calibrated by the card's ``calibration``), ``uncertain`` (1: confidence below the card's threshold);
 * ``NAME_episodes.csv``: one row per rhythm episode (AF, flutter, pauses, rate, runs, bigeminy, trigeminy);
 * ``NAME_summary.json`` and ``NAME_summary.txt`` (:mod:`keras_ecg.deploy.summary`): AF burden first;
-* ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`), episodes shaded.
+* ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`), episodes shaded;
+* with ``formats`` (``--format wfdb,edf,dicom``), the same annotations beside the WFDB ones:
+  ``NAME_annotations.edf``, an EDF+ file of the recording with the annotations as EDF+ annotations,
+  and ``NAME_annotations.dcm``, a DICOM ECG waveform object of the recording with them as its
+  ``WaveformAnnotationSequence`` (:mod:`keras_ecg.data.formats.edf_plus`, :mod:`~keras_ecg.data.formats.dicom`):
+  each beat as its MIT-BIH symbol at its sample, each rhythm change as its label (``(AFIB``, ...), each
+  pause as ``PAUSE 2.4s``. These files hold the signal: the recording is read whole to write them.
+
+No patient identifier of the input file's header (DICOM patient module, EDF patient field) reaches
+any of these files unless ``identifiers`` (``--keep-identifiers``) asks for them: then the EDF+ and
+DICOM files carry them, and only they.
 
 The rhythm (:func:`with_rhythm`, once per record: :func:`keras_ecg.rhythm.analyze` with the card's
 ``rhythm`` settings, :mod:`keras_ecg.deploy.record_rhythm`) gives the episodes and the rhythm-aware
@@ -48,6 +58,9 @@ from keras_ecg.evaluation.calibration import calibrated
 from keras_ecg.errors import DataError
 
 ANN_EXT = "ann"
+# --format NAME -> (format module of keras_ecg.data.formats, the file NAME_annotations + suffix); wfdb is always written
+WRITERS = {"edf": ("edf_plus", ".edf"), "dicom": ("dicom", ".dcm")}
+FORMATS = ("wfdb", *WRITERS)
 
 
 @dataclasses.dataclass
@@ -85,7 +98,8 @@ def _classes(probs, card):
     return [names[k] for k in probs.argmax(axis=1)]
 
 
-def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 1800.0) -> Annotation:
+def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 1800.0,
+             identifiers: bool = False) -> Annotation:
     """Detect and classify every beat of the recording at ``path`` with ``classifier`` (:mod:`runtime`).
 
     The recording is read and processed ``chunk_s`` seconds at a time, in memory bounded by the
@@ -93,6 +107,8 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
     a :class:`~keras_ecg.data.record_file.RecordFile`, whose ``signal`` is read when first used
     (``n_samples`` and ``read(start, stop, leads)`` read nothing or a range). ``chunk_s=None``: the
     whole recording in memory, in one piece (``a.record`` a :class:`~keras_ecg.data.wfdb_io.Record`).
+    ``identifiers``: keep the patient fields of the file's header on ``a.record`` (written only into the
+    EDF+ and DICOM outputs, see the module doc).
     """
     from keras_ecg.deploy import beat_stream
 
@@ -101,9 +117,9 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
         raise DataError(f"{classifier.path}: annotate needs a beat classifier (waveform input cut around R peaks); "
                         f"this model takes {card.input_kind} input")
     if chunk_s is None:
-        b = beat_stream.classify_whole(classifier, path, fs)
+        b = beat_stream.classify_whole(classifier, path, fs, identifiers=identifiers)
     else:
-        b = beat_stream.classify_record(classifier, path, fs, chunk_s)
+        b = beat_stream.classify_record(classifier, path, fs, chunk_s, identifiers=identifiers)
     probs, unsure = calibrated(b.outputs, card.calibration)
     return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure,
                       quality=b.quality, unreadable_beats=b.unreadable_beats)
@@ -178,10 +194,37 @@ def _span_signal(rec, lead: int, spans, margin_s: float = 5.0) -> np.ndarray:
     return x
 
 
-def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
+def _format_files(a: Annotation, out: pathlib.Path, name: str, formats) -> dict:
+    """The EDF+ and DICOM annotation files of ``formats`` (see the module doc); ``{kind: path}``."""
+    from keras_ecg.data import formats as F
+
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise DataError(f"--format {','.join(unknown)}: annotate writes {', '.join(FORMATS)}")
+    wanted = [f for f in formats if f in WRITERS]
+    if not wanted:
+        return {}
+    rec = a.record
+    symbols = [synthetic_wfdb.SYMBOLS.get(c, "Q") for c in a.classes]
+    sample, symbol, aux = rhythm_files.annotations(a.samples, symbols, rec.fs, a.classes, a.episodes or [])
+    rows = [(int(s), x or y) for s, y, x in zip(sample, symbol, aux)]
+    signal = rec.signal
+    kw = {"annotations": rows, "identifiers": getattr(rec, "identifiers", None),
+          "start_time": getattr(rec, "start_time", None)}
+    paths = {}
+    for f in wanted:
+        module, suffix = WRITERS[f]
+        extra = {"annotation_channel": rec.leads.index(a.lead)} if f == "dicom" else {}
+        paths[f"{f}_annotations"] = F.module(module).write(out / f"{name}_annotations{suffix}", signal, rec.fs,
+                                                            list(rec.leads), **kw, **extra)
+    return paths
+
+
+def write(a: Annotation, card, out, spans=None, title: str = "", formats=("wfdb",)) -> dict:
     """Write the annotation files of ``a`` into the folder ``out``; ``{kind: path}``.
 
-    ``a`` without its rhythm gets it here (:func:`with_rhythm`).
+    ``a`` without its rhythm gets it here (:func:`with_rhythm`). ``formats``: ``wfdb`` (always written),
+    ``edf``, ``dicom`` (see the module doc).
     """
     a = with_rhythm(a, card)
     out = pathlib.Path(out)
@@ -206,6 +249,7 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
              "summary_txt": out / f"{name}_summary.txt", "strip_chart": out / f"{name}_strip.png"}
     if out / f"{name}.dat" in written:
         paths["signal"] = out / f"{name}.dat"
+    paths.update(_format_files(a, out, name, formats))
     _atomic.write_text(paths["beats_csv"], _beats_csv(a, card))
     _atomic.write_text(paths["episodes_csv"], rhythm_files.episodes_csv(a.episodes))
     _atomic.write_json(paths["summary_json"], summ)

@@ -1,7 +1,7 @@
 """``keras-ecg evaluate / annotate / synth-record / pretrained``: flags only; the work is in the deploy modules.
 
     keras-ecg evaluate MODEL DATA... [--out DIR] [--runtime auto|onnx|keras]
-    keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...]
+    keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...] [--format wfdb,edf,dicom]
     keras-ecg synth-record OUT [--minutes 2] [--fs 360] [--seed 0] [--leads MLII,V1]
     keras-ecg pretrained                                  # the shipped models and their figures
     keras-ecg calibrate MODEL DATA... [--method temperature|platt|none] [--target-accuracy 0.95] [--out DIR]
@@ -109,6 +109,15 @@ def annotate(argv) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--fs", type=rates.flag, default=None, help=f"sampling rate (Hz) of CSV recordings "
                    f"({rates.RANGE_TEXT}, as every recording)")
+    from keras_ecg.data import formats
+    from keras_ecg.deploy.annotate import FORMATS
+
+    p.add_argument("--format", type=formats.flag(FORMATS, always=("wfdb",)), default=("wfdb",),
+                   help="annotation files to write, comma-separated: wfdb (always), edf (an EDF+ file with the "
+                        "annotations), dicom (a DICOM ECG waveform object with a WaveformAnnotationSequence)")
+    p.add_argument("--keep-identifiers", action="store_true",
+                   help="copy the patient fields of the input file's header (name, id, birth date, sex) into the "
+                        "EDF+ and DICOM outputs; without it no output carries them")
     p.add_argument("--span", type=_span, action="append", default=None, metavar="START:END",
                    help="strip-chart span in seconds (repeatable; default: the first 10 s, the onset of the "
                         "longest AF episode, the longest pause and the minute with most ectopic beats)")
@@ -122,8 +131,8 @@ def annotate(argv) -> int:
         for rec in args.records:  # two records of one name are refused (their name is inside the WFDB files)
             o.claim(A.output_name(rec), rec, refuse=True)
         for rec in args.records:
-            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
-            paths = A.write(a, clf.card, o.stage, spans=args.span)
+            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs, identifiers=args.keep_identifiers), clf.card)
+            paths = A.write(a, clf.card, o.stage, spans=args.span, formats=args.format)
             o.add(o.claim(A.output_name(rec), rec, refuse=True), paths.values())
             print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
                                f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "

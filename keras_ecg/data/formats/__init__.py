@@ -103,3 +103,18 @@ def recognise(path, also: str = "") -> str | None:
 def read_what() -> str:
     """The formats read by content, for messages: ``DICOM, EDF, ...``."""
     return ", ".join(module(n).NAME for n in available())
+
+
+def flag(allowed, always=()):
+    """An argparse ``type`` for ``--format a,b``: the names among ``allowed`` (in that order, ``always`` added),
+    a usage error naming any other."""
+    import argparse
+
+    def parse(text):
+        names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"{text!r}: formats are {', '.join(allowed)} (comma-separated)")
+        return tuple(n for n in allowed if n in names or n in always)
+
+    return parse

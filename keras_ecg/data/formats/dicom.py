@@ -257,6 +257,9 @@ def _header(ds, g: Group, p: pathlib.Path, identifiers: bool, signal=None):
     from keras_ecg.data.wfdb_io import Record
 
     ids = {key: str(ds.get(k, "") or "") for k, key in IDENTIFIERS.items()} if identifiers else None
+    if ids and len(ids["birth_date"]) == 8 and ids["birth_date"].isdigit():  # DICOM DA -> ISO 8601
+        b = ids["birth_date"]
+        ids["birth_date"] = f"{b[:4]}-{b[4:6]}-{b[6:]}"
     sig = np.zeros((0, len(g.keep)), np.float32) if signal is None else signal
     return Record(p.stem, sig, g.fs, list(g.leads), path=str(p), start_time=_start_time(ds), identifiers=ids)
 
@@ -444,7 +447,10 @@ def write(path, signal, fs: float, leads, **kwargs) -> pathlib.Path:
     """Write :func:`dataset` as a DICOM file at ``path``, atomically; the path."""
     from keras_ecg import _atomic
 
-    ds = dataset(signal, fs, leads, **kwargs)
+    try:
+        ds = dataset(signal, fs, leads, **kwargs)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return _atomic.write_bytes(path, buf.getvalue())

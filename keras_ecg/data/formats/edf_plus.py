@@ -19,8 +19,9 @@
   one time line.
 * Start time: the header's start date and time (ISO 8601); patient and recording
   identification fields only with ``identifiers=True``.
-* :func:`ranges`: the ECG channels read in sample ranges through ``edfio``'s memory map, so
-  a 24-hour file is annotated in memory bounded by the chunk.
+* :func:`ranges`: the ECG channels of an EDF/EDF+ file read in sample ranges through ``edfio``'s
+  memory map, so a 24-hour file is annotated in memory bounded by the chunk (``edfio`` reads a
+  BDF file's samples whole).
 
 Writing: :func:`write_annotations` writes beat and rhythm annotations as an EDF+ file
 (``EDF+C``: the signal and the annotation channel, or the annotations alone).
@@ -91,9 +92,9 @@ def _number(text, what, path) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise DataError(f"{path}: not an EDF file: header field {what} is {text!r}") from None
+        raise DataError(f"{path}: not an EDF file: header field {what} is {text.strip()!r}") from None
     if not np.isfinite(v):
-        raise DataError(f"{path}: not an EDF file: header field {what} is {text!r}")
+        raise DataError(f"{path}: not an EDF file: header field {what} is {text.strip()!r}")
     return v
 
 
@@ -173,7 +174,10 @@ def _open(p: pathlib.Path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the header was checked above; edfio's own notes repeat it
-            f = (edfio.read_bdf if h.bdf else edfio.read_edf)(p, lazy_load_data=True, header_encoding="latin-1")
+            if h.bdf:  # edfio reads a BDF's 24-bit samples whole
+                f = edfio.read_bdf(p, header_encoding="latin-1")
+            else:
+                f = edfio.read_edf(p, lazy_load_data=True, header_encoding="latin-1")
     except Exception as e:  # noqa: BLE001 - edfio raises many types on malformed files
         raise DataError(f"{p}: cannot read the EDF file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
                         ) from None

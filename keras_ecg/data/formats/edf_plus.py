@@ -19,9 +19,10 @@
   one time line.
 * Start time: the header's start date and time (ISO 8601); patient and recording
   identification fields only with ``identifiers=True``.
-* :func:`ranges`: the ECG channels of an EDF/EDF+ file read in sample ranges through ``edfio``'s
-  memory map, so a 24-hour file is annotated in memory bounded by the chunk (``edfio`` reads a
-  BDF file's samples whole).
+* Samples are read from a memory map of the data records (our own, from the checked header):
+  :func:`ranges` reads the ECG channels in sample ranges, so a 24-hour EDF file is annotated in
+  memory bounded by the chunk. ``edfio`` parses the annotations, start time and patient fields
+  (lazily for EDF; it reads a BDF file whole) and writes EDF+.
 
 Writing: :func:`write_annotations` writes beat and rhythm annotations as an EDF+ file
 (``EDF+C``: the signal and the annotation channel, or the annotations alone).
@@ -190,22 +191,41 @@ def _check_rates(h: Header, idx, p) -> None:
     rates.check(h.channels[idx[0]].fs, f"{p}: EDF channel {h.channels[idx[0]].label!r}")
 
 
-def _reader(h: Header, f, idx, p):
-    """``reader(start, stop, channel indices into idx or None)``: float32 samples in mV."""
-    digital = [f.signals[i].digital for i in idx]
-    scale = [np.float32(_TO_MV.get(h.channels[i].unit.strip().lower(), 1.0)) for i in idx]
-    n = min(len(d) for d in digital)
+def _reader(h: Header, p: pathlib.Path, idx):
+    """``(reader, n)``: ``reader(start, stop, indices into idx or None)`` -> float32 samples in mV, read from a
+    memory map of the data records (only the records that hold the range are touched); ``n`` samples."""
+    width = 3 if h.bdf else 2
+    spr = [c.spr for c in h.channels]
+    frame = sum(spr)
+    try:
+        mm = np.memmap(p, dtype=np.uint8 if h.bdf else "<i2", mode="r", offset=256 * (len(spr) + 1),
+                       shape=(h.n_records, frame * (width if h.bdf else 1)))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{p}: cannot map the EDF data records ({type(e).__name__}: {e})") from None
+    scale = [_TO_MV.get(h.channels[i].unit.strip().lower(), 1.0) for i in idx]
+    k = spr[idx[0]]  # the kept channels share one rate: one number of samples per record
+    n = h.n_records * k
+
+    def digital(i, start, stop):
+        off = sum(spr[:i])
+        r0, r1 = start // k, -(-stop // k)
+        if h.bdf:
+            b = np.asarray(mm[r0:r1, 3 * off:3 * (off + k)]).reshape(-1, 3).astype(np.int32)
+            d = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+            d = np.where(d >= 1 << 23, d - (1 << 24), d)
+        else:
+            d = np.asarray(mm[r0:r1, off:off + k]).reshape(-1)
+        return d[start - r0 * k:stop - r0 * k]
 
     def read(start, stop, which=None):
+        start, stop = max(int(start), 0), min(int(stop), n)
         cols = range(len(idx)) if which is None else which
         out = np.empty((max(stop - start, 0), len(cols)), dtype=np.float32)
-        for j, k in enumerate(cols):
-            c = h.channels[idx[k]]
-            try:
-                d = np.asarray(digital[k][start:stop], dtype=np.float64)
-            except (OSError, ValueError) as e:
-                raise DataError(f"{p}: cannot read samples {start}:{stop} ({type(e).__name__}: {e})") from None
-            out[:, j] = ((d * c.gain + c.offset) * scale[k]).astype(np.float32)
+        if stop <= start:
+            return out
+        for j, c in enumerate(cols):
+            ch = h.channels[idx[c]]
+            out[:, j] = ((digital(idx[c], start, stop) * ch.gain + ch.offset) * scale[c]).astype(np.float32)
         return out
 
     return read, n
@@ -239,7 +259,7 @@ def ranges(path, *, identifiers: bool = False):
     h, f = _open(p)
     idx = _ecg_channels(h, p)
     _check_rates(h, idx, p)
-    read_range, n = _reader(h, f, idx, p)
+    read_range, n = _reader(h, p, idx)
     return _header_record(p, h, f, idx, identifiers), n, read_range
 
 
@@ -276,7 +296,7 @@ def read(path, *, identifiers: bool = False):
     h, f = _open(p)
     idx = _ecg_channels(h, p)
     _check_rates(h, idx, p)
-    read_range, n = _reader(h, f, idx, p)
+    read_range, n = _reader(h, p, idx)
     rec = _header_record(p, h, f, idx, identifiers, read_range(0, n))
     if h.annotations:
         rec.ann_samples, rec.ann_symbols = _beat_annotations(f, rec.fs, n, p)

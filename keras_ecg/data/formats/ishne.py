@@ -119,6 +119,9 @@ def header(path) -> dict:
     if size < need:
         raise DataError(f"{p}: truncated: the header says {n} samples of {k} leads ({need} bytes), "
                         f"the file has {size} bytes")
+    if size - need >= 2 * n:  # room for another lead: the header's lead or sample count is wrong
+        raise DataError(f"{p}: the file holds {size - need} bytes more than the header's {n} samples of {k} leads: "
+                        f"a wrong lead or sample count")
     leads = [LEADS.get(c, f"ECG{i + 1}") for i, c in enumerate(h["lead_spec"][:k])]
     if len(set(leads)) < k:  # unknown or repeated lead codes: number them
         leads = [f"{name}_{i + 1}" if leads.count(name) > 1 else name for i, name in enumerate(leads)]

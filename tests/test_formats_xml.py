@@ -55,7 +55,6 @@ def test_aecg_reads_digits_times_scale_plus_origin_in_mv_at_the_increments_rate(
 def test_aecg_write_then_read_gives_the_samples_within_the_quantisation(tmp_path):
     x, _, _ = synthetic.record(duration_s=10, fs=500, seed=3)
     sig = np.stack([x * (0.3 + 0.1 * i) for i in range(12)], axis=1).astype(np.float32)
-    sig[100:110, 4] = np.nan  # no trace: written as 0
     rec = wfdb_io.Record("page", sig, 500.0, TWELVE)
     for res in (1.0, 4.88):
         p = aecg.write(tmp_path / f"page_{res}.xml", rec, resolution_uv=res,
@@ -63,12 +62,35 @@ def test_aecg_write_then_read_gives_the_samples_within_the_quantisation(tmp_path
         back = aecg.read(p)
         assert back.fs == 500.0 and back.leads == TWELVE and back.signal.shape == sig.shape
         assert back.start_time == "2024-05-06T07:08:09"
-        ok = ~np.isnan(sig)
-        err = np.abs(back.signal[ok] - sig[ok])
+        err = np.abs(back.signal - sig)
         assert err.max() <= res / 2 * 1e-3 + 1e-6 and err.max() > res / 20 * 1e-3  # quantised, not exact
-        assert np.all(back.signal[~ok] == 0)
         assert aecg.sniff(p.read_bytes()[:4096])
     assert sorted(q.name for q in tmp_path.iterdir()) == ["page_1.0.xml", "page_4.88.xml"]  # no temporary left
+
+
+@pytest.mark.parametrize("fs", [250.0, 360.0, 1000.0])
+def test_aecg_writes_a_3x4_page_as_four_sequence_sets_and_reads_it_back_in_place(tmp_path, fs):
+    """A 3x4 page prints each column of three leads for 2.5 s: NaN elsewhere, kept NaN through the file."""
+    n = int(10 * fs)
+    x, _, _ = synthetic.record(duration_s=10, fs=fs, seed=4)
+    sig = np.full((n, 12), np.nan, dtype=np.float32)
+    q = n // 4
+    for j in range(12):
+        col = j // 3
+        sig[col * q:(col + 1) * q, j] = x[col * q:(col + 1) * q] * (0.5 + 0.05 * j)
+    sig[q + 10:q + 20, 4] = np.nan  # a gap inside a printed span: filled linearly
+    p = aecg.write(tmp_path / "page.xml", wfdb_io.Record("page", sig, fs, TWELVE))
+    assert p.read_text().count("<sequenceSet>") == 4
+    back = aecg.read(p)
+    assert back.fs == fs and back.leads == TWELVE and back.signal.shape == (n, 12)
+    printed = ~np.isnan(sig)
+    printed[q + 10:q + 20, 4] = True
+    assert np.array_equal(~np.isnan(back.signal), printed)  # every lead in its own 2.5 s, NaN elsewhere
+    ok = ~np.isnan(sig)
+    assert np.abs(back.signal[ok] - sig[ok]).max() <= 0.5e-3 + 1e-6
+    gap = back.signal[q + 10:q + 20, 4]
+    lo, hi = sorted([sig[q + 9, 4], sig[q + 20, 4]])
+    assert np.all((gap >= lo - 1e-3) & (gap <= hi + 1e-3))  # between its neighbours
 
 
 def test_aecg_reads_identifiers_only_when_asked(tmp_path):
@@ -214,3 +236,28 @@ def test_a_file_of_another_root_is_refused_by_name_of_its_root(tmp_path):
     q = _write(tmp_path, "aecg_as_muse.xml", fb.aecg_text({"MDC_ECG_LEAD_I": [1, 2, 3]}))
     with pytest.raises(DataError, match="not a GE MUSE XML file"):
         muse.read(q)
+
+
+def test_digitize_format_aecg_writes_the_pages_12_leads_as_the_wfdb_record_holds_them(tmp_path):
+    import wfdb
+    from PIL import Image
+
+    from keras_ecg import cli
+    from keras_ecg.data.images import synthetic_pages
+
+    page = tmp_path / "DOE_JANE.png"  # a file name that names a person: it must not reach the aECG file
+    Image.fromarray(synthetic_pages.render_page("normal", seed=5, layout="3x4+1")).save(page)
+    out = tmp_path / "out"
+    assert cli.main(["digitize", str(page), "--out", str(out), "--format", "aecg"]) == 0
+    xml = out / "DOE_JANE.xml"
+    ref = wfdb.rdrecord(str(out / "DOE_JANE"))
+    back = aecg.read(xml)
+    assert back.leads == TWELVE == ref.sig_name[:12] and back.fs == ref.fs
+    want = ref.p_signal[:, :12]
+    assert back.signal.shape == want.shape
+    ok = np.isfinite(want)
+    assert np.abs(back.signal[ok] - want[ok]).max() <= 0.5e-3 + 1e-4  # WFDB's own quantisation besides
+    assert xml.read_text().count("<sequenceSet>") >= 4  # the columns of a 3x4 page, each in its span
+    assert "DOE" not in xml.read_text() and "JANE" not in xml.read_text()
+    with pytest.raises(SystemExit, match="unknown format 'scp'"):
+        cli.main(["digitize", str(page), "--out", str(tmp_path / "o2"), "--format", "aecg,scp"])

@@ -36,6 +36,18 @@ def record_name(path) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", pathlib.Path(path).stem).strip("_") or "page"
 
 
+EXTRA_FORMATS = ("aecg",)
+
+
+def _formats(text: str) -> list:
+    """``--format``'s comma-separated list, each one of :data:`EXTRA_FORMATS`."""
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in EXTRA_FORMATS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown format {bad[0]!r} (known: {', '.join(EXTRA_FORMATS)})")
+    return names
+
+
 def digitize(argv) -> int:
     p = _Parser(prog="keras-ecg digitize", description="Turn ECG page images into per-lead signals in mV "
                 "against seconds (the grid gives the scale: 25 mm/s, 10 mm/mV): a WFDB record, a CSV, a "
@@ -44,6 +56,8 @@ def digitize(argv) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--fs", type=rates.flag, default=250.0,
                    help=f"sampling rate of the written signals, Hz (default 250; {rates.RANGE_TEXT})")
+    p.add_argument("--format", type=_formats, default=[], metavar="LIST",
+                   help="also write the 12 leads in these formats, comma-separated: aecg (HL7 aECG XML, NAME.xml)")
     args = p.parse_args(argv)
     from keras_ecg.data.images import digitize as dg
     from keras_ecg.data.images import digitize_io
@@ -58,6 +72,8 @@ def digitize(argv) -> int:
             d = dg.digitize_page(page, fs=args.fs, name=str(page_path))
             name = o.claim(record_name(page_path), page_path)  # a/1.jpg, b/1.jpg: 1 and 1-2
             o.add(name, digitize_io.write_digitized(d, page, o.stage, name))
+            if "aecg" in args.format:
+                o.add(name, [digitize_io.write_aecg(d, o.stage / f"{name}.xml")])
             grid = f"grid {d.grid_period_px[0]:.2f}/{d.grid_period_px[1]:.2f} px" if d.grid_period_px else \
                 f"no grid, scale from {d.scale_source}"
             print(f"{page_path}: {name}, layout {d.layout}, {grid}, {d.px_per_s:.1f} px/s, {d.px_per_mv:.1f} px/mV")

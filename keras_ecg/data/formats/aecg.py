@@ -1,13 +1,16 @@
 """HL7 annotated ECG (aECG, the FDA's XML for clinical-trial ECGs): read the rhythm waveforms, write a page's leads.
 
 The document's root is ``AnnotatedECG`` in the namespace ``urn:hl7-org:v3``. Its first
-``component/series`` holds a ``sequenceSet``: one time sequence (``TIME_ABSOLUTE``, a
-``GLIST_TS`` whose ``head`` is the start time, or ``TIME_RELATIVE``, a ``GLIST_PQ``) whose
-``increment`` gives the sampling interval, and one sequence per lead (``SLIST_PQ``: value =
-``origin`` + ``scale`` x each of the ``digits``, with UCUM units ``V``/``mV``/``uV``/``nV``).
-Lead codes ``MDC_ECG_LEAD_I``, ``..._AVR``, ``..._V1`` become ``I``, ``aVR``, ``V1``; other
-codes keep their text. Representative beats (``derivedSeries``) and a second series are not
-read. Annotations are not read.
+``component/series`` that has waveforms holds one or more ``sequenceSet``: each has one time
+sequence (``TIME_ABSOLUTE``, a ``GLIST_TS`` whose ``head`` is a time stamp, or
+``TIME_RELATIVE``, a ``GLIST_PQ`` whose ``head`` is seconds) whose ``increment`` gives the
+sampling interval, and one sequence per lead (``SLIST_PQ``: value = ``origin`` + ``scale`` x
+each of the ``digits``, with UCUM units ``V``/``mV``/``uV``/``nV``). Several sets are leads
+recorded at different times (a machine that records 3 leads at a time, a 3x4 page): they must
+share one interval, and each is placed at its head's offset from the earliest head, NaN where
+a lead has no samples. Lead codes ``MDC_ECG_LEAD_I``, ``..._AVR``, ``..._V1`` become ``I``,
+``aVR``, ``V1``; other codes keep their text. Representative beats (``derivedSeries``) and
+further series are not read. Annotations are not read.
 
 :func:`read` returns a :class:`~keras_ecg.data.wfdb_io.Record` with ``start_time`` (ISO 8601
 text, or ``None``); the subject's name, id, sex and birth date are returned (``identifiers``,
@@ -82,8 +85,8 @@ def _ts(value: str | None) -> str | None:
     return t.isoformat() + (f"{tz[:3]}:{tz[3:]}" if tz else "")
 
 
-def _interval_s(seq, path) -> tuple[float, str | None]:
-    """``(sampling interval in s, start time)`` from the time sequence."""
+def _time(seq, path) -> tuple[float, float | datetime.datetime]:
+    """``(sampling interval in s, head)`` of a time sequence; the head in seconds or as a time stamp."""
     value = seq.find(f"{_Q}value")
     inc = None if value is None else value.find(f"{_Q}increment")
     if inc is None:
@@ -93,7 +96,15 @@ def _interval_s(seq, path) -> tuple[float, str | None]:
         raise DataError(f"{path}: the time increment's unit {unit!r} is not s, ms or us")
     step = _number(inc, "value", path, "time increment") * _S[unit]
     head = value.find(f"{_Q}head")
-    return step, _ts(head.get("value") if head is not None else None)
+    if head is None:
+        return step, 0.0
+    stamp = _ts(head.get("value")) if value.get(f"{{{XSI}}}type") == "GLIST_TS" else None
+    if stamp is not None:
+        return step, datetime.datetime.fromisoformat(stamp).replace(tzinfo=None)
+    hunit = head.get("unit", "s")
+    if hunit not in _S:
+        raise DataError(f"{path}: the time head's unit {hunit!r} is not s, ms or us")
+    return step, _number(head, "value", path, "time head") * _S[hunit]
 
 
 def _lead(seq, path, name) -> np.ndarray:
@@ -118,12 +129,38 @@ def _lead(seq, path, name) -> np.ndarray:
     return (origin + scale * d).astype(np.float32)
 
 
-def _series_sequences(root, path):
+def _sequence_sets(root, path):
     for series in root.iterfind(f"{_Q}component/{_Q}series"):
-        seqs = series.findall(f"{_Q}component/{_Q}sequenceSet/{_Q}component/{_Q}sequence")
-        if seqs:
-            return seqs
+        sets = [ss.findall(f"{_Q}component/{_Q}sequence")
+                for ss in series.iterfind(f"{_Q}component/{_Q}sequenceSet")]
+        if any(sets):
+            return [s for s in sets if s]
     raise DataError(f"{path}: no rhythm waveforms (no component/series/component/sequenceSet)")
+
+
+def _read_set(seqs, path, leads):
+    """``(interval s, head, {lead: mV})`` of one sequence set; ``leads`` (names read so far) refuses repeats."""
+    step = head = None
+    columns = {}
+    for seq in seqs:
+        code_el = seq.find(f"{_Q}code")
+        code = code_el.get("code", "") if code_el is not None else ""
+        if code in ("TIME_ABSOLUTE", "TIME_RELATIVE"):
+            step, head = _time(seq, path)
+            continue
+        name = lead_name(code) if code else f"ECG{len(leads) + len(columns) + 1}"
+        if name in leads or name in columns:
+            raise DataError(f"{path}: lead {name} appears twice in the sequence sets")
+        columns[name] = _lead(seq, path, name)
+    if step is None:
+        raise DataError(f"{path}: no time sequence (TIME_ABSOLUTE or TIME_RELATIVE): the sampling rate is unknown")
+    if step <= 0:
+        raise DataError(f"{path}: time increment {step:g} s is not positive")
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) > 1:
+        n = ", ".join(f"{a} {len(b)}" for a, b in columns.items())
+        raise DataError(f"{path}: the leads of a sequence set differ in length ({n} samples)")
+    return step, head, columns
 
 
 def _identifiers(root) -> dict:
@@ -144,33 +181,34 @@ def read(path, *, identifiers: bool = False) -> wfdb_io.Record:
     root = _xml.parse(p)
     if root.tag != f"{_Q}AnnotatedECG":
         raise DataError(f"{p}: not an HL7 aECG document (root element {root.tag!r})")
-    step, start, leads, columns = None, None, [], []
-    for seq in _series_sequences(root, p):
-        code_el = seq.find(f"{_Q}code")
-        code = code_el.get("code", "") if code_el is not None else ""
-        if code in ("TIME_ABSOLUTE", "TIME_RELATIVE"):
-            step, start = _interval_s(seq, p)
-            continue
-        name = lead_name(code) if code else f"ECG{len(leads) + 1}"
-        if name in leads:
-            raise DataError(f"{p}: lead {name} appears twice in the sequence set")
-        leads.append(name)
-        columns.append(_lead(seq, p, name))
-    if step is None:
-        raise DataError(f"{p}: no time sequence (TIME_ABSOLUTE or TIME_RELATIVE): the sampling rate is unknown")
-    if step <= 0:
-        raise DataError(f"{p}: time increment {step:g} s is not positive")
+    sets = []
+    for seqs in _sequence_sets(root, p):
+        sets.append(_read_set(seqs, p, [n for _, _, c in sets for n in c]))
+    step = sets[0][0]
+    if any(abs(st - step) > 1e-9 * step for st, _, _ in sets):
+        raise DataError(f"{p}: the sequence sets have different sampling intervals")
     fs = 1.0 / step
     fs = rates.check(round(fs) if abs(fs - round(fs)) < 1e-6 * fs else fs, f"{p}")  # 1 / (1/360 in text)
-    if not columns:
-        raise DataError(f"{p}: the sequence set holds no lead")
-    lengths = {len(c) for c in columns}
-    if len(lengths) > 1:
-        n = [len(c) for c in columns]
-        raise DataError(f"{p}: the leads differ in length ({', '.join(f'{a} {b}' for a, b in zip(leads, n))} samples)")
-    if lengths.pop() < 2:
-        raise DataError(f"{p}: too few samples")
-    rec = wfdb_io.Record(p.stem, np.stack(columns, axis=1), fs, leads, path=str(p))
+    heads = [h for _, h, _ in sets]
+    if len({type(h) for h in heads}) > 1:
+        raise DataError(f"{p}: the sequence sets mix absolute and relative times")
+    first = min(heads)
+    start = first.isoformat() if isinstance(first, datetime.datetime) else None
+    offsets = [round(((h - first).total_seconds() if start else h - first) * fs) for h in heads]
+    n = max(o + max((len(c) for c in cols.values()), default=0) for o, (_, _, cols) in zip(offsets, sets))
+    if n < 2:
+        raise DataError(f"{p}: the sequence sets hold no lead" if n == 0 else f"{p}: too few samples")
+    held = sum(max((len(c) for c in cols.values()), default=0) for _, _, cols in sets)
+    if n > held + 3600 * fs:
+        raise DataError(f"{p}: the sequence sets' time heads lie over an hour apart beyond their samples: a wrong head")
+    leads = [name for _, _, cols in sets for name in cols]
+    signal = np.full((n, len(leads)), np.nan, dtype=np.float32)
+    j = 0
+    for o, (_, _, cols) in zip(offsets, sets):
+        for x in cols.values():
+            signal[o:o + len(x), j] = x
+            j += 1
+    rec = wfdb_io.Record(p.stem, signal, fs, leads, path=str(p))
     rec.start_time = start
     if identifiers:
         rec.identifiers = _identifiers(root)
@@ -188,7 +226,26 @@ def _el(parent, tag, text=None, **attrs):
 
 
 def _hl7_time(t: datetime.datetime) -> str:
-    return t.strftime("%Y%m%d%H%M%S.") + f"{t.microsecond // 1000:03d}"
+    return t.strftime("%Y%m%d%H%M%S.%f")  # microseconds: a set's head on its sample at any rate
+
+
+def _spans(x: np.ndarray) -> dict:
+    """``{(first, stop): [lead indices]}``: the leads grouped by the span of their finite samples."""
+    groups = {}
+    for j in range(x.shape[1]):
+        ok = np.flatnonzero(np.isfinite(x[:, j]))
+        if len(ok):
+            groups.setdefault((int(ok[0]), int(ok[-1]) + 1), []).append(j)
+    return groups
+
+
+def _filled(x: np.ndarray) -> np.ndarray:
+    """``x`` (one lead's span) with interior NaN gaps filled linearly between their neighbours."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x
+    i = np.arange(len(x))
+    return np.interp(i, i[~bad], x[~bad])
 
 
 def write(path, record, *, start_time: datetime.datetime | None = None, resolution_uv: float = 1.0,
@@ -196,9 +253,12 @@ def write(path, record, *, start_time: datetime.datetime | None = None, resoluti
     """Write ``record`` (a :class:`~keras_ecg.data.wfdb_io.Record` in mV) to ``path`` as an HL7 aECG document.
 
     Every lead is one ``SLIST_PQ`` sequence (origin 0 uV, scale ``resolution_uv`` uV, integer
-    digits: the round trip is exact to half of ``resolution_uv``); NaN samples (no trace) are
-    written as 0. The time sequence is ``TIME_ABSOLUTE`` from ``start_time`` (default: 2000-01-01
-    00:00, no real date). Written atomically; no patient identifier is written."""
+    digits: the round trip is exact to half of ``resolution_uv``). Leads with samples over the
+    same span share a ``sequenceSet`` whose ``TIME_ABSOLUTE`` head is the span's start (a 3x4
+    page: four sets of three leads, 2.5 s each): NaN before and after a lead's samples is not
+    written (it reads back as NaN), NaN gaps inside are filled linearly. ``start_time`` is the
+    first sample's time (default: 2000-01-01 00:00, no real date). Written atomically; no patient
+    identifier is written."""
     p = pathlib.Path(path)
     fs = rates.check(record.fs, f"{p}: record")
     if not resolution_uv > 0:
@@ -206,6 +266,9 @@ def write(path, record, *, start_time: datetime.datetime | None = None, resoluti
     x = np.asarray(record.signal, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != len(record.leads) or len(x) < 2:
         raise DataError(f"{p}: a record of shape {x.shape} with {len(record.leads)} leads cannot be written")
+    groups = _spans(x)
+    if not groups:
+        raise DataError(f"{p}: the record has no finite sample to write")
     t0 = start_time or datetime.datetime(2000, 1, 1)
     t1 = t0 + datetime.timedelta(seconds=len(x) / fs)
     ET.register_namespace("", NS)
@@ -228,20 +291,21 @@ def write(path, record, *, start_time: datetime.datetime | None = None, resoluti
     seff = _el(series, "effectiveTime")
     _el(seff, "low", value=_hl7_time(t0))
     _el(seff, "high", value=_hl7_time(t1))
-    sset = _el(_el(series, "component"), "sequenceSet")
-    tseq = _el(_el(sset, "component"), "sequence")
-    _el(tseq, "code", code="TIME_ABSOLUTE", codeSystem="2.16.840.1.113883.5.4")
-    tval = _el(tseq, "value", **{f"{{{XSI}}}type": "GLIST_TS"})
-    _el(tval, "head", value=_hl7_time(t0), unit="s")
-    _el(tval, "increment", value=repr(1.0 / fs), unit="s")
-    digits = np.rint(np.nan_to_num(x, nan=0.0) * 1e3 / resolution_uv)
-    for i, name in enumerate(record.leads):
-        seq = _el(_el(sset, "component"), "sequence")
-        _el(seq, "code", code=lead_code(str(name)), codeSystem="2.16.840.1.113883.6.24", codeSystemName="MDC")
-        val = _el(seq, "value", **{f"{{{XSI}}}type": "SLIST_PQ"})
-        _el(val, "origin", value="0", unit="uV")
-        _el(val, "scale", value=f"{resolution_uv:g}", unit="uV")
-        _el(val, "digits", " ".join(map(str, digits[:, i].astype(np.int64).tolist())))
-    data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    _atomic.write_bytes(p, data)
+    for (a, b), cols in sorted(groups.items()):
+        sset = _el(_el(series, "component"), "sequenceSet")
+        tseq = _el(_el(sset, "component"), "sequence")
+        _el(tseq, "code", code="TIME_ABSOLUTE", codeSystem="2.16.840.1.113883.5.4")
+        tval = _el(tseq, "value", **{f"{{{XSI}}}type": "GLIST_TS"})
+        _el(tval, "head", value=_hl7_time(t0 + datetime.timedelta(seconds=a / fs)), unit="s")
+        _el(tval, "increment", value=repr(1.0 / fs), unit="s")
+        for j in cols:
+            digits = np.rint(_filled(x[a:b, j]) * 1e3 / resolution_uv).astype(np.int64)
+            seq = _el(_el(sset, "component"), "sequence")
+            _el(seq, "code", code=lead_code(str(record.leads[j])), codeSystem="2.16.840.1.113883.6.24",
+                codeSystemName="MDC")
+            val = _el(seq, "value", **{f"{{{XSI}}}type": "SLIST_PQ"})
+            _el(val, "origin", value="0", unit="uV")
+            _el(val, "scale", value=f"{resolution_uv:g}", unit="uV")
+            _el(val, "digits", " ".join(map(str, digits.tolist())))
+    _atomic.write_bytes(p, ET.tostring(root, encoding="utf-8", xml_declaration=True))
     return p

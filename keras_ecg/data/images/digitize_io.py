@@ -8,7 +8,9 @@ output folder, each file atomically:
   ``fs`` over the page's 10 s; samples where a lead was not printed are NaN;
 - ``NAME.csv``: ``time_s`` and one column per lead (empty where not printed);
 - ``NAME_overlay.png``: the page with the followed traces drawn over it in red;
-- ``NAME.json``: layout, scale (grid period px, px per s and per mV, where it came from), leads and spans.
+- ``NAME.json``: layout, scale (grid period px, px per s and per mV, where it came from), leads and spans;
+- ``NAME.xml`` (:func:`write_aecg`, ``digitize --format aecg``): the 12 leads as HL7 aECG, each lead in
+  the span it was printed (:func:`keras_ecg.data.formats.aecg.write`); the rhythm strip is not written.
 """
 
 from __future__ import annotations
@@ -85,3 +87,12 @@ def write_digitized(d, page: np.ndarray, out_dir, name: str) -> list:
     written.append(_atomic.write_bytes(out / f"{name}_overlay.png", overlay_png(d.page if d.page is not None else page, d)))
     written.append(_atomic.write_json(out / f"{name}.json", summary(d)))
     return written
+
+
+def write_aecg(d, path) -> pathlib.Path:
+    """The 12 leads of ``d`` as an HL7 aECG document at ``path`` (no rhythm strip, no source file name)."""
+    from keras_ecg.data import wfdb_io
+    from keras_ecg.data.formats import aecg
+
+    rec = wfdb_io.Record(pathlib.Path(path).stem, np.asarray(d.signals, dtype=np.float32).T, d.fs, list(d.lead_names))
+    return aecg.write(path, rec, text=f"keras_ecg digitize: a {d.layout} page, scale from {d.scale_source}")

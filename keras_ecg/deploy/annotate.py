@@ -75,7 +75,7 @@ def output_name(path) -> str:
     """``NAME`` of the files :func:`write` gives the recording at ``path``: its record name, made a name every
     output file (and a WFDB record) can take (:func:`keras_ecg.deploy.output_folder.safe_name`)."""
     p = pathlib.Path(path)
-    return safe_name(p.stem if p.suffix.lower() in (".csv", ".edf", ".hea", ".dat", ".atr") else p.name)
+    return safe_name(p.stem if p.is_file() or p.suffix.lower() in (".csv", ".hea", ".dat", ".atr") else p.name)
 
 
 def _classes(probs, card):

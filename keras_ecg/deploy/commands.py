@@ -104,7 +104,8 @@ def annotate(argv) -> int:
                 "beats, a CSV of episodes, a summary and a strip chart per record.")
     _model_args(p)
     p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record (path without extension or .hea), "
-                   "a .csv of samples (one column per lead; give --fs) or an .edf file")
+                   "a .csv of samples (one column per lead; give --fs) or a recording file recognised by its "
+                   "content (DICOM waveform, EDF/EDF+/BDF, HL7 aECG, GE MUSE XML, ISHNE)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--fs", type=rates.flag, default=None, help=f"sampling rate (Hz) of CSV recordings "
                    f"({rates.RANGE_TEXT}, as every recording)")
@@ -198,7 +199,7 @@ def explain(argv) -> int:
     p = _Parser(prog="keras-ecg explain", description="Why the model decided: Grad-CAM maps over pages and lead "
                 "panels, integrated-gradients (or saliency) curves over beats; PNGs, .npz arrays, explanations.json.")
     p.add_argument("model", help="a .keras file (model_card.json beside it), its folder, or pretrained:NAME")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, WFDB record or CSV of beats")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, WFDB record, CSV of beats or a recording file read by content (DICOM, EDF, ...)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: $KERAS_BACKEND or jax)")
     p.add_argument("--method", choices=("auto", "gradcam", "ig", "saliency"), default="auto",

@@ -24,7 +24,7 @@ def _defused():
         import defusedxml
         import defusedxml.ElementTree as det
     except ImportError:
-        raise ImportError("Reading XML recordings needs the 'defusedxml' package: pip install keras-ecg[data]") from None
+        raise ImportError("Reading XML recordings needs the 'defusedxml' package: pip install keras-ecg[formats]") from None
     return defusedxml, det
 
 

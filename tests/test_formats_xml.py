@@ -96,7 +96,7 @@ def test_aecg_writes_a_3x4_page_as_four_sequence_sets_and_reads_it_back_in_place
 def test_aecg_reads_identifiers_only_when_asked(tmp_path):
     p = _write(tmp_path, "ecg.xml", fb.aecg_text({"MDC_ECG_LEAD_II": _digits(k=1)[:, 0]}))
     rec = aecg.read(p)
-    assert not hasattr(rec, "identifiers")
+    assert rec.identifiers is None
     assert "DOE" not in _leaks(rec) and fb.PATIENT_ID not in _leaks(rec) and "1951" not in _leaks(rec)
     ids = aecg.read(p, identifiers=True).identifiers
     assert ids == {"name": fb.NAME, "id": fb.PATIENT_ID, "sex": "F", "birth_date": "1951-03-17T00:00:00"}

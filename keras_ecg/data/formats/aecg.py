@@ -13,8 +13,8 @@ a lead has no samples. Lead codes ``MDC_ECG_LEAD_I``, ``..._AVR``, ``..._V1`` be
 further series are not read. Annotations are not read.
 
 :func:`read` returns a :class:`~keras_ecg.data.wfdb_io.Record` with ``start_time`` (ISO 8601
-text, or ``None``); the subject's name, id, sex and birth date are returned (``identifiers``,
-a dict) only when ``identifiers=True``. :func:`write` writes a recording as a document the
+text, or ``None``); the subject's name, id, sex and birth date are returned
+(``Record.identifiers``, a dict) only when ``identifiers=True``. :func:`write` writes a recording as a document the
 reader (and the FDA's aECG schema's structure) takes, quantised to ``resolution_uv``; it writes
 no identifier. Parsing goes through :mod:`keras_ecg.data.formats._xml` (defusedxml).
 """
@@ -34,7 +34,7 @@ from keras_ecg.data import rates, wfdb_io
 from keras_ecg.data.formats import _xml
 from keras_ecg.errors import DataError
 
-NAME = "aecg"
+NAME = "HL7 aECG"
 NS = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 LEAD_PREFIX = "MDC_ECG_LEAD_"
@@ -208,11 +208,8 @@ def read(path, *, identifiers: bool = False) -> wfdb_io.Record:
         for x in cols.values():
             signal[o:o + len(x), j] = x
             j += 1
-    rec = wfdb_io.Record(p.stem, signal, fs, leads, path=str(p))
-    rec.start_time = start
-    if identifiers:
-        rec.identifiers = _identifiers(root)
-    return rec
+    return wfdb_io.Record(p.stem, signal, fs, leads, path=str(p), start_time=start,
+                          identifiers=_identifiers(root) if identifiers else None)
 
 
 # ----------------------------------------------------------------------------- writing

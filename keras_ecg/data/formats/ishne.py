@@ -11,12 +11,12 @@ pacemaker code, the recorder, the sampling rate in Hz and free text. Samples are
 interleaved by sample (lead 1, lead 2, ... for sample 0, then sample 1, ...); -32768 marks
 a missing sample and is read as NaN.
 
-:func:`open_file` checks the header (magic, CRC, counts, rate, the file's length) and returns
-a :class:`~keras_ecg.data.record_file.RecordFile` whose reader reads only the samples asked for
-(a seek and one read of that range): a 24-hour recording is annotated in bounded memory.
-:func:`read` is the whole recording as a :class:`~keras_ecg.data.wfdb_io.Record`. Both carry
-``start_time`` (ISO 8601 text, or ``None``); the subject's name, id, sex and birth date are
-read only with ``identifiers=True`` (``identifiers``, a dict). :func:`write` writes a record
+:func:`header` checks the header (magic, CRC, counts, rate, the file's length);
+:func:`ranges` gives :func:`keras_ecg.data.record_file.open_recording` a reader that reads only
+the samples asked for (a seek and one read of that range): a 24-hour recording is annotated in
+bounded memory. :func:`read` is the whole recording as a :class:`~keras_ecg.data.wfdb_io.Record`
+with ``start_time`` (ISO 8601 text, or ``None``); the subject's name, id, sex and birth date are
+read only with ``identifiers=True`` (``Record.identifiers``, a dict). :func:`write` writes a record
 (it builds the tests' files; it writes identifiers only when given them).
 """
 
@@ -33,7 +33,7 @@ from keras_ecg import _atomic
 from keras_ecg.data import rates, wfdb_io
 from keras_ecg.errors import DataError
 
-NAME = "ishne"
+NAME = "ISHNE Holter"
 MAGIC = b"ISHNE1.0"
 ANN_MAGIC = b"ANN  1.0"
 FIXED = 512  # bytes of the fixed header, after the magic (8) and the CRC (2)
@@ -163,34 +163,29 @@ def _identifiers(h: dict) -> dict:
             "sex": {1: "M", 2: "F"}.get(h["sex"]), "birth_date": _date(h["birth"])}
 
 
-def open_file(path, *, identifiers: bool = False):
-    """The ISHNE recording at ``path`` as a :class:`~keras_ecg.data.record_file.RecordFile` read in ranges."""
-    from keras_ecg.data import record_file
-
+def ranges(path):
+    """``(name, fs, leads, n_samples, reader)``: the ISHNE recording at ``path`` read in sample ranges
+    (:func:`keras_ecg.data.record_file.open_recording` takes it); ``reader(start, stop, channels)``."""
     p = pathlib.Path(path)
     h = header(p)
-    rec = record_file.RecordFile(p.stem, h["fs"], h["leads"], h["n_samples"], str(p), _Ranges(p, h))
-    rec.start_time = h["start_time"]
-    if identifiers:
-        rec.identifiers = _identifiers(h)
-    return rec
+    return p.stem, h["fs"], h["leads"], h["n_samples"], _Ranges(p, h)
 
 
 def read(path, *, identifiers: bool = False) -> wfdb_io.Record:
     """The whole ISHNE recording at ``path`` in mV (see the module doc)."""
-    f = open_file(path, identifiers=identifiers)
-    rec = wfdb_io.Record(f.name, f.signal, f.fs, f.leads, path=f.path)
-    rec.start_time = f.start_time
-    if identifiers:
-        rec.identifiers = f.identifiers
-    return rec
+    p = pathlib.Path(path)
+    h = header(p)
+    signal = _Ranges(p, h)(0, h["n_samples"], None)
+    return wfdb_io.Record(p.stem, signal, h["fs"], h["leads"], path=str(p), start_time=h["start_time"],
+                          identifiers=_identifiers(h) if identifiers else None)
 
 
 def write(path, record, *, resolution_nv: int = 1000, start: datetime.datetime | None = None,
           identifiers: dict | None = None, chunk: int = 1 << 20) -> pathlib.Path:
     """Write ``record`` (``signal`` in mV, ``fs``, ``leads``) as an ISHNE file, quantised to ``resolution_nv``.
 
-    ``identifiers`` (``first_name``, ``last_name``, ``id``) go into the header only when given.
+    ``identifiers`` (``first_name``, ``last_name``, ``id``, ``sex`` ``M``/``F``, ``birth_date`` a
+    :class:`datetime.date`) go into the header only when given.
     Written atomically, ``chunk`` samples at a time. NaN samples are written as missing (-32768)."""
     p = pathlib.Path(path)
     x = record.signal
@@ -199,12 +194,14 @@ def write(path, record, *, resolution_nv: int = 1000, start: datetime.datetime |
         raise DataError(f"{p}: an ISHNE file holds 1 to 12 leads, not {k}")
     codes = {v: c for c, v in LEADS.items()}
     ids = identifiers or {}
+    born = ids.get("birth_date")
     t = start or datetime.datetime(2000, 1, 1)
     pad12 = lambda v: tuple(v) + (0,) * (12 - len(v))  # noqa: E731
     fields = dict(var_size=0, n_samples=n, var_offset=PRE + FIXED, ecg_offset=PRE + FIXED, version=1,
                   first_name=ids.get("first_name", "").encode("latin-1"),
                   last_name=ids.get("last_name", "").encode("latin-1"), id=ids.get("id", "").encode("latin-1"),
-                  sex=0, race=0, birth=(0, 0, 0), record_date=(t.day, t.month, t.year), file_date=(t.day, t.month, t.year),
+                  sex={"M": 1, "F": 2}.get(ids.get("sex"), 0), race=0,
+                  birth=(born.day, born.month, born.year) if born else (0, 0, 0), record_date=(t.day, t.month, t.year), file_date=(t.day, t.month, t.year),
                   start=(t.hour, t.minute, t.second), n_leads=k, lead_spec=pad12([codes.get(name, 0) for name in record.leads]),
                   lead_quality=pad12([0] * k), resolution=pad12([resolution_nv] * k), pacemaker=0,
                   recorder=b"keras_ecg", fs=int(round(record.fs)), proprietary=b"", copyright=b"", reserved=b"")

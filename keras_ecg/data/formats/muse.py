@@ -15,7 +15,7 @@ order I, II, III, aVR, aVL, aVF, V1-V6 (``derived_leads`` names the ones compute
 that is stored is never replaced. Other stored leads follow in the file's order.
 
 ``PatientDemographics`` (name, id, birth date, sex, age) are read only when
-``identifiers=True`` (the record's ``identifiers``); ``start_time`` comes from
+``identifiers=True`` (``Record.identifiers``); ``start_time`` comes from
 ``TestDemographics``' ``AcquisitionDate`` and ``AcquisitionTime``.
 """
 
@@ -33,7 +33,7 @@ from keras_ecg.data import rates, wfdb_io
 from keras_ecg.data.formats import _xml
 from keras_ecg.errors import DataError
 
-NAME = "muse"
+NAME = "GE MUSE XML"
 _MV = {"VOLTS": 1e3, "MILLIVOLTS": 1.0, "MICROVOLTS": 1e-3, "NANOVOLTS": 1e-6}
 ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 DERIVED = {  # lead: its value from I and II
@@ -155,9 +155,11 @@ def read(path, *, identifiers: bool = False, waveform: str = "Rhythm") -> wfdb_i
                 stored[name] = f(stored["I"], stored["II"]).astype(np.float32)
                 derived.append(name)
     leads = [n for n in ORDER if n in stored] + [n for n in stored if n not in ORDER]
-    rec = wfdb_io.Record(p.stem, np.stack([stored[n] for n in leads], axis=1), fs, leads, path=str(p))
-    rec.start_time, rec.derived_leads = _start(root), derived
+    ids = None
     if identifiers:
         demo = root.find("PatientDemographics")
-        rec.identifiers = {} if demo is None else {k: _xml.text(demo.find(tag)) for tag, k in _PATIENT.items()}
+        ids = {} if demo is None else {k: _xml.text(demo.find(tag)) for tag, k in _PATIENT.items()}
+    rec = wfdb_io.Record(p.stem, np.stack([stored[n] for n in leads], axis=1), fs, leads, path=str(p),
+                         start_time=_start(root), identifiers=ids)
+    rec.derived_leads = derived
     return rec

@@ -261,3 +261,24 @@ def test_digitize_format_aecg_writes_the_pages_12_leads_as_the_wfdb_record_holds
     assert "DOE" not in xml.read_text() and "JANE" not in xml.read_text()
     with pytest.raises(SystemExit, match="unknown format 'scp'"):
         cli.main(["digitize", str(page), "--out", str(tmp_path / "o2"), "--format", "aecg,scp"])
+
+
+def test_aecg_sequence_sets_must_share_their_interval_and_kind_of_time(tmp_path):
+    sig = np.full((1000, 2), np.nan, dtype=np.float32)
+    sig[:500, 0] = 0.1
+    sig[500:, 1] = -0.2
+    p = aecg.write(tmp_path / "two.xml", wfdb_io.Record("two", sig, 500.0, ["I", "II"]))
+    text = p.read_text()
+    assert text.count("<sequenceSet>") == 2 and np.array_equal(np.isnan(aecg.read(p).signal), np.isnan(sig))
+    i = text.rindex('<increment value="0.002"')
+    p.write_text(text[:i] + '<increment value="0.004"' + text[i + len('<increment value="0.002"'):])
+    with pytest.raises(DataError, match="different sampling intervals"):
+        aecg.read(p)
+    i = text.rindex('xsi:type="GLIST_TS"><head value="')
+    head = text[i:].split('"')[3]
+    p.write_text(text.replace(f'xsi:type="GLIST_TS"><head value="{head}"', 'xsi:type="GLIST_PQ"><head value="1"'))
+    with pytest.raises(DataError, match="mix absolute and relative"):
+        aecg.read(p)
+    p.write_text(text.replace(head, "29990101000000.000000"))  # a set a thousand years on
+    with pytest.raises(DataError, match="wrong head"):
+        aecg.read(p)

@@ -37,9 +37,10 @@ def files(tmp_path_factory):
     assert cli.main(["synth-record", str(base), "--minutes", "1.5", "--seed", "3"]) == 0
     rec = signal_files.read(base, annotations="atr")
     rows = list(zip(rec.ann_samples.tolist(), rec.ann_symbols.tolist()))
-    kw = {"annotations": rows, "identifiers": PATIENT, "start_time": "2024-03-01T10:00:00"}
-    return {"wfdb": base, "dicom": dicom.write(folder / "holter.dcm", rec.signal, rec.fs, rec.leads, **kw),
-            "edf": edf_plus.write(folder / "holter.edf", rec.signal, rec.fs, rec.leads, **kw)}
+    rec.start_time = "2024-03-01T10:00:00"
+    kw = {"annotations": rows, "identifiers": PATIENT}
+    return {"wfdb": base, "dicom": dicom.write(folder / "holter.dcm", rec, **kw),
+            "edf": edf_plus.write(folder / "holter.edf", rec, **kw)}
 
 
 def _no_leak(folder: pathlib.Path, text: str = ""):
@@ -130,7 +131,7 @@ def test_explain_reads_an_edf_file(beat_model, files, tmp_path):
 
 
 def test_annotate_format_flag_refuses_unknown_formats(beat_model, files, tmp_path):
-    with pytest.raises(SystemExit, match="'edf,hl7': formats are wfdb, edf, dicom"):
+    with pytest.raises(SystemExit, match="unknown format 'hl7' \\(known: wfdb, edf, dicom\\)"):
         cli.main(["annotate", str(beat_model), str(files["edf"]), "--out", str(tmp_path / "x"), "--format", "edf,hl7"])
 
 
@@ -146,7 +147,7 @@ def test_digitize_writes_the_12_leads_as_a_dicom_12_lead_object(tmp_path):
     out = tmp_path / "out"
     assert cli.main(["digitize", str(page), "--out", str(out), "--fs", "250", "--format", "wfdb,dicom"]) == 0
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert names == ["Page_1.dat", "Page_1.dcm", "Page_1.hea", "Page_1.json", "Page_1_overlay.png"]
+    assert names == ["Page_1.csv", "Page_1.dat", "Page_1.dcm", "Page_1.hea", "Page_1.json", "Page_1_overlay.png"]
     assert pydicom.dcmread(out / "Page_1.dcm").SOPClassUID == dicom.TWELVE_LEAD
     d = signal_files.read(out / "Page_1.dcm")
     w = wfdb.rdrecord(str(out / "Page_1"))

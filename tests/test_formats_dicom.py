@@ -12,6 +12,12 @@ pydicom = pytest.importorskip("pydicom")
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
+def _rec(x, fs, leads, start=None):
+    from keras_ecg.data.wfdb_io import Record
+
+    return Record("rec", np.asarray(x, dtype=np.float32), float(fs), list(leads), start_time=start)
+
+
 def _signal(n=5000, k=12, seed=0):
     t = np.arange(n) / 500.0
     rng = np.random.default_rng(seed)
@@ -22,7 +28,7 @@ def test_round_trip_gives_the_samples_within_the_quantisation(tmp_path):
     x = _signal()
     x[3000, 0] = 40.0  # one lead past +-32 mV: written at a coarser sensitivity
     x[100:120, 4] = np.nan  # a lead not printed there: the padding value, read back as NaN
-    p = dicom.write(tmp_path / "ecg.dcm", x, 500.0, LEADS, start_time="2024-03-01T10:20:30")
+    p = dicom.write(tmp_path / "ecg.dcm", _rec(x, 500.0, LEADS, start="2024-03-01T10:20:30"))
     ds = pydicom.dcmread(p)
     assert ds.SOPClassUID == dicom.TWELVE_LEAD and ds.Modality == "ECG"
     sens = [float(ch.ChannelSensitivity) for ch in ds.WaveformSequence[0].ChannelDefinitionSequence]
@@ -48,7 +54,7 @@ def test_sop_class_follows_duration_rate_and_leads():
 def test_beat_annotations_are_read_and_written_as_a_waveform_annotation_sequence(tmp_path):
     x = _signal(k=2)
     rows = [(50, "+"), (100, "N"), (600, "V"), (610, "(AFIB"), (900, "A"), (2000, "PAUSE 2.4s")]
-    p = dicom.write(tmp_path / "a.dcm", x, 500.0, ["II", "V1"], annotations=rows, annotation_channel=1)
+    p = dicom.write(tmp_path / "a.dcm", _rec(x, 500.0, ["II", "V1"]), annotations=rows, annotation_channel=1)
     ds = pydicom.dcmread(p)
     items = ds.WaveformAnnotationSequence
     assert [a.UnformattedTextValue for a in items] == [t for _, t in rows]
@@ -62,7 +68,7 @@ def test_beat_annotations_are_read_and_written_as_a_waveform_annotation_sequence
 def test_ranges_read_as_the_whole_file_reads_without_holding_it(tmp_path):
     fs, n = 128.0, 128 * 3600  # an hour's ambulatory object, 3 leads
     x = np.sin(np.arange(n)[:, None] / np.array([30.0, 40.0, 50.0])) * np.array([1.0, 0.5, 2.0])
-    p = dicom.write(tmp_path / "holter.dcm", x, fs, ["II", "V1", "V5"])
+    p = dicom.write(tmp_path / "holter.dcm", _rec(x, fs, ["II", "V1", "V5"]))
     assert pydicom.dcmread(p).SOPClassUID == dicom.AMBULATORY
     rf = record_file.open_recording(p)
     whole = signal_files.read(p)
@@ -75,12 +81,10 @@ def test_ranges_read_as_the_whole_file_reads_without_holding_it(tmp_path):
 
 def test_start_time_and_identifiers_only_when_asked(tmp_path):
     ids = {"name": "DOE^JANE", "id": "MRN-0042", "birth_date": "1950-01-02", "sex": "F"}
-    p = dicom.write(tmp_path / "id.dcm", _signal(k=2), 500.0, ["II", "V1"], identifiers=ids)
+    p = dicom.write(tmp_path / "id.dcm", _rec(_signal(k=2), 500.0, ["II", "V1"]), identifiers=ids)
     assert signal_files.read(p).identifiers is None
     assert signal_files.read(p, identifiers=True).identifiers == ids
-    assert record_file.open_recording(p).identifiers is None
-    assert record_file.open_recording(p, identifiers=True).identifiers == ids
-    bare = dicom.write(tmp_path / "bare.dcm", _signal(k=2), 500.0, ["II", "V1"])
+    bare = dicom.write(tmp_path / "bare.dcm", _rec(_signal(k=2), 500.0, ["II", "V1"]))
     raw = bare.read_bytes()
     assert b"DOE" not in raw and str(pydicom.dcmread(bare).PatientName) == ""
 
@@ -89,7 +93,7 @@ def test_start_time_and_identifiers_only_when_asked(tmp_path):
 
 
 def _rewrite(tmp_path, name, change):
-    p = dicom.write(tmp_path / "ok.dcm", _signal(n=1000, k=2), 500.0, ["II", "V1"])
+    p = dicom.write(tmp_path / "ok.dcm", _rec(_signal(n=1000, k=2), 500.0, ["II", "V1"]))
     ds = pydicom.dcmread(p)
     change(ds)
     out = tmp_path / name
@@ -106,7 +110,7 @@ def _refused(path, match):
 
 
 def test_truncated_object_is_refused(tmp_path):
-    p = dicom.write(tmp_path / "ok.dcm", _signal(n=1000, k=2), 500.0, ["II", "V1"])
+    p = dicom.write(tmp_path / "ok.dcm", _rec(_signal(n=1000, k=2), 500.0, ["II", "V1"]))
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(p.read_bytes()[:-1500])
     _refused(cut, "cut.dcm: (truncated DICOM waveform|cannot read the DICOM file)")
@@ -157,7 +161,7 @@ def test_dicom_without_waveform_and_other_objects_are_refused(tmp_path):
 
 
 def test_name_and_content_disagree_in_one_line(tmp_path):
-    p = dicom.write(tmp_path / "ok.dcm", _signal(n=1000, k=2), 500.0, ["II", "V1"])
+    p = dicom.write(tmp_path / "ok.dcm", _rec(_signal(n=1000, k=2), 500.0, ["II", "V1"]))
     edf = tmp_path / "really_dicom.edf"
     edf.write_bytes(p.read_bytes())
     with pytest.raises(DataError, match=r"really_dicom.edf: named as EDF/EDF\+/BDF \(.edf\) but holds DICOM content"):

@@ -36,11 +36,10 @@ _BITS = {"8": 8, "16": 16, "61": 16, "80": 8, "160": 16, "212": 12, "24": 24, "3
 class RecordFile:
     """A recording read in ranges (see the module doc)."""
 
-    def __init__(self, name, fs, leads, n_samples, path, reader, signal=None, start_time=None, identifiers=None):
+    def __init__(self, name, fs, leads, n_samples, path, reader, signal=None):
         self.name, self.fs, self.leads, self.path = name, float(fs), list(leads), path
         self.n_samples = int(n_samples)
         self.ann_samples = self.ann_symbols = None
-        self.start_time, self.identifiers = start_time, identifiers
         self._reader = reader  # (start, stop, channel indices or None) -> float32 (stop - start, k)
         self._signal = signal
 
@@ -120,20 +119,17 @@ def _wfdb_file(base: pathlib.Path) -> RecordFile:
     return RecordFile(base.name, float(h.fs), list(h.sig_name), int(h.sig_len), str(base), _WfdbRanges(base, h))
 
 
-def open_recording(path, fs: float | None = None, identifiers: bool = False) -> RecordFile:
-    """The recording at ``path`` opened for reading in ranges (see the module doc); ``fs`` for a CSV only;
-    ``identifiers``: keep the patient fields of a file's header (``RecordFile.identifiers``)."""
+def open_recording(path, fs: float | None = None) -> RecordFile:
+    """The recording at ``path`` opened for reading in ranges (see the module doc); ``fs`` for a CSV only."""
     p = pathlib.Path(path)
     k = signal_files.kind(p)
     if k not in ("wfdb", "csv") and hasattr(formats.module(k), "ranges"):
-        h, n, reader = formats.module(k).ranges(p, identifiers=identifiers)
-        rates.check(h.fs, f"{p}: {formats.module(k).NAME}")
-        return RecordFile(h.name, h.fs, h.leads, n, h.path, reader, start_time=h.start_time,
-                          identifiers=h.identifiers)
+        name, rate, leads, n, reader = formats.module(k).ranges(p)
+        rates.check(rate, f"{p}: {formats.module(k).NAME}")
+        return RecordFile(name, rate, leads, n, str(p), reader)
     if k != "wfdb":
-        rec = signal_files.read(p, fs=fs, annotations=None, identifiers=identifiers)
-        return RecordFile(rec.name, rec.fs, rec.leads, len(rec.signal), rec.path, None, signal=rec.signal,
-                          start_time=rec.start_time, identifiers=rec.identifiers)
+        rec = signal_files.read(p, fs=fs, annotations=None)
+        return RecordFile(rec.name, rec.fs, rec.leads, len(rec.signal), rec.path, None, signal=rec.signal)
     base = p.with_suffix("") if p.suffix in (".hea", ".dat", ".atr") else p
     try:
         return _wfdb_file(base)

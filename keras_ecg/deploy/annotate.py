@@ -98,8 +98,7 @@ def _classes(probs, card):
     return [names[k] for k in probs.argmax(axis=1)]
 
 
-def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 1800.0,
-             identifiers: bool = False) -> Annotation:
+def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 1800.0) -> Annotation:
     """Detect and classify every beat of the recording at ``path`` with ``classifier`` (:mod:`runtime`).
 
     The recording is read and processed ``chunk_s`` seconds at a time, in memory bounded by the
@@ -107,8 +106,6 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
     a :class:`~keras_ecg.data.record_file.RecordFile`, whose ``signal`` is read when first used
     (``n_samples`` and ``read(start, stop, leads)`` read nothing or a range). ``chunk_s=None``: the
     whole recording in memory, in one piece (``a.record`` a :class:`~keras_ecg.data.wfdb_io.Record`).
-    ``identifiers``: keep the patient fields of the file's header on ``a.record`` (written only into the
-    EDF+ and DICOM outputs, see the module doc).
     """
     from keras_ecg.deploy import beat_stream
 
@@ -117,9 +114,9 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
         raise DataError(f"{classifier.path}: annotate needs a beat classifier (waveform input cut around R peaks); "
                         f"this model takes {card.input_kind} input")
     if chunk_s is None:
-        b = beat_stream.classify_whole(classifier, path, fs, identifiers=identifiers)
+        b = beat_stream.classify_whole(classifier, path, fs)
     else:
-        b = beat_stream.classify_record(classifier, path, fs, chunk_s, identifiers=identifiers)
+        b = beat_stream.classify_record(classifier, path, fs, chunk_s)
     probs, unsure = calibrated(b.outputs, card.calibration)
     return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure,
                       quality=b.quality, unreadable_beats=b.unreadable_beats)
@@ -194,9 +191,11 @@ def _span_signal(rec, lead: int, spans, margin_s: float = 5.0) -> np.ndarray:
     return x
 
 
-def _format_files(a: Annotation, out: pathlib.Path, name: str, formats) -> dict:
-    """The EDF+ and DICOM annotation files of ``formats`` (see the module doc); ``{kind: path}``."""
+def _format_files(a: Annotation, out: pathlib.Path, name: str, formats, identifiers: bool) -> dict:
+    """The EDF+ and DICOM annotation files of ``formats`` (see the module doc); ``{kind: path}``. The recording
+    is read whole once more, with its start time and (``identifiers``) its patient fields."""
     from keras_ecg.data import formats as F
+    from keras_ecg.data import signal_files
 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -208,23 +207,23 @@ def _format_files(a: Annotation, out: pathlib.Path, name: str, formats) -> dict:
     symbols = [synthetic_wfdb.SYMBOLS.get(c, "Q") for c in a.classes]
     sample, symbol, aux = rhythm_files.annotations(a.samples, symbols, rec.fs, a.classes, a.episodes or [])
     rows = [(int(s), x or y) for s, y, x in zip(sample, symbol, aux)]
-    signal = rec.signal
-    kw = {"annotations": rows, "identifiers": getattr(rec, "identifiers", None),
-          "start_time": getattr(rec, "start_time", None)}
+    full = signal_files.read(rec.path, fs=rec.fs, annotations=None, identifiers=identifiers)
     paths = {}
     for f in wanted:
         module, suffix = WRITERS[f]
-        extra = {"annotation_channel": rec.leads.index(a.lead)} if f == "dicom" else {}
-        paths[f"{f}_annotations"] = F.module(module).write(out / f"{name}_annotations{suffix}", signal, rec.fs,
-                                                            list(rec.leads), **kw, **extra)
+        extra = {"annotation_channel": full.leads.index(a.lead)} if f == "dicom" else {}
+        paths[f"{f}_annotations"] = F.module(module).write(out / f"{name}_annotations{suffix}", full,
+                                                            annotations=rows, identifiers=full.identifiers, **extra)
     return paths
 
 
-def write(a: Annotation, card, out, spans=None, title: str = "", formats=("wfdb",)) -> dict:
+def write(a: Annotation, card, out, spans=None, title: str = "", formats=("wfdb",),
+          identifiers: bool = False) -> dict:
     """Write the annotation files of ``a`` into the folder ``out``; ``{kind: path}``.
 
     ``a`` without its rhythm gets it here (:func:`with_rhythm`). ``formats``: ``wfdb`` (always written),
-    ``edf``, ``dicom`` (see the module doc).
+    ``edf``, ``dicom``; ``identifiers``: copy the input file's patient fields into the EDF+ and DICOM
+    files (see the module doc).
     """
     a = with_rhythm(a, card)
     out = pathlib.Path(out)
@@ -249,7 +248,7 @@ def write(a: Annotation, card, out, spans=None, title: str = "", formats=("wfdb"
              "summary_txt": out / f"{name}_summary.txt", "strip_chart": out / f"{name}_strip.png"}
     if out / f"{name}.dat" in written:
         paths["signal"] = out / f"{name}.dat"
-    paths.update(_format_files(a, out, name, formats))
+    paths.update(_format_files(a, out, name, formats, identifiers))
     _atomic.write_text(paths["beats_csv"], _beats_csv(a, card))
     _atomic.write_text(paths["episodes_csv"], rhythm_files.episodes_csv(a.episodes))
     _atomic.write_json(paths["summary_json"], summ)

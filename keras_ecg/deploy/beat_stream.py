@@ -59,13 +59,11 @@ def _drop_unreadable(b: "Beats") -> "Beats":
                                unreadable_beats=int((~keep).sum()))
 
 
-def classify_record(classifier, path, fs: float | None = None, chunk_s: float = chunked.CHUNK_S,
-                    identifiers: bool = False) -> Beats:
-    """The beats of the recording at ``path``, ``chunk_s`` seconds at a time (see the module doc);
-    ``identifiers``: keep the patient fields of the file's header on the record (for ``--keep-identifiers``)."""
+def classify_record(classifier, path, fs: float | None = None, chunk_s: float = chunked.CHUNK_S) -> Beats:
+    """The beats of the recording at ``path``, ``chunk_s`` seconds at a time (see the module doc)."""
     card = classifier.card
     clock = _Clock()
-    rec = clock.time("read", record_file.open_recording, path, fs=fs, identifiers=identifiers)
+    rec = clock.time("read", record_file.open_recording, path, fs=fs)
     spec = B.BeatSpec.from_card(card.preprocessing)
     where = rec.path or str(path)
     lead = B.choose_leads(rec.leads, spec.leads[:1], where)[0]
@@ -90,11 +88,11 @@ def classify_record(classifier, path, fs: float | None = None, chunk_s: float = 
                                   clock.seconds(), q))
 
 
-def classify_whole(classifier, path, fs: float | None = None, identifiers: bool = False) -> Beats:
+def classify_whole(classifier, path, fs: float | None = None) -> Beats:
     """:func:`classify_record` with the whole recording in memory, in one piece."""
     card = classifier.card
     t = {"start": time.perf_counter()}
-    rec = signal_files.read(path, fs=fs, annotations=None, identifiers=identifiers)
+    rec = signal_files.read(path, fs=fs, annotations=None)
     t["read"] = time.perf_counter()
     spec = B.BeatSpec.from_card(card.preprocessing)
     where = rec.path or str(path)

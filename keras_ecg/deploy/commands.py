@@ -131,8 +131,9 @@ def annotate(argv) -> int:
         for rec in args.records:  # two records of one name are refused (their name is inside the WFDB files)
             o.claim(A.output_name(rec), rec, refuse=True)
         for rec in args.records:
-            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs, identifiers=args.keep_identifiers), clf.card)
-            paths = A.write(a, clf.card, o.stage, spans=args.span, formats=args.format)
+            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
+            paths = A.write(a, clf.card, o.stage, spans=args.span, formats=args.format,
+                            identifiers=args.keep_identifiers)
             o.add(o.claim(A.output_name(rec), rec, refuse=True), paths.values())
             print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
                                f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "

@@ -48,9 +48,10 @@ def digitize(argv) -> int:
     from keras_ecg.data import formats
     from keras_ecg.data.images.digitize_io import FORMATS
 
-    p.add_argument("--format", type=formats.flag(FORMATS), default=("wfdb", "csv"),
-                   help="signal files to write, comma-separated: wfdb, csv, dicom (a DICOM 12-lead ECG object of "
-                        "the 12 leads); default wfdb,csv")
+    p.add_argument("--format", type=formats.flag(FORMATS, always=("wfdb", "csv")), default=("wfdb", "csv"),
+                   metavar="LIST", help="also write the 12 leads in these formats, comma-separated: aecg (HL7 aECG "
+                   "XML, NAME.xml), dicom (a DICOM 12-lead ECG object, NAME.dcm); the WFDB record and the CSV "
+                   "are always written")
     args = p.parse_args(argv)
     from keras_ecg.data.images import digitize as dg
     from keras_ecg.data.images import digitize_io

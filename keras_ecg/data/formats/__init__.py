@@ -16,12 +16,13 @@ skipped. :func:`recognise` is what the readers call: the format of a file by its
 one-line error for a file whose name claims another format (:data:`CLAIMED`) or whose content is
 none of them.
 
-A module may also offer ``ranges(path, *, identifiers=False) -> (header, n_samples, reader)``: the
-recording read in sample ranges, in memory bounded by the range (:mod:`keras_ecg.data.record_file`);
-``header`` is the ``Record`` without samples (signal of shape ``(0, leads)``), ``reader(start, stop,
-channel indices or None) -> float32 (stop - start, k)`` in mV. Without it a recording is read whole.
-And ``write(path, signal, fs, leads, *, annotations=(), identifiers=None, start_time=None)``: the
-recording and its ``(sample, text)`` annotations written as a file of the format.
+A module may also offer ``ranges(path) -> (name, fs, leads, n_samples, reader)``, ``reader(start,
+stop, channel indices or None) -> float32 (stop - start, k)`` in mV: the recording read in sample
+ranges, in memory bounded by the range (:mod:`keras_ecg.data.record_file`); without it a
+recording is read whole. And ``write(path, record, *, identifiers=None, ...)``: a ``Record``
+(signal in mV, ``fs``, ``leads``, ``start_time``) written as a file of the format, the patient
+fields only where ``identifiers`` are given; the DICOM and EDF+ writers also take
+``annotations``, ``(sample, text)`` pairs.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def flag(allowed, always=()):
         names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
         bad = [n for n in names if n not in allowed]
         if bad or not names:
-            raise argparse.ArgumentTypeError(f"{text!r}: formats are {', '.join(allowed)} (comma-separated)")
+            raise argparse.ArgumentTypeError(f"unknown format {(bad or [text])[0]!r} (known: {', '.join(allowed)})")
         return tuple(n for n in allowed if n in names or n in always)
 
     return parse

@@ -252,28 +252,22 @@ def _beat_annotations(ds, g: Group, p):
     return np.array([s for s, _ in out], dtype=np.int64), np.array([t for _, t in out], dtype="U2")
 
 
-def _header(ds, g: Group, p: pathlib.Path, identifiers: bool, signal=None):
-    """The :class:`~keras_ecg.data.wfdb_io.Record` of ``ds`` with ``signal`` (none: ``(0, leads)``)."""
-    from keras_ecg.data.wfdb_io import Record
-
-    ids = {key: str(ds.get(k, "") or "") for k, key in IDENTIFIERS.items()} if identifiers else None
-    if ids and len(ids["birth_date"]) == 8 and ids["birth_date"].isdigit():  # DICOM DA -> ISO 8601
-        b = ids["birth_date"]
-        ids["birth_date"] = f"{b[:4]}-{b[4:6]}-{b[6:]}"
-    sig = np.zeros((0, len(g.keep)), np.float32) if signal is None else signal
-    return Record(p.stem, sig, g.fs, list(g.leads), path=str(p), start_time=_start_time(ds), identifiers=ids)
-
-
 def read(path, *, identifiers: bool = False):
     """The recording in the DICOM ECG waveform object at ``path`` (see the module doc)."""
+    from keras_ecg.data.wfdb_io import Record
+
     p = pathlib.Path(path)
     ds = _dataset(p)
     g = _group(ds, p, _little(ds))
     stored = np.frombuffer(_data(ds, g, p), dtype=g.dtype, count=g.n_samples * g.n_channels)
     stored = stored.reshape(g.n_samples, g.n_channels)[:, g.keep]
-    rec = _header(ds, g, p, identifiers, _physical(stored, g, slice(None)))
-    rec.ann_samples, rec.ann_symbols = _beat_annotations(ds, g, p)
-    return rec
+    ids = {key: str(ds.get(k, "") or "") for k, key in IDENTIFIERS.items()} if identifiers else None
+    if ids and len(ids["birth_date"]) == 8 and ids["birth_date"].isdigit():  # DICOM DA -> ISO 8601
+        b = ids["birth_date"]
+        ids["birth_date"] = f"{b[:4]}-{b[4:6]}-{b[6:]}"
+    samples, symbols = _beat_annotations(ds, g, p)
+    return Record(p.stem, _physical(stored, g, slice(None)), g.fs, list(g.leads), samples, symbols, str(p),
+                  start_time=_start_time(ds), identifiers=ids)
 
 
 def _offset(p: pathlib.Path, data: bytes) -> int | None:
@@ -291,19 +285,18 @@ def _offset(p: pathlib.Path, data: bytes) -> int | None:
     return None
 
 
-def ranges(path, *, identifiers: bool = False):
-    """``(header, n_samples, reader)``: the group's kept channels read in sample ranges from a memory map of
-    the file (see the module doc); an object whose data cannot be mapped is read whole."""
+def ranges(path):
+    """``(name, fs, leads, n_samples, reader)``: the group's kept channels read in sample ranges from a memory
+    map of the file (see the module doc); an object whose data cannot be mapped is read whole."""
     p = pathlib.Path(path)
     ds = _dataset(p)
     g = _group(ds, p, _little(ds))
     data = _data(ds, g, p)
     at = _offset(p, data)
     if at is None:
-        rec = read(p, identifiers=identifiers)
-        return rec, len(rec.signal), lambda a, b, idx=None: np.array(
+        rec = read(p)
+        return rec.name, rec.fs, rec.leads, len(rec.signal), lambda a, b, idx=None: np.array(
             rec.signal[a:b] if idx is None else rec.signal[a:b][:, idx], dtype=np.float32)
-    head = _header(ds, g, p, identifiers)
     del ds, data
     mm = np.memmap(p, dtype=g.dtype, mode="r", offset=at, shape=(g.n_samples, g.n_channels))
 
@@ -311,7 +304,7 @@ def ranges(path, *, identifiers: bool = False):
         cols = list(range(len(g.keep))) if idx is None else list(idx)
         return _physical(np.asarray(mm[start:stop][:, [g.keep[k] for k in cols]]), g, cols)
 
-    return head, g.n_samples, reader
+    return p.stem, g.fs, list(g.leads), g.n_samples, reader
 
 
 # ----------------------------------------------------------------------------- writing
@@ -443,12 +436,16 @@ def dataset(signal, fs: float, leads, *, annotations=(), annotation_channel: int
     return ds
 
 
-def write(path, signal, fs: float, leads, **kwargs) -> pathlib.Path:
-    """Write :func:`dataset` as a DICOM file at ``path``, atomically; the path."""
+def write(path, record, *, annotations=(), annotation_channel: int = 0, identifiers=None,
+          description: str = "") -> pathlib.Path:
+    """Write ``record`` (a :class:`~keras_ecg.data.wfdb_io.Record`: signal in mV, ``fs``, ``leads``,
+    ``start_time``) as a DICOM ECG waveform file at ``path`` (:func:`dataset`), atomically; the path."""
     from keras_ecg import _atomic
 
     try:
-        ds = dataset(signal, fs, leads, **kwargs)
+        ds = dataset(record.signal, record.fs, record.leads, annotations=annotations,
+                     annotation_channel=annotation_channel, identifiers=identifiers,
+                     start_time=record.start_time, description=description)
     except DataError as e:
         raise DataError(f"{path}: {e}") from None
     buf = io.BytesIO()

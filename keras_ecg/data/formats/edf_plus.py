@@ -165,12 +165,18 @@ def _ecg_channels(h: Header, p) -> list:
     return [i for i in (ecg or sig) if h.channels[i].fs == fs]
 
 
-def _open(p: pathlib.Path):
-    """``(header, edfio object)``: the file checked, then opened lazily (memory-mapped)."""
+def continuous_header(p: pathlib.Path) -> Header:
+    """:func:`header`, refused in one line for a discontinuous EDF+ (EDF+D) file."""
     h = header(p)
     if h.discontinuous:
         raise DataError(f"{p}: a discontinuous EDF+ file (EDF+D): its data records are not one time line; "
                         "keras_ecg reads continuous EDF/EDF+ (EDF+C) and BDF")
+    return h
+
+
+def _open(p: pathlib.Path):
+    """``(header, edfio object)``: the file checked, then opened lazily (memory-mapped)."""
+    h = continuous_header(p)
     edfio = _edfio()
     try:
         with warnings.catch_warnings():
@@ -245,22 +251,14 @@ def _identifiers(f) -> dict:
     return out
 
 
-def _header_record(p: pathlib.Path, h: Header, f, idx, identifiers: bool, signal=None):
-    from keras_ecg.data.wfdb_io import Record
-
-    sig = np.zeros((0, len(idx)), np.float32) if signal is None else signal
-    return Record(p.stem, sig, h.channels[idx[0]].fs, [h.channels[i].label for i in idx], path=str(p),
-                  start_time=_start_time(f), identifiers=_identifiers(f) if identifiers else None)
-
-
-def ranges(path, *, identifiers: bool = False):
-    """``(header, n_samples, reader)``: the ECG channels read in sample ranges (see the module doc)."""
+def ranges(path):
+    """``(name, fs, leads, n_samples, reader)``: the ECG channels read in sample ranges (see the module doc)."""
     p = pathlib.Path(path)
-    h, f = _open(p)
+    h = continuous_header(p)
     idx = _ecg_channels(h, p)
     _check_rates(h, idx, p)
     read_range, n = _reader(h, p, idx)
-    return _header_record(p, h, f, idx, identifiers), n, read_range
+    return p.stem, h.channels[idx[0]].fs, [h.channels[i].label for i in idx], n, read_range
 
 
 def _start_time(f) -> str | None:
@@ -292,15 +290,17 @@ def _beat_annotations(f, fs: float, n: int, p):
 
 def read(path, *, identifiers: bool = False):
     """The recording in the EDF/EDF+/BDF file at ``path`` (see the module doc)."""
+    from keras_ecg.data.wfdb_io import Record
+
     p = pathlib.Path(path)
     h, f = _open(p)
     idx = _ecg_channels(h, p)
     _check_rates(h, idx, p)
     read_range, n = _reader(h, p, idx)
-    rec = _header_record(p, h, f, idx, identifiers, read_range(0, n))
-    if h.annotations:
-        rec.ann_samples, rec.ann_symbols = _beat_annotations(f, rec.fs, n, p)
-    return rec
+    fs = h.channels[idx[0]].fs
+    samples, symbols = _beat_annotations(f, fs, n, p) if h.annotations else (None, None)
+    return Record(p.stem, read_range(0, n), fs, [h.channels[i].label for i in idx], samples, symbols, str(p),
+                  start_time=_start_time(f), identifiers=_identifiers(f) if identifiers else None)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -323,8 +323,9 @@ def _patient(edfio, identifiers):
                          birthdate=birth, name=field(identifiers.get("name")))
 
 
-def write(path, signal, fs: float, leads, *, annotations=(), identifiers=None, start_time=None) -> pathlib.Path:
-    """Write ``signal`` (samples, leads) in mV at ``fs`` and its ``(sample, text)`` annotations as an EDF+ file
+def write(path, record, *, annotations=(), identifiers=None) -> pathlib.Path:
+    """Write ``record`` (a :class:`~keras_ecg.data.wfdb_io.Record`: signal (samples, leads) in mV, ``fs``, ``leads``,
+    ``start_time``) and its ``(sample, text)`` annotations as an EDF+ file
     (EDF+C) at ``path``, atomically; the path. Each lead is stored in 16 bits over its own range (rounded out
     to 1 uV); a NaN sample is written as the range's minimum (EDF has no missing value); the last data record
     is filled up with the last sample (EDF holds whole records of 1 s, or 2, 5, ... s where the rate needs
@@ -333,7 +334,8 @@ def write(path, signal, fs: float, leads, *, annotations=(), identifiers=None, s
     from keras_ecg import _atomic
 
     edfio = _edfio()
-    x = np.asarray(signal, dtype=np.float64)
+    x, fs, leads, start_time = np.asarray(record.signal, dtype=np.float64), float(record.fs), record.leads, \
+        record.start_time
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != len(leads):
         raise DataError(f"an EDF+ file needs (samples, leads) samples, got {x.shape} for {len(leads)} leads")
     dur = next((d for d in (1, 2, 5, 10, 20, 50, 100) if abs(fs * d - round(fs * d)) < 1e-6), None)

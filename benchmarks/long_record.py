@@ -145,11 +145,13 @@ def measure(label, code, record, repeats, args) -> dict:
 
 def markdown(result) -> str:
     m = result["machine"]
-    lines = [f"# Long record: {result['record']['minutes']:g} min, {result['record']['leads']} at 360 Hz, annotated "
+    fs = next((r["fs"] for b in result["runs"] for r in b["repeats"] if "fs" in r), 360)
+    made = "given with `--record`" if result["record"].get("given") else "synthetic, `keras-ecg synth-record`"
+    lines = [f"# Long record: {result['record']['minutes']:g} min, {result['record']['leads']} at {fs:g} Hz, annotated "
              "with rhythm", "",
              f"- {result['date']}; CPU {m['cpu']}, {m['cores']} cores; load average before {m['load_before']}, "
              f"after {m['load_after']}.",
-             f"- Record: `{result['record']['path']}` (synthetic, `keras-ecg synth-record`; generation not timed). "
+             f"- Record: `{result['record']['path']}` ({made}; generation not timed). "
              f"Model `{result['model']}`.",
              f"- Targets: wall (annotate + rhythm) <= {TARGET_WALL_S:g} s, peak RSS <= {TARGET_RSS_MB:g} MB, "
              "every repeat. Each repeat is a fresh process; `process` adds interpreter start, imports and model load.",
@@ -214,6 +216,7 @@ def main(argv=None) -> int:
               "targets": {"wall_s": TARGET_WALL_S, "peak_rss_mb": TARGET_RSS_MB}, "runs": runs,
               "versions": _versions()}
     if args.record:
+        result["record"]["given"] = True
         result["record"]["minutes"] = next((r["record_s"] / 60 for b in runs for r in b["repeats"]
                                             if "record_s" in r), 0.0)
         result["record"]["leads"] = next((",".join(r["leads"]) for b in runs for r in b["repeats"]

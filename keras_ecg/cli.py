@@ -11,7 +11,7 @@
     keras-ecg pretrained                                             # the shipped models
     keras-ecg calibrate MODEL DATA...                                # fit calibration on validation data
     keras-ecg explain MODEL INPUT... --out DIR                       # Grad-CAM / integrated gradients
-    keras-ecg digitize PAGE... --out DIR                             # page images -> signals (WFDB, CSV)
+    keras-ecg digitize PAGE... --out DIR                             # page images -> signals (WFDB, CSV, DICOM)
     keras-ecg serve MODEL... [--host 127.0.0.1] [--port 8000]        # the models over HTTP (FastAPI)
     keras-ecg --version                                              # the installed keras-ecg version
 
@@ -40,7 +40,8 @@ def _predict(argv) -> int:
                 description="Classify ECG images, folders of images, WFDB records or CSVs of beats.")
     p.add_argument("model", help="a .keras file (with model_card.json beside it) or its folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image file, folder of images, WFDB record (path without extension or .hea), CSV of beats")
+                   help="image file, folder of images, WFDB record (path without extension or .hea), CSV of beats, or a "
+                        "recording file read by its content (DICOM waveform, EDF/EDF+, aECG, MUSE XML, ISHNE)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="Keras backend (default: $KERAS_BACKEND or jax)")

@@ -134,7 +134,7 @@ def test_edf_channels_at_mixed_rates_are_read_at_the_ecg_rate_in_mv(rec, tmp_pat
 def test_edf_problems_are_one_line(tmp_path):
     bad = tmp_path / "short.edf"
     bad.write_bytes(b"0" * 100)
-    with pytest.raises(DataError, match="short.edf: not an EDF file"):
+    with pytest.raises(DataError, match=r"short.edf: named as EDF/EDF\+/BDF \(.edf\) but holds none of the formats"):
         signal_files.read(bad)
     low = tmp_path / "low.edf"
     _edf(low, [("ECG", 50, np.zeros(500), "mV", (-5, 5))])

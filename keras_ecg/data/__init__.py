@@ -2,7 +2,7 @@
 
 from keras_ecg.data.dataset import Dataset
 
-_SUBMODULES = ("cache", "features", "mitbih", "pipeline", "signal", "splits", "synthetic")
+_SUBMODULES = ("cache", "features", "formats", "mitbih", "pipeline", "signal", "signal_files", "splits", "synthetic")
 
 __all__ = ["Dataset", *_SUBMODULES]
 

@@ -26,6 +26,7 @@ in the order of the card's ``inputs``.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 
 import numpy as np
 
@@ -81,20 +82,21 @@ def _finite(x, where, leads) -> None:
 
 
 def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
-    """The model inputs for every beat of the WFDB record at ``path`` (see the module doc).
+    """The model inputs for every beat of the recording at ``path`` (see the module doc): a WFDB record or a
+    file read by its content (:func:`keras_ecg.data.signal_files.read`: DICOM, EDF, ...).
 
     ``peaks`` (sample indices at the record's rate) overrides the beats: e.g.
     detected R peaks for a record that has reference annotations. ``lead``
     names the record's lead to read as the card's first lead (``--lead``).
     """
     from keras_ecg.data import beats as B
-    from keras_ecg.data import mitbih
+    from keras_ecg.data import mitbih, signal_files
     from keras_ecg.data import signal as S
 
     if prep.format == "kaggle_csv":
         raise DataError(f"{path}: this model was trained on Kaggle CSV beats; predict on a CSV of such beats")
     try:
-        rec = mitbih.load_record(path)
+        rec = signal_files.read(path, annotations="atr")
         spec = B.BeatSpec.from_card(prep)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: {str(e).splitlines()[0]}") from None
@@ -107,7 +109,8 @@ def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
         peaks, how = np.asarray(peaks, dtype=np.int64), "given R peaks"
     elif rec.ann_samples is not None:
         keep = np.isin(rec.ann_symbols, list(mitbih.AAMI_MAP))
-        peaks, how = rec.ann_samples[keep], "annotated beats (.atr)"
+        in_file = pathlib.Path(rec.path).is_file()  # a WFDB record's path is its name without extension
+        peaks, how = rec.ann_samples[keep], "annotated beats (in the file)" if in_file else "annotated beats (.atr)"
     else:
         peaks, how = np.asarray(S.detect_r_peaks(lead0, rec.fs), dtype=np.int64), "detected R peaks"
     try:

@@ -9,9 +9,10 @@ checks it (rate, signals, signal-file sizes) and :meth:`RecordFile.read` reads a
 range with wfdb's ``sampfrom``/``sampto``, in physical units (float32, NaN where a sample
 is invalid) computed exactly as ``load_record`` computes them. The header's checksums are
 verified once every sample has been read in order (reads that overlap or follow the samples
-read so far, as a chunked pass makes them). A CSV or EDF file cannot be read in ranges: it
-is read whole (:func:`keras_ecg.data.signal_files.read`) and :meth:`RecordFile.read`
-slices it. Every problem is a :class:`~keras_ecg.errors.DataError` naming the file.
+read so far, as a chunked pass makes them). A file read by content whose format module offers
+``ranges`` (EDF/EDF+/BDF, DICOM waveform: :mod:`keras_ecg.data.formats`) is read in ranges
+by that module, in memory bounded by the range. A CSV, or a format without ranged reading,
+is read whole (:func:`keras_ecg.data.signal_files.read`) and :meth:`RecordFile.read` slices it. Every problem is a :class:`~keras_ecg.errors.DataError` naming the file.
 
 A :class:`RecordFile` has the attributes of a :class:`~keras_ecg.data.wfdb_io.Record`
 (``name``, ``signal``, ``fs``, ``leads``, ``path``, ``lead()``), plus ``n_samples`` and
@@ -25,7 +26,7 @@ import pathlib
 
 import numpy as np
 
-from keras_ecg.data import signal_files, wfdb_io
+from keras_ecg.data import formats, rates, signal_files, wfdb_io
 from keras_ecg.errors import DataError
 
 # Bits of each WFDB format's samples: the smallest integer type wfdb may return them in.
@@ -121,7 +122,12 @@ def _wfdb_file(base: pathlib.Path) -> RecordFile:
 def open_recording(path, fs: float | None = None) -> RecordFile:
     """The recording at ``path`` opened for reading in ranges (see the module doc); ``fs`` for a CSV only."""
     p = pathlib.Path(path)
-    if signal_files.kind(p) != "wfdb":
+    k = signal_files.kind(p)
+    if k not in ("wfdb", "csv") and hasattr(formats.module(k), "ranges"):
+        name, rate, leads, n, reader = formats.module(k).ranges(p)
+        rates.check(rate, f"{p}: {formats.module(k).NAME}")
+        return RecordFile(name, rate, leads, n, str(p), reader)
+    if k != "wfdb":
         rec = signal_files.read(p, fs=fs, annotations=None)
         return RecordFile(rec.name, rec.fs, rec.leads, len(rec.signal), rec.path, None, signal=rec.signal)
     base = p.with_suffix("") if p.suffix in (".hea", ".dat", ".atr") else p

@@ -6,12 +6,15 @@
   ``seconds``/``time_s``/``sample``, or an unnamed first column that rises in equal steps (no ECG
   does). Its step must agree with ``fs`` (seconds, milliseconds or sample numbers), else the file
   is refused: a wrong ``--fs`` would shift every time and rate silently;
-* EDF (``.edf``): every channel at its own rate, in mV, the ECG channels kept
-  (:mod:`keras_ecg.data.edf`); the file carries its rate and lead names.
+* any other file by its content, whatever its name (:mod:`keras_ecg.data.formats`): DICOM
+  waveform, EDF/EDF+/BDF, and the other formats of that package; the file carries its rate
+  and lead names (and, where the format does, beat annotations and a start time). A file
+  whose name claims one format and holds another is refused in one line.
 
 Rates outside :mod:`keras_ecg.data.rates`'s range are refused (``fs`` of a CSV too). The
-record's ``path`` is the file itself for a CSV or EDF, the path without extension for WFDB.
-Every problem is a :class:`~keras_ecg.errors.DataError` naming the file.
+record's ``path`` is the file itself for a CSV or a file read by content, the path without
+extension for WFDB. Patient identifiers of a file's header are read only with
+``identifiers=True``. Every problem is a :class:`~keras_ecg.errors.DataError` naming the file.
 """
 
 from __future__ import annotations
@@ -21,24 +24,30 @@ import pathlib
 
 import numpy as np
 
-from keras_ecg.data import rates, wfdb_io
+from keras_ecg.data import formats, rates, wfdb_io
 from keras_ecg.errors import DataError
 
 TIME_COLUMNS = ("time", "t", "seconds", "time_s", "sample")
 
 
 def kind(path) -> str:
-    """``wfdb``, ``csv`` or ``edf`` for a recording path; raises for anything else."""
+    """``wfdb``, ``csv`` or the :mod:`keras_ecg.data.formats` module (``dicom``, ``edf_plus``, ...) of a
+    recording path, the last by the file's content; raises for anything else."""
     p = pathlib.Path(path)
-    if p.suffix.lower() == ".csv":
-        return "csv"
-    if p.suffix.lower() == ".edf":
-        return "edf"
     if p.suffix in (".hea", ".dat", ".atr") or p.with_name(p.name + ".hea").exists():
         return "wfdb"
-    if not p.exists():
-        raise DataError(f"{p}: no such recording (a WFDB record path without extension, a .csv or an .edf)")
-    raise DataError(f"{p}: not a recording keras_ecg reads (a WFDB record, a .csv of samples or an .edf file)")
+    if not p.is_file():
+        raise DataError(f"{p}: no such recording (a WFDB record path without extension, a .csv of samples, or a "
+                        f"file of a format read by content: {formats.read_what()})")
+    found = formats.recognise(p)
+    if p.suffix.lower() == ".csv":
+        if found:
+            raise DataError(f"{p}: named as a CSV of samples (.csv) but holds {formats.module(found).NAME} content")
+        return "csv"
+    if found:
+        return found
+    raise DataError(f"{p}: not a recording keras_ecg reads: not a WFDB record, a .csv of samples, nor by its "
+                    f"content any of {formats.read_what()}")
 
 
 def _header(path: pathlib.Path):
@@ -105,22 +114,22 @@ def _csv(path: pathlib.Path, fs) -> wfdb_io.Record:
     return wfdb_io.Record(path.stem, x[:, keep], fs, [names[i] for i in keep], path=str(path))
 
 
-def _edf(path: pathlib.Path) -> wfdb_io.Record:
-    from keras_ecg.data import edf
-
-    sig, fs, leads = edf.read(path)
-    rates.check(fs, f"{path}: EDF channel {leads[0]!r}")
-    return wfdb_io.Record(path.stem, sig, fs, leads, path=str(path))
-
-
-def read(path, fs: float | None = None, annotations: str | None = None) -> wfdb_io.Record:
-    """The recording at ``path`` (see the module doc); ``fs`` is needed for a CSV only."""
+def read(path, fs: float | None = None, annotations: str | None = None,
+         identifiers: bool = False) -> wfdb_io.Record:
+    """The recording at ``path`` (see the module doc); ``fs`` is needed for a CSV only. ``annotations``: the
+    WFDB annotation file's extension to read with a WFDB record (a file read by content brings the beat
+    annotations it carries whenever ``annotations`` is set); ``identifiers``: keep the patient fields of
+    a file's header (``Record.identifiers``)."""
     p = pathlib.Path(path)
     k = kind(p)
     if k == "csv":
         return _csv(p, fs)
-    if k == "edf":
-        return _edf(p)
+    if k != "wfdb":
+        rec = formats.module(k).read(p, identifiers=identifiers)
+        rates.check(rec.fs, f"{p}: {formats.module(k).NAME}")
+        if not annotations:
+            rec.ann_samples = rec.ann_symbols = None
+        return rec
     try:
         return wfdb_io.load_record(p, annotations=annotations)
     except (OSError, ValueError) as e:

@@ -43,7 +43,13 @@ def _wfdb():
 
 @dataclasses.dataclass
 class Record:
-    """One WFDB record: ``signal`` (samples, leads) float32 in physical units at ``fs``."""
+    """One recording: ``signal`` (samples, leads) float32 in physical units at ``fs``.
+
+    ``start_time``: the recording's start (ISO 8601 text) where its file gives one; ``identifiers``: the
+    patient fields of the file's header, ``{"name", "id", "birth_date", "sex"}`` (text, ``""`` where the
+    file has none; a format may add its raw fields), filled only when a reader is asked for them
+    (``identifiers=True``): nothing that writes reports or files reads them otherwise.
+    """
 
     name: str
     signal: np.ndarray
@@ -52,6 +58,8 @@ class Record:
     ann_samples: np.ndarray | None = None
     ann_symbols: np.ndarray | None = None
     path: str = ""
+    start_time: str | None = None
+    identifiers: dict | None = None
 
     def lead(self, lead="MLII") -> np.ndarray:
         """The samples of one lead, chosen by name or index."""

@@ -16,7 +16,17 @@ one name: :mod:`keras_ecg.deploy.output_folder`):
   (calibrated by the card's ``calibration``), ``uncertain`` (1: confidence below the card's threshold);
 * ``NAME_episodes.csv``: one row per rhythm episode (AF, flutter, pauses, rate, runs, bigeminy, trigeminy);
 * ``NAME_summary.json`` and ``NAME_summary.txt`` (:mod:`keras_ecg.deploy.summary`): AF burden first;
-* ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`), episodes shaded.
+* ``NAME_strip.png`` (:mod:`keras_ecg.deploy.strip_chart`), episodes shaded;
+* with ``formats`` (``--format wfdb,edf,dicom``), the same annotations beside the WFDB ones:
+  ``NAME_annotations.edf``, an EDF+ file of the recording with the annotations as EDF+ annotations,
+  and ``NAME_annotations.dcm``, a DICOM ECG waveform object of the recording with them as its
+  ``WaveformAnnotationSequence`` (:mod:`keras_ecg.data.formats.edf_plus`, :mod:`~keras_ecg.data.formats.dicom`):
+  each beat as its MIT-BIH symbol at its sample, each rhythm change as its label (``(AFIB``, ...), each
+  pause as ``PAUSE 2.4s``. These files hold the signal: the recording is read whole to write them.
+
+No patient identifier of the input file's header (DICOM patient module, EDF patient field) reaches
+any of these files unless ``identifiers`` (``--keep-identifiers``) asks for them: then the EDF+ and
+DICOM files carry them, and only they.
 
 The rhythm (:func:`with_rhythm`, once per record: :func:`keras_ecg.rhythm.analyze` with the card's
 ``rhythm`` settings, :mod:`keras_ecg.deploy.record_rhythm`) gives the episodes and the rhythm-aware
@@ -48,6 +58,9 @@ from keras_ecg.evaluation.calibration import calibrated
 from keras_ecg.errors import DataError
 
 ANN_EXT = "ann"
+# --format NAME -> (format module of keras_ecg.data.formats, the file NAME_annotations + suffix); wfdb is always written
+WRITERS = {"edf": ("edf_plus", ".edf"), "dicom": ("dicom", ".dcm")}
+FORMATS = ("wfdb", *WRITERS)
 
 
 @dataclasses.dataclass
@@ -75,7 +88,7 @@ def output_name(path) -> str:
     """``NAME`` of the files :func:`write` gives the recording at ``path``: its record name, made a name every
     output file (and a WFDB record) can take (:func:`keras_ecg.deploy.output_folder.safe_name`)."""
     p = pathlib.Path(path)
-    return safe_name(p.stem if p.suffix.lower() in (".csv", ".edf", ".hea", ".dat", ".atr") else p.name)
+    return safe_name(p.stem if p.is_file() or p.suffix.lower() in (".csv", ".hea", ".dat", ".atr") else p.name)
 
 
 def _classes(probs, card):
@@ -178,10 +191,39 @@ def _span_signal(rec, lead: int, spans, margin_s: float = 5.0) -> np.ndarray:
     return x
 
 
-def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
+def _format_files(a: Annotation, out: pathlib.Path, name: str, formats, identifiers: bool) -> dict:
+    """The EDF+ and DICOM annotation files of ``formats`` (see the module doc); ``{kind: path}``. The recording
+    is read whole once more, with its start time and (``identifiers``) its patient fields."""
+    from keras_ecg.data import formats as F
+    from keras_ecg.data import signal_files
+
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise DataError(f"--format {','.join(unknown)}: annotate writes {', '.join(FORMATS)}")
+    wanted = [f for f in formats if f in WRITERS]
+    if not wanted:
+        return {}
+    rec = a.record
+    symbols = [synthetic_wfdb.SYMBOLS.get(c, "Q") for c in a.classes]
+    sample, symbol, aux = rhythm_files.annotations(a.samples, symbols, rec.fs, a.classes, a.episodes or [])
+    rows = [(int(s), x or y) for s, y, x in zip(sample, symbol, aux)]
+    full = signal_files.read(rec.path, fs=rec.fs, annotations=None, identifiers=identifiers)
+    paths = {}
+    for f in wanted:
+        module, suffix = WRITERS[f]
+        extra = {"annotation_channel": full.leads.index(a.lead)} if f == "dicom" else {}
+        paths[f"{f}_annotations"] = F.module(module).write(out / f"{name}_annotations{suffix}", full,
+                                                            annotations=rows, identifiers=full.identifiers, **extra)
+    return paths
+
+
+def write(a: Annotation, card, out, spans=None, title: str = "", formats=("wfdb",),
+          identifiers: bool = False) -> dict:
     """Write the annotation files of ``a`` into the folder ``out``; ``{kind: path}``.
 
-    ``a`` without its rhythm gets it here (:func:`with_rhythm`).
+    ``a`` without its rhythm gets it here (:func:`with_rhythm`). ``formats``: ``wfdb`` (always written),
+    ``edf``, ``dicom``; ``identifiers``: copy the input file's patient fields into the EDF+ and DICOM
+    files (see the module doc).
     """
     a = with_rhythm(a, card)
     out = pathlib.Path(out)
@@ -206,6 +248,7 @@ def write(a: Annotation, card, out, spans=None, title: str = "") -> dict:
              "summary_txt": out / f"{name}_summary.txt", "strip_chart": out / f"{name}_strip.png"}
     if out / f"{name}.dat" in written:
         paths["signal"] = out / f"{name}.dat"
+    paths.update(_format_files(a, out, name, formats, identifiers))
     _atomic.write_text(paths["beats_csv"], _beats_csv(a, card))
     _atomic.write_text(paths["episodes_csv"], rhythm_files.episodes_csv(a.episodes))
     _atomic.write_json(paths["summary_json"], summ)

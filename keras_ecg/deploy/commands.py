@@ -1,7 +1,7 @@
 """``keras-ecg evaluate / annotate / synth-record / pretrained``: flags only; the work is in the deploy modules.
 
     keras-ecg evaluate MODEL DATA... [--out DIR] [--runtime auto|onnx|keras]
-    keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...]
+    keras-ecg annotate MODEL RECORD... --out DIR [--fs HZ] [--span START:END ...] [--format wfdb,edf,dicom]
     keras-ecg synth-record OUT [--minutes 2] [--fs 360] [--seed 0] [--leads MLII,V1]
     keras-ecg pretrained                                  # the shipped models and their figures
     keras-ecg calibrate MODEL DATA... [--method temperature|platt|none] [--target-accuracy 0.95] [--out DIR]
@@ -104,10 +104,20 @@ def annotate(argv) -> int:
                 "beats, a CSV of episodes, a summary and a strip chart per record.")
     _model_args(p)
     p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record (path without extension or .hea), "
-                   "a .csv of samples (one column per lead; give --fs) or an .edf file")
+                   "a .csv of samples (one column per lead; give --fs) or a recording file recognised by its "
+                   "content (DICOM waveform, EDF/EDF+/BDF, HL7 aECG, GE MUSE XML, ISHNE)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--fs", type=rates.flag, default=None, help=f"sampling rate (Hz) of CSV recordings "
                    f"({rates.RANGE_TEXT}, as every recording)")
+    from keras_ecg.data import formats
+    from keras_ecg.deploy.annotate import FORMATS
+
+    p.add_argument("--format", type=formats.flag(FORMATS, always=("wfdb",)), default=("wfdb",),
+                   help="annotation files to write, comma-separated: wfdb (always), edf (an EDF+ file with the "
+                        "annotations), dicom (a DICOM ECG waveform object with a WaveformAnnotationSequence)")
+    p.add_argument("--keep-identifiers", action="store_true",
+                   help="copy the patient fields of the input file's header (name, id, birth date, sex) into the "
+                        "EDF+ and DICOM outputs; without it no output carries them")
     p.add_argument("--span", type=_span, action="append", default=None, metavar="START:END",
                    help="strip-chart span in seconds (repeatable; default: the first 10 s, the onset of the "
                         "longest AF episode, the longest pause and the minute with most ectopic beats)")
@@ -122,7 +132,8 @@ def annotate(argv) -> int:
             o.claim(A.output_name(rec), rec, refuse=True)
         for rec in args.records:
             a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
-            paths = A.write(a, clf.card, o.stage, spans=args.span)
+            paths = A.write(a, clf.card, o.stage, spans=args.span, formats=args.format,
+                            identifiers=args.keep_identifiers)
             o.add(o.claim(A.output_name(rec), rec, refuse=True), paths.values())
             print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),
                                f"{rec}: {a.lead} at {a.record.fs:g} Hz, {clf.runtime}, "
@@ -198,7 +209,7 @@ def explain(argv) -> int:
     p = _Parser(prog="keras-ecg explain", description="Why the model decided: Grad-CAM maps over pages and lead "
                 "panels, integrated-gradients (or saliency) curves over beats; PNGs, .npz arrays, explanations.json.")
     p.add_argument("model", help="a .keras file (model_card.json beside it), its folder, or pretrained:NAME")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, WFDB record or CSV of beats")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, WFDB record, CSV of beats or a recording file read by content (DICOM, EDF, ...)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: $KERAS_BACKEND or jax)")
     p.add_argument("--method", choices=("auto", "gradcam", "ig", "saliency"), default="auto",

@@ -1,4 +1,5 @@
-"""``keras-ecg digitize PAGE... --out DIR``: ECG page images -> per-lead signals (WFDB, CSV, overlay PNG).
+"""``keras-ecg digitize PAGE... --out DIR [--format wfdb,csv,dicom]``: ECG page images -> per-lead signals
+(WFDB, CSV, a DICOM 12-lead ECG object; overlay PNG).
 
 The work is in :mod:`keras_ecg.data.images.digitize` (trace following) and
 :mod:`keras_ecg.data.images.digitize_io` (the files written). The output folder is locked and
@@ -44,6 +45,13 @@ def digitize(argv) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--fs", type=rates.flag, default=250.0,
                    help=f"sampling rate of the written signals, Hz (default 250; {rates.RANGE_TEXT})")
+    from keras_ecg.data import formats
+    from keras_ecg.data.images.digitize_io import FORMATS
+
+    p.add_argument("--format", type=formats.flag(FORMATS, always=("wfdb", "csv")), default=("wfdb", "csv"),
+                   metavar="LIST", help="also write the 12 leads in these formats, comma-separated: aecg (HL7 aECG "
+                   "XML, NAME.xml), dicom (a DICOM 12-lead ECG object, NAME.dcm); the WFDB record and the CSV "
+                   "are always written")
     args = p.parse_args(argv)
     from keras_ecg.data.images import digitize as dg
     from keras_ecg.data.images import digitize_io
@@ -57,7 +65,7 @@ def digitize(argv) -> int:
             page = read_image(page_path)  # ImageError names the file (one line via the CLI)
             d = dg.digitize_page(page, fs=args.fs, name=str(page_path))
             name = o.claim(record_name(page_path), page_path)  # a/1.jpg, b/1.jpg: 1 and 1-2
-            o.add(name, digitize_io.write_digitized(d, page, o.stage, name))
+            o.add(name, digitize_io.write_digitized(d, page, o.stage, name, formats=args.format))
             grid = f"grid {d.grid_period_px[0]:.2f}/{d.grid_period_px[1]:.2f} px" if d.grid_period_px else \
                 f"no grid, scale from {d.scale_source}"
             print(f"{page_path}: {name}, layout {d.layout}, {grid}, {d.px_per_s:.1f} px/s, {d.px_per_mv:.1f} px/mV")

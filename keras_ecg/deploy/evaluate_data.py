@@ -34,7 +34,8 @@ _READ_ERRORS = (KerasECGError, OSError, ValueError)
 
 
 def data_kind(path) -> str:
-    """``wfdb`` (a folder of records or one record), ``images`` (class sub-folders) or ``csv``."""
+    """``wfdb`` (a folder of records or one record: a WFDB record or a recording file read by content, with its
+    beat annotations), ``images`` (class sub-folders) or ``csv``."""
     p = pathlib.Path(path)
     if p.is_dir():
         if any(p.glob("*.hea")):
@@ -62,16 +63,17 @@ def _records(paths) -> list:
 
 
 def _wfdb(classifier, paths, skipped):
-    from keras_ecg.data import mitbih
+    from keras_ecg.data import mitbih, signal_files
     from keras_ecg.data.model_inputs import record_inputs
 
     prep, names = classifier.card.preprocessing, list(classifier.card.class_names)
     xs, ys, good, times = [], [], [], []
     for path in _records(paths):
         try:
-            rec = mitbih.load_record(path)
+            rec = signal_files.read(path, annotations="atr")
             if rec.ann_samples is None:
-                raise DataError(f"{path}: no reference annotations (.atr)")
+                raise DataError(f"{path}: no reference annotations (a WFDB .atr file, or beat annotations in the "
+                                "recording file)")
             ref = record_inputs(path, prep)
             by_sample = dict(zip(rec.ann_samples.tolist(), rec.ann_symbols.tolist()))
             labels = [mitbih.AAMI_MAP[by_sample[int(s)]] for s in ref.peaks]

@@ -90,7 +90,8 @@ def load(model_path):
 
 
 def input_type(path) -> str:
-    """``image``, ``folder``, ``record`` (WFDB) or ``csv``; raises for anything else."""
+    """``image``, ``folder``, ``record`` (a WFDB record, or a recording file recognised by its content:
+    DICOM, EDF, ... of :mod:`keras_ecg.data.formats`) or ``csv``; raises for anything else."""
     p = pathlib.Path(path)
     if p.is_dir():
         return "folder"
@@ -106,7 +107,12 @@ def input_type(path) -> str:
     if not p.exists():
         raise PredictError(f"{p}: no such file, folder or WFDB record (give the record path without extension "
                            "or its .hea file)")
-    raise PredictError(f"{p}: cannot tell what this input is (expected an image, a folder, a WFDB record or a CSV)")
+    from keras_ecg.data import formats
+
+    if p.is_file() and formats.recognise(p):
+        return "record"
+    raise PredictError(f"{p}: cannot tell what this input is (expected an image, a folder, a WFDB record, a CSV "
+                       f"or a recording file of one of {formats.read_what()})")
 
 
 def _require(card, kinds, what, path):

@@ -51,7 +51,7 @@ def evaluate_records(predict, folder, records, prep, class_names=ec57.CLASSES, l
         rhythm: the card's rhythm analysis (:class:`keras_ecg.card_rhythm.RhythmConfig`), or None.
     """
     from keras_ecg.data import beats as B
-    from keras_ecg.data import mitbih
+    from keras_ecg.data import mitbih, signal_files
     from keras_ecg.data import signal as S
     from keras_ecg.data.model_inputs import record_inputs
     from keras_ecg.evaluation import rhythm as RM
@@ -62,7 +62,7 @@ def evaluate_records(predict, folder, records, prep, class_names=ec57.CLASSES, l
     rhythm_records, n_af = {}, []
     for name in records:
         path = pathlib.Path(folder) / str(name)
-        rec = mitbih.load_record(path)
+        rec = signal_files.read(path, annotations="atr")
         is_beat = np.isin(rec.ann_symbols, list(mitbih.AAMI_MAP))
         samples = rec.ann_samples[is_beat]
         labels = np.array([class_names.index(mitbih.AAMI_MAP[s]) for s in rec.ann_symbols[is_beat]], dtype=np.int64)

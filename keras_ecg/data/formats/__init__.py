@@ -11,7 +11,18 @@ Each format is one module of this package with three names:
   whose one line names the file.
 
 :func:`detect` tries the modules in :data:`MODULES` in order; the order matters only where one
-format's signature is a prefix of another's.
+format's signature is a prefix of another's. A module that is not installed in this version is
+skipped. :func:`recognise` is what the readers call: the format of a file by its content, with a
+one-line error for a file whose name claims another format (:data:`CLAIMED`) or whose content is
+none of them.
+
+A module may also offer ``ranges(path) -> (name, fs, leads, n_samples, reader)``, ``reader(start,
+stop, channel indices or None) -> float32 (stop - start, k)`` in mV: the recording read in sample
+ranges, in memory bounded by the range (:mod:`keras_ecg.data.record_file`); without it a
+recording is read whole. And ``write(path, record, *, identifiers=None, ...)``: a ``Record``
+(signal in mV, ``fs``, ``leads``, ``start_time``) written as a file of the format, the patient
+fields only where ``identifiers`` are given; the DICOM and EDF+ writers also take
+``annotations``, ``(sample, text)`` pairs.
 """
 
 from __future__ import annotations
@@ -44,10 +55,67 @@ def head(path) -> bytes:
         raise DataError(f"{p}: cannot read ({e.strerror or type(e).__name__})") from None
 
 
+# The formats a file's suffix claims: a file named so that holds something else is refused.
+CLAIMED = {".dcm": ("dicom",), ".dicom": ("dicom",), ".edf": ("edf_plus",), ".bdf": ("edf_plus",),
+           ".rec": ("edf_plus",), ".xml": ("aecg", "muse"), ".ecg": ("ishne",)}
+
+
+def available() -> list:
+    """The format modules of :data:`MODULES` that this installation has, in order."""
+    out = []
+    for name in MODULES:
+        try:
+            module(name)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+            continue
+        out.append(name)
+    return out
+
+
 def detect(path) -> str | None:
     """The name of the format module whose ``sniff`` accepts the file's first bytes, else ``None``."""
     h = head(path)
-    for name in MODULES:
+    for name in available():
         if module(name).sniff(h):
             return name
     return None
+
+
+def _names(names) -> str:
+    return " or ".join(module(n).NAME for n in names if n in available()) or "/".join(names)
+
+
+def recognise(path, also: str = "") -> str | None:
+    """The format module of the file at ``path`` by its content, ``None`` for content of none of them where
+    its name claims no format (the caller may read it otherwise: ``also`` names what it reads, for the
+    message). A name that claims one format (``.dcm``, ``.edf``, ``.xml``, ...) over content of another,
+    or of none, is a one-line :class:`DataError` naming the file and both."""
+    p = pathlib.Path(path)
+    found = detect(p)
+    claimed = CLAIMED.get(p.suffix.lower())
+    if claimed and found not in claimed:
+        holds = f"{module(found).NAME} content" if found else "none of the formats keras_ecg reads"
+        raise DataError(f"{p}: named as {_names(claimed)} ({p.suffix}) but holds {holds}")
+    return found
+
+
+def read_what() -> str:
+    """The formats read by content, for messages: ``DICOM, EDF, ...``."""
+    return ", ".join(module(n).NAME for n in available())
+
+
+def flag(allowed, always=()):
+    """An argparse ``type`` for ``--format a,b``: the names among ``allowed`` (in that order, ``always`` added),
+    a usage error naming any other."""
+    import argparse
+
+    def parse(text):
+        names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"unknown format {(bad or [text])[0]!r} (known: {', '.join(allowed)})")
+        return tuple(n for n in allowed if n in names or n in always)
+
+    return parse

@@ -121,7 +121,7 @@ def annotate(argv) -> int:
         for rec in args.records:  # two records of one name are refused (their name is inside the WFDB files)
             o.claim(A.output_name(rec), rec, refuse=True)
         for rec in args.records:
-            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
+            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs, spans=args.span), clf.card)  # spans checked first
             paths = A.write(a, clf.card, o.stage, spans=args.span)
             o.add(o.claim(A.output_name(rec), rec, refuse=True), paths.values())
             print(summary.text(json.loads(pathlib.Path(paths["summary_json"]).read_text()),

@@ -53,7 +53,7 @@ def test_an_upright_page_is_digitised_as_it_is_and_its_rotation_turned_with_a_wa
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the upright page: no warning, not turned
         upright = digitize.digitize_page(page, fs=100.0)
-    with pytest.warns(UserWarning, match=r"turned\.jpg: page is upside down.*rotated by 180 degrees"):
+    with pytest.warns(UserWarning, match=r"turned\.jpg: the page is upside down.*rotated by 180 degrees"):
         fixed = digitize.digitize_page(_turn(page), fs=100.0, name="turned.jpg")
     assert _corr(upright.signals, fixed.signals) > 0.9
     # the override: "upright" takes the turned page as it is (no warning), and its traces are wrong ...

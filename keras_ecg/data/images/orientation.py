@@ -226,7 +226,7 @@ def orient(page: np.ndarray, name: str | None = None, mode: str = "auto"):
                                "right way up give --orientation upright (orientation='upright'), if it is "
                                "upside down --orientation rotated")
     if o.decision == "rotated":
-        warnings.warn(f"{name or 'page'}: page is upside down (orientation score {o.score:.2f}, {o.pulses_down} calibration "
+        warnings.warn(f"{name + ': the' if name else 'the'} page is upside down (orientation score {o.score:.2f}, {o.pulses_down} calibration "
                       "pulse(s) falling at the right); rotated by 180 degrees before digitising")
         return np.ascontiguousarray(_turn(page)), True
     return page, False

@@ -26,7 +26,6 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from keras_ecg import errors
 from keras_ecg.data.images import panels
 
 MODES = ("auto", "upright", "rotated")
@@ -221,12 +220,13 @@ def orient(page: np.ndarray, name: str | None = None, mode: str = "auto"):
     if mode == "rotated":
         return np.ascontiguousarray(_turn(page)), True
     o = assess(page)
+    who = f"{name}: the" if name else "the"
     if o.decision == "ambiguous":
-        raise OrientationError(f"{name + ': the' if name else 'the'} page may be upside down ({o.why}); not digitised; if it is the "
-                               "right way up give --orientation upright (orientation='upright'), if it is "
-                               "upside down --orientation rotated")
+        raise OrientationError(f"{who} page may be upside down ({o.why}); not digitised; if it is the right way "
+                               "up give --orientation upright (orientation='upright'), if it is upside down "
+                               "--orientation rotated")
     if o.decision == "rotated":
-        warnings.warn(f"{name + ': the' if name else 'the'} page is upside down (orientation score {o.score:.2f}, {o.pulses_down} calibration "
+        warnings.warn(f"{who} page is upside down (orientation score {o.score:.2f}, {o.pulses_down} calibration "
                       "pulse(s) falling at the right); rotated by 180 degrees before digitising")
         return np.ascontiguousarray(_turn(page)), True
     return page, False

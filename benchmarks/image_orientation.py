@@ -151,7 +151,7 @@ def main(argv=None):
     p.add_argument("--no-cache", action="store_true", help="measure every page's cues again")
     p.add_argument("--out", default=str(RESULTS / "image_orientation"), help="results path without extension")
     args = p.parse_args(argv)
-    root = pathlib.Path(args.root or pathlib.Path(os.environ.get("KERAS_ECG_DATA", "../shared/data")) / "ecg_images")
+    root = pathlib.Path(args.root or pathlib.Path(os.environ.get("KERAS_ECG_DATA", "../shared/data")) / "ecg_images").resolve()
     t0 = time.perf_counter()
     files, rows, halves = real_pages(root, use_cache=not args.no_cache)
     real = {"even half (chosen on)": _decisions(rows[halves == 0]), "odd half (held out)": _decisions(rows[halves == 1]),

@@ -51,6 +51,10 @@ def _predict(argv) -> int:
     p.add_argument("--with", dest="also", action="append", default=[], metavar="MODEL",
                    help="another image model with the same classes; the prediction is the mean of all the models' "
                         "probabilities (e.g. a page model --with a model on the digitised leads); repeatable")
+    p.add_argument("--orientation", choices=("auto", "upright", "rotated"), default="auto",
+                   help="pages that are digitised (digitised-lead models, measurements): auto (default) turns an "
+                        "upside-down page and refuses one whose orientation cannot be told; upright takes pages as "
+                        "they are; rotated turns them by 180 degrees")
     args = p.parse_args(argv)
 
     from keras_ecg import backend as kb
@@ -74,7 +78,7 @@ def _predict(argv) -> int:
             results = combine.predict_paths(pairs, args.inputs, args.batch_size)
         else:
             model, card = P.load(args.model)
-            results = P.predict_paths(model, card, args.inputs, args.batch_size, args.lead)
+            results = P.predict_paths(model, card, args.inputs, args.batch_size, args.lead, args.orientation)
     except KerasECGError as e:  # bad input, card or model: one line
         raise SystemExit(f"keras-ecg predict: error: {one_line(e)}") from None
     if args.json:

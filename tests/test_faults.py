@@ -4,8 +4,8 @@
    group (so ``--cv`` never trains on a page's own source), while distinct pages stay apart
    (:func:`keras_ecg.data.images.dedup.gray_hash`; real pages where ``KERAS_ECG_DATA`` has them, and
    synthetic ones always);
-2. page orientation: an upside-down page is turned by 180 degrees, with a warning, before digitising
-   (:func:`keras_ecg.data.images.panels.orientation_score`);
+2. page orientation: an upside-down page is turned by 180 degrees, with a warning, before digitising, and
+   one whose orientation cannot be told is refused in one line (tests/test_orientation.py);
 3. explanation methods that do not fit a model are refused (``ig`` on a page model, ``gradcam`` on a beat model);
 4. ``predict --with``: a combination has no fitted uncertainty threshold, and says so (``uncertain: null``
    and ``uncertain_note``) instead of ``uncertain: false``;
@@ -90,23 +90,6 @@ def test_distinct_real_pages_stay_apart_even_in_grayscale():
     groups = _groups(gray)  # every pair compared by the gray hash, the looser one
     assert len(set(groups)) == len(pages)
     assert len(set(_groups(pages))) == len(pages)
-
-
-def test_an_upside_down_page_is_turned_before_digitising():
-    from keras_ecg.data.images import digitize, panels
-
-    page = synthetic_pages.render_page("normal", seed=7)
-    turned = np.ascontiguousarray(page[::-1, ::-1])
-    assert panels.orientation_score(page) > 0.2 and panels.orientation_score(turned) <= panels.UPSIDE_DOWN
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the upright page: no warning
-        upright = digitize.digitize_page(page, fs=100.0)
-    with pytest.warns(UserWarning, match="upside down.*rotated by 180 degrees"):
-        fixed = digitize.digitize_page(turned, fs=100.0, name="turned.jpg")
-    a, b = upright.signals, fixed.signals
-    ok = np.isfinite(a) & np.isfinite(b)
-    assert ok.sum() > 0.5 * np.isfinite(a).sum()
-    assert np.corrcoef(a[ok], b[ok])[0, 1] > 0.9
 
 
 def test_explanation_methods_that_do_not_fit_the_model_are_refused():

@@ -88,6 +88,28 @@ def test_bad_spans_are_refused(model, rec, tmp_path, span, why):
     assert not (tmp_path / "o" / "rec_strip.png").exists()
 
 
+@pytest.mark.parametrize("chunk_s", [None, 30.0])
+def test_a_bad_span_fails_once_the_header_is_read_before_any_beat_is_classified(model, rec, chunk_s):
+    import dataclasses
+
+    from keras_ecg.deploy import annotate as A
+    from keras_ecg.deploy import runtime
+
+    clf = runtime.load(str(model), "keras")
+    calls = []
+
+    def counting(inputs):
+        calls.append(len(inputs[0]))
+        return clf.predict(inputs)
+
+    counted = dataclasses.replace(clf, predict=counting)
+    with pytest.raises(DataError, match=r"rec.*--span 50:70: the record is 60 s long") as e:
+        A.annotate(counted, rec, chunk_s=chunk_s, spans=[(50.0, 70.0, "late")])
+    assert "\n" not in str(e.value) and calls == []  # refused before any beat is classified
+    A.annotate(counted, rec, chunk_s=chunk_s, spans=[(10.0, 20.0, "ok")])  # a good span: classified as before
+    assert calls
+
+
 def test_spans_together_are_bounded(rec, tmp_path):
     from keras_ecg.deploy.strip_chart import check_spans
 

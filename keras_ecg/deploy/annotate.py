@@ -98,7 +98,7 @@ def _classes(probs, card):
     return [names[k] for k in probs.argmax(axis=1)]
 
 
-def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 1800.0) -> Annotation:
+def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 1800.0, spans=None) -> Annotation:
     """Detect and classify every beat of the recording at ``path`` with ``classifier`` (:mod:`runtime`).
 
     The recording is read and processed ``chunk_s`` seconds at a time, in memory bounded by the
@@ -106,6 +106,9 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
     a :class:`~keras_ecg.data.record_file.RecordFile`, whose ``signal`` is read when first used
     (``n_samples`` and ``read(start, stop, leads)`` read nothing or a range). ``chunk_s=None``: the
     whole recording in memory, in one piece (``a.record`` a :class:`~keras_ecg.data.wfdb_io.Record`).
+    ``spans``: the strip-chart spans :func:`write` will be asked for, checked against the record
+    (:func:`keras_ecg.deploy.strip_chart.check_spans`) as soon as its header is read, before any beat is
+    classified, so a bad span fails in one line at once.
     """
     from keras_ecg.deploy import beat_stream
 
@@ -113,10 +116,14 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
     if card.input_kind != "waveform" or card.preprocessing.format != "wfdb":
         raise DataError(f"{classifier.path}: annotate needs a beat classifier (waveform input cut around R peaks); "
                         f"this model takes {card.input_kind} input")
+    def check(rec):
+        if spans:
+            strip_chart.check_spans(spans, _n_samples(rec) / rec.fs, rec.path or str(path))
+
     if chunk_s is None:
-        b = beat_stream.classify_whole(classifier, path, fs)
+        b = beat_stream.classify_whole(classifier, path, fs, on_open=check)
     else:
-        b = beat_stream.classify_record(classifier, path, fs, chunk_s)
+        b = beat_stream.classify_record(classifier, path, fs, chunk_s, on_open=check)
     probs, unsure = calibrated(b.outputs, card.calibration)
     return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure,
                       quality=b.quality, unreadable_beats=b.unreadable_beats)

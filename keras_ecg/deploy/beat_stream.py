@@ -59,11 +59,17 @@ def _drop_unreadable(b: "Beats") -> "Beats":
                                unreadable_beats=int((~keep).sum()))
 
 
-def classify_record(classifier, path, fs: float | None = None, chunk_s: float = chunked.CHUNK_S) -> Beats:
-    """The beats of the recording at ``path``, ``chunk_s`` seconds at a time (see the module doc)."""
+def classify_record(classifier, path, fs: float | None = None, chunk_s: float = chunked.CHUNK_S,
+                    on_open=None) -> Beats:
+    """The beats of the recording at ``path``, ``chunk_s`` seconds at a time (see the module doc).
+
+    ``on_open(rec)``, if given, is called as soon as the recording's header is read (before any beat is
+    detected or classified): a check of the caller's (for example the strip-chart spans) fails at once."""
     card = classifier.card
     clock = _Clock()
     rec = clock.time("read", record_file.open_recording, path, fs=fs)
+    if on_open is not None:
+        on_open(rec)
     spec = B.BeatSpec.from_card(card.preprocessing)
     where = rec.path or str(path)
     lead = B.choose_leads(rec.leads, spec.leads[:1], where)[0]
@@ -88,11 +94,13 @@ def classify_record(classifier, path, fs: float | None = None, chunk_s: float = 
                                   clock.seconds(), q))
 
 
-def classify_whole(classifier, path, fs: float | None = None) -> Beats:
-    """:func:`classify_record` with the whole recording in memory, in one piece."""
+def classify_whole(classifier, path, fs: float | None = None, on_open=None) -> Beats:
+    """:func:`classify_record` with the whole recording in memory, in one piece (``on_open`` as there)."""
     card = classifier.card
     t = {"start": time.perf_counter()}
     rec = signal_files.read(path, fs=fs, annotations=None)
+    if on_open is not None:
+        on_open(rec)
     t["read"] = time.perf_counter()
     spec = B.BeatSpec.from_card(card.preprocessing)
     where = rec.path or str(path)

@@ -54,15 +54,16 @@ def is_bundle(path) -> bool:
     return card_path(path) is not None
 
 
-def _digitized(paths) -> np.ndarray:
+def _digitized(paths, orientation: str = "auto") -> np.ndarray:
     from keras_ecg.data.images import preprocess_image
 
-    return np.stack([preprocess_image(str(p), preprocess="digitized") for p in paths])
+    return np.stack([preprocess_image(str(p), preprocess="digitized", orientation=orientation) for p in paths])
 
 
-def page_inputs(paths, card) -> list:
+def page_inputs(paths, card, orientation: str = "auto") -> list:
     """One array per member of ``card``'s bundle for the pages ``paths``: each member's own input (a classical
-    member's feature rows); the digitised leads are read once."""
+    member's feature rows); the digitised leads are read once (``orientation``: as in
+    :func:`keras_ecg.data.images.digitize.digitize_page`)."""
     from keras_ecg.data.images import preprocess_image
     from keras_ecg.data.images.preprocess import DIGITIZED_FS
     from keras_ecg.training import template_baseline as TB
@@ -74,7 +75,7 @@ def page_inputs(paths, card) -> list:
         if m.kind == "classical" or prep.preprocess == "digitized":
             if digitized is None:
                 try:
-                    digitized = _digitized(paths)
+                    digitized = _digitized(paths, orientation)
                 except (OSError, ValueError) as e:
                     raise DataError(str(e).splitlines()[0]) from None
             out.append(TB.features(digitized, DIGITIZED_FS, m.name) if m.kind == "classical" else digitized)

@@ -131,7 +131,7 @@ def annotate(argv) -> int:
         for rec in args.records:  # two records of one name are refused (their name is inside the WFDB files)
             o.claim(A.output_name(rec), rec, refuse=True)
         for rec in args.records:
-            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs), clf.card)
+            a = A.with_rhythm(A.annotate(clf, rec, fs=args.fs, spans=args.span), clf.card)  # spans checked first
             paths = A.write(a, clf.card, o.stage, spans=args.span, formats=args.format,
                             identifiers=args.keep_identifiers)
             o.add(o.claim(A.output_name(rec), rec, refuse=True), paths.values())
@@ -216,6 +216,10 @@ def explain(argv) -> int:
                    help="auto: gradcam for image and panel models, ig (integrated gradients) for beat models")
     p.add_argument("--class", dest="class_name", default=None, help="explain this class (default: the predicted one)")
     p.add_argument("--max", type=_positive(int), default=12, help="at most this many beats per record/CSV, images per folder")
+    p.add_argument("--orientation", choices=("auto", "upright", "rotated"), default="auto",
+                   help="pages digitised for their measurements: auto (default) turns an upside-down page and "
+                        "refuses one whose orientation cannot be told (its measurements are left out, with the "
+                        "reason); upright takes pages as they are; rotated turns them by 180 degrees")
     args = p.parse_args(argv)
     from keras_ecg import backend as kb
 
@@ -228,7 +232,8 @@ def explain(argv) -> int:
     from keras_ecg.deploy.pretrained import resolve
 
     model, card = P.load(resolve(args.model))
-    entries = explain_paths(model, card, args.inputs, args.out, args.method, args.max, args.class_name)
+    entries = explain_paths(model, card, args.inputs, args.out, args.method, args.max, args.class_name,
+                            orientation=args.orientation)
     print(f"{len(entries)} item(s) explained; {args.out}/explanations.json")
     return 0
 

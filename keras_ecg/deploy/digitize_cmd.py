@@ -52,6 +52,10 @@ def digitize(argv) -> int:
                    metavar="LIST", help="also write the 12 leads in these formats, comma-separated: aecg (HL7 aECG "
                    "XML, NAME.xml), dicom (a DICOM 12-lead ECG object, NAME.dcm); the WFDB record and the CSV "
                    "are always written")
+    p.add_argument("--orientation", choices=("auto", "upright", "rotated"), default="auto",
+                   help="auto (default): turn an upside-down page by 180 degrees (with a warning) and refuse one "
+                        "whose orientation cannot be told; upright: take every page as it is; rotated: turn every "
+                        "page by 180 degrees")
     args = p.parse_args(argv)
     from keras_ecg.data.images import digitize as dg
     from keras_ecg.data.images import digitize_io
@@ -63,7 +67,7 @@ def digitize(argv) -> int:
     with writing(args.out, "digitize") as o:  # locked, staged; the files move in when every page is done
         for page_path in _pages(args.pages):
             page = read_image(page_path)  # ImageError names the file (one line via the CLI)
-            d = dg.digitize_page(page, fs=args.fs, name=str(page_path))
+            d = dg.digitize_page(page, fs=args.fs, name=str(page_path), orientation=args.orientation)
             name = o.claim(record_name(page_path), page_path)  # a/1.jpg, b/1.jpg: 1 and 1-2
             o.add(name, digitize_io.write_digitized(d, page, o.stage, name, formats=args.format))
             grid = f"grid {d.grid_period_px[0]:.2f}/{d.grid_period_px[1]:.2f} px" if d.grid_period_px else \

@@ -116,8 +116,11 @@ def _npz(path, **arrays):
 
 
 def explain_paths(model, card, inputs, out, method: str = "auto", max_items: int = 12, class_name=None,
-                  log=print) -> list:
+                  log=print, orientation: str = "auto") -> list:
     """Explain every input with ``model`` and its ``card``; the ``explanations.json`` entries.
+
+    ``orientation``: how a page is taken when it is digitised for its measurements (``auto``, ``upright``,
+    ``rotated``: :func:`keras_ecg.data.images.orientation.orient`).
 
     ``out`` is locked and staged (:mod:`keras_ecg.deploy.output_folder`): the files move in when every input
     is done; two inputs of one name (``a/1.jpg``, ``b/1.jpg``) are written as ``1_...`` and ``1-2_...``.
@@ -127,10 +130,10 @@ def explain_paths(model, card, inputs, out, method: str = "auto", max_items: int
     from keras_ecg.deploy.output_folder import writing
 
     with writing(out, "explain", log) as o:
-        return _explain_into(o, model, card, inputs, method, max_items, class_name, log)
+        return _explain_into(o, model, card, inputs, method, max_items, class_name, log, orientation)
 
 
-def _explain_into(o, model, card, inputs, method, max_items, class_name, log) -> list:
+def _explain_into(o, model, card, inputs, method, max_items, class_name, log, orientation="auto") -> list:
     out = o.stage
     names, entries = list(card.class_names), []
     for inp in inputs:
@@ -141,7 +144,7 @@ def _explain_into(o, model, card, inputs, method, max_items, class_name, log) ->
             a_model, a_xs, a_kind = _attribution_model(model, card, xs)
             used, attr = E.explain(a_model, a_xs, target, a_kind, method)
             pm = as_matrix(probs)
-            evidence = P.page_evidence(labels[0]) if card.input_kind in ("image", "panels") else None
+            evidence = P.page_evidence(labels[0], orientation) if card.input_kind in ("image", "panels") else None
             png = out / f"{name}_{used}.png"
             titles = [f"{lab}: {names[c]} {pm[i, c]:.2f}{' UNCERTAIN' if unsure[i] else ''}"
                       for i, (lab, c) in enumerate(zip(labels, target))]

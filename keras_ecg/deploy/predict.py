@@ -120,16 +120,17 @@ def _require(card, kinds, what, path):
         raise PredictError(f"{path}: {what} input, but this model takes {card.input_kind} input")
 
 
-def image_batch(paths, card):
+def image_batch(paths, card, orientation: str = "auto"):
     """The model input of the page files ``paths`` by ``card``'s preprocessing: one array, or for a model bundle
-    one array per member (:func:`keras_ecg.deploy.bundle.page_inputs`)."""
+    one array per member (:func:`keras_ecg.deploy.bundle.page_inputs`). ``orientation``: how a page that is
+    digitised is taken (:func:`keras_ecg.data.images.orientation.orient`: ``auto``, ``upright``, ``rotated``)."""
     from keras_ecg.data.images import preprocess_image
 
     if card.bundle is not None:
         from keras_ecg.deploy import bundle
 
         try:
-            return bundle.page_inputs(paths, card)
+            return bundle.page_inputs(paths, card, orientation)
         except errors.DataError as e:
             raise PredictError(str(e)) from None
 
@@ -142,7 +143,7 @@ def image_batch(paths, card):
     out = []
     for p in paths:
         try:
-            out.append(preprocess_image(str(p), preprocess=prep.preprocess, **kw))
+            out.append(preprocess_image(str(p), preprocess=prep.preprocess, orientation=orientation, **kw))
         except (OSError, ValueError) as e:
             raise PredictError(str(e).splitlines()[0]) from None
     return np.stack(out)
@@ -180,10 +181,12 @@ def _described(probs, unsure: bool, card, **where) -> dict:
             "probabilities": {n: float(p) for n, p in zip(names, probs)}, **flag}
 
 
-def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
+def predict_paths(model, card, inputs, batch_size: int = 64, lead=None, orientation: str = "auto") -> list:
     """One result dict per input (a record/CSV/folder result holds one item per beat/image).
 
     ``lead``: the record lead to read as the card's first lead, where the lead policy finds none.
+    ``orientation``: how a page that is digitised (for the model or its measurements) is taken (``auto``:
+    turned if upside down, refused if that cannot be told; ``upright``; ``rotated``).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise PredictError(f"--batch-size {batch_size}: must be a whole number >= 1")
@@ -195,9 +198,9 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
             files = image_files(inp, kind)
             for i in range(0, len(files), batch_size):
                 chunk = files[i:i + batch_size]
-                probs = _outputs(model, image_batch(chunk, card), batch_size)
+                probs = _outputs(model, image_batch(chunk, card, orientation), batch_size)
                 for f, p in zip(chunk, probs):
-                    results.append({"input": str(f), "type": "image", **_item(p, card), **page_evidence(f)})
+                    results.append({"input": str(f), "type": "image", **_item(p, card), **page_evidence(f, orientation)})
         elif kind == "csv":
             _require(card, ("waveform",), "a CSV of beats", inp)
             probs = _outputs(model, W.csv_inputs(inp, card.preprocessing), batch_size)
@@ -217,14 +220,14 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None) -> list:
     return results
 
 
-def page_evidence(path) -> dict:
+def page_evidence(path, orientation: str = "auto") -> dict:
     """``{"measurements", "evidence"}`` of a page: the median-beat measurements of its digitised leads and the
     abnormal findings among them (:func:`keras_ecg.data.images.measurements.page_measurements`); a page whose
     leads cannot be measured gives ``measurements: null`` and the reason, never a failed prediction."""
     from keras_ecg.data.images import measurements
 
     try:
-        m = measurements.page_measurements(str(path))
+        m = measurements.page_measurements(str(path), orientation=orientation)
     except (OSError, ValueError, errors.DataError) as e:
         return {"measurements": None, "evidence": [], "measurement_error": str(e).splitlines()[0] if str(e) else
                 type(e).__name__}
@@ -297,7 +300,7 @@ def _describe(it, card) -> str:
     return f"{it['class']} ({probs}){unsure}"
 
 
-def predict(model_path, inputs, batch_size: int = 64, lead=None) -> tuple:
+def predict(model_path, inputs, batch_size: int = 64, lead=None, orientation: str = "auto") -> tuple:
     """``(results, card)`` for ``inputs`` with the model at ``model_path``."""
     model, card = load(model_path)
-    return predict_paths(model, card, inputs, batch_size, lead), card
+    return predict_paths(model, card, inputs, batch_size, lead, orientation), card

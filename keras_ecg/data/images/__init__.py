@@ -6,6 +6,8 @@ One concern per module:
 - :mod:`.panels`: the page layout (grid, trace rows; ``3x4+1``, ``6x2+1``, ``6x2``) and the 13 lead panels;
 - :mod:`.pulses`: the 1 mV calibration pulses (rows and amplitude scale);
 - :mod:`.grid`: the paper's scale (grid period in px) and deskewing;
+- :mod:`.orientation`: which way up a page is (calibration pulses, traces, header); upside-down pages
+  turned, ambiguous ones refused before digitising;
 - :mod:`.digitize`: a page -> 12 leads in mV against seconds (:mod:`.digitize_io` writes them,
   :mod:`.digitize_check` scores them against rendered pages);
 - :mod:`.measurements`: each digitised lead's median beat measured (Q, R, S, ST, T, QRS, QT), heart rate,

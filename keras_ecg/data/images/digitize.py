@@ -4,9 +4,12 @@
 (:mod:`.grid`: 25 mm/s and 10 mm/mV on the grid, else the calibration pulses
 and the traces' 10 s width), then follows each lead's trace column by column:
 
-0. an upside-down page (:func:`.panels.orientation_score` at or below
-   ``panels.UPSIDE_DOWN``) is turned by 180 degrees, with a warning naming it,
-   and a tilted page (a scan) is levelled (:func:`.grid.deskew`);
+0. the page's orientation is checked (:func:`.orientation.orient`): an upside-down
+   page (its calibration pulses fall at the right of the rows, its traces and
+   header point down) is turned by 180 degrees, with a warning naming it, and a
+   page whose orientation cannot be told is refused (:class:`.orientation.OrientationError`,
+   one line naming the file; ``orientation="upright"`` or ``"rotated"`` overrides);
+   a tilted page (a scan) is levelled (:func:`.grid.deskew`);
 1. in each pixel column of the lead's stretch of its row, the runs of ink;
    the trace is the chain of runs, one per column, that jumps least over
    blank paper and stays nearest the row's baseline (dynamic programming), so
@@ -27,12 +30,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 
 import numpy as np
 
 from keras_ecg.data.images import grid, panels
 from keras_ecg.data.images.io import as_page, read_image
+from keras_ecg.data.images.orientation import orient
 
 LEADS12 = [lead for lead in panels.LEADS if lead != "rhythm"]
 PAGE_SECONDS = 10.0
@@ -212,11 +215,16 @@ def _band(layout: panels.Layout, i: int, page_h: int, reach: float):
 
 
 def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None = None,
-                  name: str | None = None, deskew: bool = True) -> Digitized:
+                  name: str | None = None, deskew: bool = True, orientation: str = "auto") -> Digitized:
     """Digitise one page (a file path or an HxWx3 array; ``name`` names an array in errors); see the module doc.
+
+    ``orientation``: ``"auto"`` (check; turn an upside-down page, refuse one that cannot be told),
+    ``"upright"`` (take the page as it is) or ``"rotated"`` (turn it by 180 degrees first); see
+    :func:`.orientation.orient`. ``layout`` is used only for a page that is not turned.
 
     Raises:
         ImageError: the file is not a readable image (the message names it).
+        OrientationError: ``auto`` and the page may be upside down (one line naming the file and the override).
         LayoutError: the page's layout (rows of traces) cannot be read, naming the file.
     """
     if isinstance(path_or_array, (str, os.PathLike)):
@@ -225,11 +233,8 @@ def digitize_page(path_or_array, fs: float = 250.0, layout: panels.Layout | None
     else:
         name = name or "<array>"
         page = as_page(path_or_array)
-    score = panels.orientation_score(page)
-    if score <= panels.UPSIDE_DOWN:  # an upside-down page: its traces would come out inverted and reversed
-        warnings.warn(f"{name}: page is upside down (orientation score {score:.2f}); rotated by 180 degrees "
-                      "before digitising")
-        page = np.ascontiguousarray(page[::-1, ::-1])
+    page, turned = orient(page, None if name == "<array>" else name, orientation)  # upside down: inverted, reversed traces
+    if turned:
         layout = None
     page, skew = grid.deskew(page) if deskew else (page, 0.0)
     if skew:

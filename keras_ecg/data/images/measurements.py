@@ -416,13 +416,14 @@ def _json(v, nd=3):
     return v
 
 
-def page_measurements(path_or_array, fs: float = 250.0) -> dict:
+def page_measurements(path_or_array, fs: float = 250.0, orientation: str = "auto") -> dict:
     """Digitise a page (:func:`.digitize.digitize_page` at ``fs``) and :func:`measure` it: each lead's
     printed stretch, the rhythm strip for the heart rate. JSON-friendly (floats rounded, NaN -> None),
-    with ``evidence`` (:func:`evidence`) and ``layout``. Raises what ``digitize_page`` raises."""
+    with ``evidence`` (:func:`evidence`) and ``layout``. ``orientation`` as in ``digitize_page``. Raises what
+    ``digitize_page`` raises."""
     from keras_ecg.data.images.digitize import digitize_page
 
-    d = digitize_page(path_or_array, fs=fs)
+    d = digitize_page(path_or_array, fs=fs, orientation=orientation)
     x = d.signals.T
     names = list(d.lead_names)
     if d.rhythm is not None:

@@ -103,48 +103,6 @@ def darkness(img, lo: int = 80, hi: int = 180) -> np.ndarray:
     return lut[m]
 
 
-UPSIDE_DOWN = -0.15  # orientation_score at or below which a page is taken as upside down (rotated 180 degrees)
-TEXT_WEIGHT = 0.3  # weight of the header-text cue beside the trace cue
-# Measured on the 735 real pages of the share and their 180-degree rotations (trace cue alone: 2 upright pages
-# taken as upside down, 455 of 735 rotations caught): upright pages score >= -0.05, 0 taken as upside down;
-# 677 of the 735 rotations (92 %) score <= -0.15 and are turned. Chosen on the same pages (no other real pages):
-# the margin on upright pages is 0.10. Synthetic pages (no header) score 0.26-0.51, their rotations the negative.
-
-
-def _ink_side(ink) -> float:
-    """``(above - below) / (above + below)`` of the ink beside the traces' baselines (QRS complexes point up)."""
-    from scipy.signal import find_peaks
-
-    h = ink.shape[0]
-    prof = ink.sum(axis=1).astype(np.float64)
-    if prof.max() <= 0:
-        return 0.0
-    rows, _ = find_peaks(prof, height=0.3 * prof.max(), distance=max(3, h // 12))
-    m = max(4, h // 16)
-    above = sum(int(ink[max(0, y - m):max(0, y - 2)].sum()) for y in rows)
-    below = sum(int(ink[y + 3:y + m].sum()) for y in rows)
-    return (above - below) / max(above + below, 1)
-
-
-def _text_side(img, ink) -> float:
-    """``(above - below) / (above + below)`` of the ink outside the grid: a page's header text sits above its
-    grid (0 when the page has no pink grid)."""
-    try:
-        y0, y1, _, _ = find_grid(img)
-    except LayoutError:
-        return 0.0
-    above, below = int(ink[:y0].sum()), int(ink[y1:].sum())
-    return (above - below) / max(above + below, 1)
-
-
-def orientation_score(img) -> float:
-    """> 0 upright, < 0 upside down: the trace cue (more ink above the traces' baselines than below, as QRS
-    complexes and calibration pulses rise) plus :data:`TEXT_WEIGHT` times the header cue (more text above the
-    grid than below). A page turned by 180 degrees scores the negative."""
-    ink = darkness(img) > 0.5
-    return _ink_side(ink) + TEXT_WEIGHT * _text_side(img, ink)
-
-
 def remove_grid(img) -> np.ndarray:
     """The page with the grid removed: uint8 HxW, trace dark on white paper."""
     return (255.0 * (1.0 - darkness(img))).round().astype(np.uint8)

@@ -62,8 +62,10 @@ def pair(size):
     return int(size[0]), int(size[1])
 
 
-def prepare(page: np.ndarray, preprocess: str, image_size, panel_size) -> np.ndarray:
-    """Preprocessed uint8 array (what is cached); :func:`normalise` makes floats."""
+def prepare(page: np.ndarray, preprocess: str, image_size, panel_size, orientation: str = "auto") -> np.ndarray:
+    """Preprocessed uint8 array (what is cached); :func:`normalise` makes floats. ``orientation``: for
+    ``digitized``, as in :func:`.digitize.digitize_page` (``auto``: an upside-down page is turned, one whose
+    orientation cannot be told refused with an :class:`~.orientation.OrientationError`)."""
     check_preprocess(preprocess)
     if preprocess == "page":
         return _resize(page, _square(image_size) or page.shape[:2])
@@ -72,7 +74,7 @@ def prepare(page: np.ndarray, preprocess: str, image_size, panel_size) -> np.nda
     if preprocess == "digitized":
         from keras_ecg.data.images import digitize
 
-        d = digitize.digitize_page(page, fs=DIGITIZED_FS)
+        d = digitize.digitize_page(page, fs=DIGITIZED_FS, orientation=orientation)
         return d.window(DIGITIZED_SECONDS, DIGITIZED_FS).astype(np.float32)
     if preprocess in DEFORMAT:
         if image_size is None:
@@ -101,8 +103,10 @@ def preprocess_image(
     panel_size=(64, 64),
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_size: int = DEFAULT_MIN_SIZE,
+    orientation: str = "auto",
 ):
-    """One image (a file path or an array) preprocessed as in :func:`~keras_ecg.data.images.load_folder`.
+    """One image (a file path or an array) preprocessed as in :func:`~keras_ecg.data.images.load_folder`
+    (``orientation``: see :func:`prepare`).
 
     Returns float32 ``(S, S, 3)`` for ``page`` and ``crop``, ``(13, H, W, 1)`` for
     ``panels``, ``(S, S, 1)`` for ``grid_removed``, ``degrid`` and ``binary``, ``(T, 12)`` mV for
@@ -117,9 +121,9 @@ def preprocess_image(
         name = "<array>"
         page = as_page(path_or_array)
     try:
-        raw = prepare(page, preprocess, image_size, panel_size)
+        raw = prepare(page, preprocess, image_size, panel_size, orientation)
     except LayoutError as e:
-        raise LayoutError(f"{name}: {e}") from None
+        raise type(e)(f"{name}: {e}") from None
     return normalise(raw, preprocess)
 
 

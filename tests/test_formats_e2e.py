@@ -113,5 +113,7 @@ def test_identifiers_are_read_when_asked(files):
         assert signal_files.read(files[k]).identifiers is None
         ids = signal_files.read(files[k], identifiers=True).identifiers
         assert "DOE" in repr(ids) and fb.PATIENT_ID in repr(ids) and "1951" in repr(ids)
+        assert {"name", "id", "birth_date", "sex"} <= set(ids), k  # the keys every reader gives (DICOM's, EDF's)
+        assert "DOE" in ids["name"] and ids["id"] == fb.PATIENT_ID, k
     assert muse.read(files["muse"]).derived_leads == ["III", "aVR", "aVL", "aVF"]
     assert aecg.read(files["aecg"]).fs == 360.0

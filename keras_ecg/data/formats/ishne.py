@@ -159,8 +159,12 @@ class _Ranges:
 
 
 def _identifiers(h: dict) -> dict:
-    return {"first_name": _text(h["first_name"]), "last_name": _text(h["last_name"]), "id": _text(h["id"]),
-            "sex": {1: "M", 2: "F"}.get(h["sex"]), "birth_date": _date(h["birth"])}
+    """``Record.identifiers``: the keys every reader gives (``name`` as DICOM's ``LAST^FIRST``, ``id``,
+    ``birth_date``, ``sex``) plus the header's ``first_name`` and ``last_name``."""
+    first, last = _text(h["first_name"]), _text(h["last_name"])
+    return {"name": "^".join(v for v in (last, first) if v), "id": _text(h["id"]),
+            "sex": {1: "M", 2: "F"}.get(h["sex"]), "birth_date": _date(h["birth"]),
+            "first_name": first, "last_name": last}
 
 
 def ranges(path):
@@ -184,7 +188,7 @@ def write(path, record, *, resolution_nv: int = 1000, start: datetime.datetime |
           identifiers: dict | None = None, chunk: int = 1 << 20) -> pathlib.Path:
     """Write ``record`` (``signal`` in mV, ``fs``, ``leads``) as an ISHNE file, quantised to ``resolution_nv``.
 
-    ``identifiers`` (``first_name``, ``last_name``, ``id``, ``sex`` ``M``/``F``, ``birth_date`` a
+    ``identifiers`` (``first_name`` and ``last_name``, or ``name`` as ``LAST^FIRST``; ``id``, ``sex`` ``M``/``F``, ``birth_date`` a
     :class:`datetime.date`) go into the header only when given.
     Written atomically, ``chunk`` samples at a time. NaN samples are written as missing (-32768)."""
     p = pathlib.Path(path)
@@ -193,7 +197,10 @@ def write(path, record, *, resolution_nv: int = 1000, start: datetime.datetime |
     if not 1 <= k <= 12:
         raise DataError(f"{p}: an ISHNE file holds 1 to 12 leads, not {k}")
     codes = {v: c for c, v in LEADS.items()}
-    ids = identifiers or {}
+    ids = dict(identifiers or {})
+    if ids.get("name") and not (ids.get("first_name") or ids.get("last_name")):  # DICOM's LAST^FIRST
+        last, _, first = str(ids["name"]).partition("^")
+        ids.update(first_name=first, last_name=last)
     born = ids.get("birth_date")
     t = start or datetime.datetime(2000, 1, 1)
     pad12 = lambda v: tuple(v) + (0,) * (12 - len(v))  # noqa: E731

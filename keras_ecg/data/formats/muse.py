@@ -159,6 +159,8 @@ def read(path, *, identifiers: bool = False, waveform: str = "Rhythm") -> wfdb_i
     if identifiers:
         demo = root.find("PatientDemographics")
         ids = {} if demo is None else {k: _xml.text(demo.find(tag)) for tag, k in _PATIENT.items()}
+        if ids:  # the key every reader gives: the name as DICOM's LAST^FIRST
+            ids["name"] = "^".join(v for v in (ids.get("last_name"), ids.get("first_name")) if v)
     rec = wfdb_io.Record(p.stem, np.stack([stored[n] for n in leads], axis=1), fs, leads, path=str(p),
                          start_time=_start(root), identifiers=ids)
     rec.derived_leads = derived

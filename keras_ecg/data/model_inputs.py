@@ -80,8 +80,10 @@ def _finite(x, where, leads) -> None:
                         "the record first)")
 
 
-def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
-    """The model inputs for every beat of the WFDB record at ``path`` (see the module doc).
+def record_inputs(path, prep, peaks=None, lead=None, fs=None) -> RecordInputs:
+    """The model inputs for every beat of the recording at ``path`` (see the module doc): a WFDB record, an EDF
+    file, or a CSV of samples at rate ``fs`` (:func:`keras_ecg.data.signal_files.read`; those have no reference
+    beats, so their beats are detected R peaks).
 
     ``peaks`` (sample indices at the record's rate) overrides the beats: e.g.
     detected R peaks for a record that has reference annotations. ``lead``
@@ -93,8 +95,10 @@ def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
 
     if prep.format == "kaggle_csv":
         raise DataError(f"{path}: this model was trained on Kaggle CSV beats; predict on a CSV of such beats")
+    from keras_ecg.data import signal_files
+
     try:
-        rec = mitbih.load_record(path)
+        rec = mitbih.load_record(path) if signal_files.kind(path) == "wfdb" else signal_files.read(path, fs=fs)
         spec = B.BeatSpec.from_card(prep)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: {str(e).splitlines()[0]}") from None

@@ -33,6 +33,8 @@ SUFFIX_KIND = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".hea": "wfdb", "
 KIND_SUFFIX = {"png": ".png", "jpeg": ".jpg", "wfdb": ".hea", "edf": ".edf", "csv": ".csv"}
 BINARY_PARTS = (".dat", ".atr")  # a WFDB record's signal and annotation files: raw bytes, no signature
 READABLE = ("png", "jpeg", "wfdb", "edf", "csv")  # what the deploy functions read today
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|nan|NaN|inf|-inf")
+_SIGNAL_LINE = re.compile(r"^\S*[A-Za-z_~]\S*\s+\d+")  # a header's signal line: a file name, then its format
 _HEADER_LINE = re.compile(r"^(\S+)\s+(\d+)(?:\s+([0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\(\S*\))?)?(?:\s+(\d+))?")
 
 
@@ -74,13 +76,25 @@ def sniff(head: bytes) -> str | None:
     text = _text(head)
     if text is not None:
         lines = _header_lines(text)
-        if lines and _HEADER_LINE.match(lines[0]) and not re.fullmatch(r"[-0-9.,\s eE+]*", lines[0]):
+        if len(lines) > 1 and _HEADER_LINE.match(lines[0]) and _SIGNAL_LINE.match(lines[1]):
             return "wfdb"
-        if lines and all(re.fullmatch(r"[^\x00-\x08\x0e-\x1f]*", ln) for ln in lines[:20]) and "," in text:
+        if _csv_rows(lines[:-1] if len(head) >= HEAD_BYTES and len(lines) > 1 else lines):
             return "csv"
-        if lines and all(re.fullmatch(r"[-0-9.eE+\s]+", ln) for ln in lines[:20]):
-            return "csv"  # one column
     return _other_format(head)
+
+
+def _csv_rows(lines) -> bool:
+    """Whether text lines are a CSV of numbers: an optional first row of names, then rows of numbers, every row
+    with the same number of fields."""
+    rows = [ln.split(",") for ln in lines[:50]]
+    if not rows:
+        return False
+
+    def numeric(fields):
+        return all(_NUMBER.fullmatch(f.strip()) for f in fields)
+
+    body = rows if numeric(rows[0]) else rows[1:]
+    return bool(body) and all(numeric(r) for r in body) and len({len(r) for r in rows}) == 1
 
 
 def _other_format(head: bytes) -> str | None:

@@ -77,6 +77,8 @@ def test_annotate_gives_the_files_and_beats_of_the_command(client, rec, tmp_path
         if kind not in ("summary_txt", "strip_chart"):  # the text and picture name the (temporary) input path
             assert got.content == (out / name).read_bytes(), kind
     assert client.get(body["files"]["strip_chart"]).content[:8] == b"\x89PNG\r\n\x1a\n"
+    for kind in ("summary_txt", "header", "summary_json"):  # no private server path in any file
+        assert "keras-ecg-upload" not in client.get(body["files"][kind]).text, kind
     _same_summary(body["summary"], out / "r1_summary.json", "r1")
     rows = [ln.split(",") for ln in (out / "r1_beats.csv").read_text().splitlines()[1:]]
     assert [(b["sample"], b["label"], int(b["uncertain"])) for b in body["beats"]] == [

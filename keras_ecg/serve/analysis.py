@@ -24,6 +24,7 @@ import tempfile
 
 import numpy as np
 
+from keras_ecg import _atomic
 from keras_ecg.errors import DataError
 
 SIGNAL_FILE = "signal.f32"
@@ -83,6 +84,10 @@ def annotate_upload(served, files, fs, spans, results, max_duration_s) -> dict:
         _save_lead(a.record, lead, out / SIGNAL_FILE)
         summary = json.loads(pathlib.Path(paths["summary_json"]).read_text())
         summary["record"] = up.name
+        _atomic.write_json(paths["summary_json"], summary)
+        for kind in ("summary_txt", "header"):  # they name the input's path: our private folder, taken out
+            text = pathlib.Path(paths[kind]).read_text()
+            _atomic.write_text(paths[kind], text.replace(str(inp) + "/", "").replace(str(inp), ""))
         files_out = {pathlib.Path(p).name: pathlib.Path(p) for p in paths.values()}
         files_out[SIGNAL_FILE] = out / SIGNAL_FILE
         ttl = results.keep(rid, out, files_out)

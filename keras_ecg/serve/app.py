@@ -189,8 +189,9 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
         def job():
             try:
                 up = uploads.save(files, folder, fs=fs, max_duration_s=max_duration_s)
-                return P.predict_paths(served.model, served.card, [up.path], batch_size,
-                                       fs=fs if up.kind == "csv" else None)
+                got = P.predict_paths(served.model, served.card, [up.path], batch_size,
+                                      fs=fs if up.kind == "csv" else None)
+                return [{**r, "input": up.name} if r.get("input") == str(up.path) else r for r in got]
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 

@@ -13,6 +13,8 @@ upload's kind comes from its first bytes (:func:`sniff`), never from its name al
 * any format module of :mod:`keras_ecg.data.formats` whose ``sniff`` accepts the head (DICOM, ISHNE, ...) is
   named in the refusal until the service reads it: they plug in at :data:`READABLE`.
 
+The uploaded name is only a label: the file is saved under a plain name the service makes of it (``MI (46).jpg``
+as ``MI_46.jpg``; a WFDB record's files keep theirs, which its header names, and must be plain names).
 A name whose suffix says another kind than the content (``page.png`` holding an EDF file) is a 415 naming the
 upload; content no reader takes is a 415; a record's missing ``.hea`` is a 422. A recording longer than the
 duration limit is a 413, read from its header (WFDB, EDF) or its line count (CSV) before anything else.
@@ -151,10 +153,9 @@ def save(files, folder: pathlib.Path, fs: float | None = None, max_duration_s: f
 
     ``kinds``: the kinds this route takes; ``fs``: a CSV recording's rate (a CSV without it is a CSV of beats).
     """
-    labels = [pathlib.PurePath(f.filename or "").name or "(unnamed upload)" for f in files]
-    for lab in labels:
-        if not SAFE_NAME.match(lab):
-            raise UploadError(422, f"{lab!r}: file names are letters, digits, '.', '_' and '-'")
+    from keras_ecg.deploy.output_folder import safe_name
+
+    labels = [pathlib.PureWindowsPath(f.filename or "").name[-255:] or "upload" for f in files]
     if len(set(labels)) != len(labels):
         raise UploadError(422, "two uploaded files have the same name")
     saved = {}  # label -> (path, kind)
@@ -173,7 +174,11 @@ def save(files, folder: pathlib.Path, fs: float | None = None, max_duration_s: f
         named = SUFFIX_KIND.get(suffix)
         if (named is not None or suffix in BINARY_PARTS) and named != kind and suffix[1:] != kind:
             raise UploadError(415, f"{lab}: the name says {suffix} but the content is {kind.upper()}")
+        if kind in ("wfdb", "dat", "atr") and not SAFE_NAME.match(lab):  # the header names its files
+            raise UploadError(422, f"{lab!r}: a WFDB record's file names are letters, digits, '.', '_' and '-'")
         stem = pathlib.PurePath(lab).stem if named or suffix in BINARY_PARTS else lab
+        if kind not in ("wfdb", "dat", "atr"):  # saved under a plain name of ours; answers show the upload's
+            stem = safe_name(stem, "upload")
         target = folder / (stem + (suffix if suffix in BINARY_PARTS else KIND_SUFFIX[kind]))
         if target.exists():
             raise UploadError(422, f"{lab}: two uploads would be the same file {target.name}")

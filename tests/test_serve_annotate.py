@@ -90,6 +90,7 @@ def test_annotate_gives_the_files_and_beats_of_the_command(client, rec, tmp_path
     s = client.get(body["signal"], params={"start": 1, "end": 3}).json()
     assert s["start"] == 360 and len(s["samples"]) == 720
     assert client.get(body["signal"], params={"start": 0, "end": 500}).status_code == 422
+    assert client.get(body["signal"], params={"start": "inf", "end": 1}).status_code == 422
 
 
 def test_annotate_csv_and_edf_and_predict_them_as_the_commands_do(client, shipped, rec, tmp_path, capsys):
@@ -249,6 +250,12 @@ def test_results_are_404_after_their_time(shipped, rec):
         root = app.state.results.root
         assert root.exists()
     assert not root.exists()  # the shutdown removed every result
+
+
+def test_the_viewer_files_need_no_token_the_data_does(shipped):
+    c = TestClient(A.create_app(shipped, token="s3cret"))
+    assert c.get("/").status_code == 200 and c.get("/static/viewer.css").status_code == 200
+    assert c.get("/v1/demo/record").status_code == 401 and c.get("/v1/results/x/y").status_code == 401
 
 
 def test_viewer_and_demo_record_are_served(client):

@@ -17,6 +17,7 @@ Annotate is :func:`keras_ecg.deploy.annotate.annotate`, ``with_rhythm`` and ``wr
 
 # no `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 
+import contextlib
 import json
 import pathlib
 import shutil
@@ -47,7 +48,8 @@ def _save_lead(rec, lead: int, path: pathlib.Path, block: int = 1 << 20) -> None
     n = int(getattr(rec, "n_samples", None) or len(rec.signal))
     with open(path, "wb") as f:
         for i in range(0, n, block):
-            seg = rec.read(i, min(i + block, n), [lead])[:, 0] if hasattr(rec, "read") else rec.signal[i:i + block, lead]
+            j = min(i + block, n)
+            seg = rec.read(i, j, [lead])[:, 0] if hasattr(rec, "read") else rec.signal[i:j, lead]
             f.write(np.asarray(seg, dtype="<f4").tobytes())
 
 
@@ -65,15 +67,28 @@ def _spans(texts):
     return out or None
 
 
+@contextlib.contextmanager
+def _folders(results):
+    """``(id, output folder, upload folder)`` of one answer: the output folder is removed when the body fails
+    (it publishes it with ``results.keep`` when it succeeds), the upload folder always."""
+    rid, out = results.new_folder()
+    inp = pathlib.Path(tempfile.mkdtemp(prefix="keras-ecg-upload-"))
+    try:
+        yield rid, out, inp
+    except BaseException:
+        results.discard(out)
+        raise
+    finally:
+        shutil.rmtree(inp, ignore_errors=True)
+
+
 def annotate_upload(served, files, fs, spans, results, max_duration_s) -> dict:
     """Annotate the uploaded recording as ``keras-ecg annotate`` does; the answer of ``POST /v1/annotate``."""
     from keras_ecg.deploy import annotate as A
     from keras_ecg.serve import uploads
 
     spans = _spans(spans)
-    rid, out = results.new_folder()
-    inp = pathlib.Path(tempfile.mkdtemp(prefix="keras-ecg-upload-"))
-    try:
+    with _folders(results) as (rid, out, inp):
         up = uploads.save(files, inp, fs=fs, max_duration_s=max_duration_s, kinds=("wfdb", "edf", "csv"))
         if up.kind == "csv" and fs is None:
             raise uploads.UploadError(422, f"{up.name}: a CSV recording needs its sampling rate (form field fs)")
@@ -91,11 +106,6 @@ def annotate_upload(served, files, fs, spans, results, max_duration_s) -> dict:
         files_out = {pathlib.Path(p).name: pathlib.Path(p) for p in paths.values()}
         files_out[SIGNAL_FILE] = out / SIGNAL_FILE
         ttl = results.keep(rid, out, files_out)
-    except BaseException:
-        results.discard(out)
-        raise
-    finally:
-        shutil.rmtree(inp, ignore_errors=True)
     link = {k: f"/v1/results/{rid}/{pathlib.Path(p).name}" for k, p in paths.items()}
     n = int(getattr(a.record, "n_samples", None) or len(a.record.signal))
     return {"model": served.name, "id": rid, "expires_in_s": ttl, "record": a.record.name, "input": up.name,
@@ -110,9 +120,7 @@ def explain_upload(served, files, method, max_items, class_name, results, max_du
     from keras_ecg.deploy.explain_files import explain_paths
     from keras_ecg.serve import uploads
 
-    rid, out = results.new_folder()
-    inp = pathlib.Path(tempfile.mkdtemp(prefix="keras-ecg-upload-"))
-    try:
+    with _folders(results) as (rid, out, inp):
         up = uploads.save(files, inp, max_duration_s=max_duration_s, kinds=("image", "wfdb", "edf", "csv"))
         entries = explain_paths(served.keras_model(), served.card, [up.path], out, method, max_items, class_name,
                                 log=lambda *_: None)
@@ -122,11 +130,6 @@ def explain_upload(served, files, method, max_items, class_name, results, max_du
                      for p in pictures})
         attributions = [np.load(out / pathlib.Path(p).with_suffix(".npz"))["attributions"] for p in pictures]
         ttl = results.keep(rid, out, kept)
-    except BaseException:
-        results.discard(out)
-        raise
-    finally:
-        shutil.rmtree(inp, ignore_errors=True)
     for e in entries:
         e["input"] = up.name
         e["picture"] = f"/v1/results/{rid}/{e['picture']}"
@@ -199,7 +202,7 @@ def add_routes(app, models, results, jobs, authorised, pick_model, max_duration_
                                                      max_duration_s), hide=(tempfile.gettempdir(),))
 
     @app.get("/v1/results/{rid}/signal", dependencies=auth)
-    def signal(rid: str, start: float = Query(0.0, ge=0.0), end: float = Query(10.0, ge=0.0)):
+    def signal(rid: str, start: float = Query(0.0, ge=0.0, le=1e7), end: float = Query(10.0, ge=0.0, le=1e7)):
         path = results.get(rid, SIGNAL_FILE)
         if path is None:
             raise HTTPException(404, "no such result (unknown id, or expired)")

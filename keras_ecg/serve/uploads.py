@@ -198,7 +198,8 @@ def _input(saved: dict, fs, max_duration_s, kinds) -> Upload:
         lab, hea = heads[0]
         others = [lab2 for lab2, (p, k) in saved.items() if k not in ("wfdb", "dat", "atr")]
         if others:
-            raise UploadError(422, f"{others[0]}: one record a request (its .hea, .dat and .atr files) and nothing else")
+            raise UploadError(422, f"{others[0]}: one record a request (its .hea, .dat and .atr files) and nothing "
+                                   "else")
         names, seconds = _wfdb_files(hea, lab)
         have = {p.name for _, p in parts}
         for n in names:
@@ -222,9 +223,10 @@ def _input(saved: dict, fs, max_duration_s, kinds) -> Upload:
             seconds = _csv_seconds(path, fs) if kind == "csv" else None
         up = Upload(path, "image" if kind in ("png", "jpeg") else kind, lab, seconds)
     if up.kind not in kinds:
-        want = ", ".join("a page image" if k == "image" else f"{'a ' if k != 'edf' else 'an '}{k.upper()}"
-                         for k in kinds)
-        raise UploadError(415, f"{up.name}: this route takes {want} (got {up.kind.upper() if up.kind != 'image' else 'a page image'})")
+        def said(k):
+            return "a page image" if k == "image" else f"{'an' if k == 'edf' else 'a'} {k.upper()}"
+
+        raise UploadError(415, f"{up.name}: this route takes {', '.join(map(said, kinds))} (got {said(up.kind)})")
     if max_duration_s and up.duration_s and up.duration_s > max_duration_s:
         raise UploadError(413, f"{up.name}: {up.duration_s / 3600:.2f} h of recording, over the limit of "
                                f"{max_duration_s / 3600:g} h")

@@ -35,13 +35,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(f"{self.prog}: error: {message}")
 
 
+def _rate(text):
+    from keras_ecg.data import rates
+
+    return rates.flag(text)
+
+
 def _predict(argv) -> int:
     p = _Parser(prog="keras-ecg predict",
-                description="Classify ECG images, folders of images, WFDB records or CSVs of beats.")
+                description="Classify ECG images, folders of images, WFDB records, EDF files, CSV recordings "
+                            "(with --fs) or CSVs of beats.")
     p.add_argument("model", help="a .keras file (with model_card.json beside it) or its folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image file, folder of images, WFDB record (path without extension or .hea), CSV of beats, or a "
-                        "recording file read by its content (DICOM waveform, EDF/EDF+, aECG, MUSE XML, ISHNE)")
+                   help="image file, folder of images, WFDB record (path without extension or .hea), CSV of beats, a "
+                        "CSV recording (one column per lead) with --fs, or a recording file read by its content "
+                        "(DICOM waveform, EDF/EDF+, aECG, MUSE XML, ISHNE)")
+    p.add_argument("--fs", type=_rate, default=None, help="sampling rate (Hz) of CSV recordings; without it a CSV "
+                   "is a CSV of beats")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="Keras backend (default: $KERAS_BACKEND or jax)")
@@ -78,7 +88,8 @@ def _predict(argv) -> int:
             results = combine.predict_paths(pairs, args.inputs, args.batch_size)
         else:
             model, card = P.load(args.model)
-            results = P.predict_paths(model, card, args.inputs, args.batch_size, args.lead, args.orientation)
+            results = P.predict_paths(model, card, args.inputs, args.batch_size, args.lead, args.orientation,
+                                      fs=args.fs)
     except KerasECGError as e:  # bad input, card or model: one line
         raise SystemExit(f"keras-ecg predict: error: {one_line(e)}") from None
     if args.json:

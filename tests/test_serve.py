@@ -131,6 +131,9 @@ def test_bad_requests_are_4xx_and_the_service_goes_on(client, record, tmp_path):
     assert r.status_code == 404 and "nope" in r.json()["detail"]
     bad = tmp_path / "junk.png"
     bad.write_bytes(b"not an image at all")
+    r = client.post("/v1/predict?model=pages", files=_files(bad))  # text that is no page, record or CSV
+    assert r.status_code == 415 and r.json()["detail"].startswith("junk.png: not a recording or page")
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature on a broken file: the reader refuses it
     r = client.post("/v1/predict?model=pages", files=_files(bad))
     assert r.status_code == 422
     assert "\n" not in r.json()["detail"] and str(tmp_path) not in r.json()["detail"]

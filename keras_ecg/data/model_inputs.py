@@ -81,9 +81,10 @@ def _finite(x, where, leads) -> None:
                         "the record first)")
 
 
-def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
-    """The model inputs for every beat of the recording at ``path`` (see the module doc): a WFDB record or a
-    file read by its content (:func:`keras_ecg.data.signal_files.read`: DICOM, EDF, ...).
+def record_inputs(path, prep, peaks=None, lead=None, fs=None) -> RecordInputs:
+    """The model inputs for every beat of the recording at ``path`` (see the module doc): a WFDB record, a CSV
+    of samples at rate ``fs``, or a file read by its content (:func:`keras_ecg.data.signal_files.read`: DICOM,
+    EDF, ...).
 
     ``peaks`` (sample indices at the record's rate) overrides the beats: e.g.
     detected R peaks for a record that has reference annotations. ``lead``
@@ -95,8 +96,10 @@ def record_inputs(path, prep, peaks=None, lead=None) -> RecordInputs:
 
     if prep.format == "kaggle_csv":
         raise DataError(f"{path}: this model was trained on Kaggle CSV beats; predict on a CSV of such beats")
+    from keras_ecg.data import signal_files
+
     try:
-        rec = signal_files.read(path, annotations="atr")
+        rec = signal_files.read(path, fs=fs, annotations="atr")
         spec = B.BeatSpec.from_card(prep)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: {str(e).splitlines()[0]}") from None

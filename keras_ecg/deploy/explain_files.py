@@ -146,8 +146,9 @@ def _explain_into(o, model, card, inputs, method, max_items, class_name, log, or
             pm = as_matrix(probs)
             evidence = P.page_evidence(labels[0], orientation) if card.input_kind in ("image", "panels") else None
             png = out / f"{name}_{used}.png"
-            titles = [f"{lab}: {names[c]} {pm[i, c]:.2f}{' UNCERTAIN' if unsure[i] else ''}"
-                      for i, (lab, c) in enumerate(zip(labels, target))]
+            shown = [pathlib.Path(lab).name if card.input_kind in ("image", "panels") else lab for lab in labels]
+            titles = [f"{lab}: {names[c]} {pm[i, c]:.2f}{' UNCERTAIN' if unsure[i] else ''}"  # a page: its name
+                      for i, (lab, c) in enumerate(zip(shown, target))]
             if evidence and evidence["evidence"]:  # the findings behind a page's class, under its title
                 titles[0] += "\n" + "; ".join(evidence["evidence"][:4])
             if a_kind == "waveform":

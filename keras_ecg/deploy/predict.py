@@ -1,4 +1,4 @@
-"""Predict with a saved model: image files, folders, WFDB records or CSVs of beats.
+"""Predict with a saved model: image files, folders, WFDB records, EDF files, CSV recordings or CSVs of beats.
 
 The model card beside the ``.keras`` file (:mod:`keras_ecg.card`) says how
 inputs are preprocessed (input kind, beat window and sampling rate, image
@@ -6,6 +6,7 @@ preprocessing), so a prediction sees exactly what training saw::
 
     keras-ecg predict runs/mitbih_hybrid-jax/model.keras data/mitdb/100 beats.csv
     keras-ecg predict runs/ecg_risk-jax/model.keras page.jpg scans/ --json
+    keras-ecg predict pretrained:mitbih_beats holter.edf recording.csv --fs 250   # CSV of samples at 250 Hz
 
 Every result names its input and gives the predicted class with all class
 probabilities, or for a binary model the risk probability (of ``class_names[1]``),
@@ -89,16 +90,19 @@ def load(model_path):
 # ----------------------------------------------------------------------------- inputs
 
 
-def input_type(path) -> str:
-    """``image``, ``folder``, ``record`` (a WFDB record, or a recording file recognised by its content:
-    DICOM, EDF, ... of :mod:`keras_ecg.data.formats`) or ``csv``; raises for anything else."""
+def input_type(path, fs: float | None = None) -> str:
+    """``image``, ``folder``, ``record`` (a WFDB record, a CSV of samples when its rate ``fs`` is given, or a
+    recording file recognised by its content: DICOM, EDF, ... of :mod:`keras_ecg.data.formats`) or ``csv`` (a CSV
+    of beats: no ``fs``); raises for anything else."""
     p = pathlib.Path(path)
     if p.is_dir():
         return "folder"
     if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
         return "image"
+    if p.suffix.lower() == ".edf" and p.is_file():
+        return "record"
     if p.suffix.lower() == ".csv" and p.is_file():
-        return "csv"
+        return "csv" if fs is None else "record"
     if p.suffix in (".hea", ".dat", ".atr"):
         if p.with_suffix(".hea").exists():
             return "record"
@@ -181,18 +185,21 @@ def _described(probs, unsure: bool, card, **where) -> dict:
             "probabilities": {n: float(p) for n, p in zip(names, probs)}, **flag}
 
 
-def predict_paths(model, card, inputs, batch_size: int = 64, lead=None, orientation: str = "auto") -> list:
+def predict_paths(model, card, inputs, batch_size: int = 64, lead=None, orientation: str = "auto",
+                  fs: float | None = None) -> list:
     """One result dict per input (a record/CSV/folder result holds one item per beat/image).
 
     ``lead``: the record lead to read as the card's first lead, where the lead policy finds none.
     ``orientation``: how a page that is digitised (for the model or its measurements) is taken (``auto``:
     turned if upside down, refused if that cannot be told; ``upright``; ``rotated``).
+    ``fs``: the sampling rate of CSV recordings (one column per lead, :mod:`keras_ecg.data.signal_files`);
+    without it a CSV is a CSV of beats.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise PredictError(f"--batch-size {batch_size}: must be a whole number >= 1")
     results = []
     for inp in inputs:
-        kind = input_type(inp)
+        kind = input_type(inp, fs)
         if kind in ("image", "folder"):
             _require(card, ("image", "panels", "digitized"), "an image", inp)
             files = image_files(inp, kind)
@@ -209,7 +216,7 @@ def predict_paths(model, card, inputs, batch_size: int = 64, lead=None, orientat
                             "counts": _counts(items, card)})
         else:
             _require(card, ("waveform",), "a WFDB record", inp)
-            rec = W.record_inputs(inp, card.preprocessing, lead=lead)
+            rec = W.record_inputs(inp, card.preprocessing, lead=lead, fs=fs)
             if not len(rec.peaks):
                 raise PredictError(f"{inp}: no complete beat window found")
             items, rhythm = record_beats(_outputs(model, rec.inputs, batch_size), rec.peaks, rec.fs, card)
@@ -300,7 +307,8 @@ def _describe(it, card) -> str:
     return f"{it['class']} ({probs}){unsure}"
 
 
-def predict(model_path, inputs, batch_size: int = 64, lead=None, orientation: str = "auto") -> tuple:
+def predict(model_path, inputs, batch_size: int = 64, lead=None, orientation: str = "auto",
+            fs: float | None = None) -> tuple:
     """``(results, card)`` for ``inputs`` with the model at ``model_path``."""
     model, card = load(model_path)
-    return predict_paths(model, card, inputs, batch_size, lead, orientation), card
+    return predict_paths(model, card, inputs, batch_size, lead, orientation, fs=fs), card

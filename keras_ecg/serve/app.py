@@ -2,33 +2,36 @@
 
     GET  /healthz              {"status": "ok", "models": [...]}, never behind the token
     GET  /v1/models            each model's card: classes, input kind, figures, calibration, runtime
-    POST /v1/predict?model=N   multipart files: one page image, one CSV of beats, or one WFDB record's
-                               .hea + .dat (+ .atr) files; the answer is `keras-ecg predict --json`'s results
+    POST /v1/predict?model=N   multipart files: one page image, one CSV of beats, one WFDB record's .hea + .dat
+                               (+ .atr) files, one EDF file, or one CSV recording with form field fs; the answer
+                               is `keras-ecg predict --json`'s results (`--fs` for the CSV recording)
+    POST /v1/annotate, /v1/explain, GET /v1/results/..., /v1/demo/record: :mod:`keras_ecg.serve.analysis`
+    GET  /                     the web viewer (static files of keras_ecg/serve/static/, no token: they hold no data)
     GET  /metrics              Prometheus text: requests, latencies, predictions, beats classified, errors
     GET  /openapi.json, /docs  the OpenAPI description
 
-Uploads go to a private temporary folder (removed after the answer) and are predicted by
-:func:`keras_ecg.deploy.predict.predict_paths`, as ``keras-ecg predict`` does; the temporary paths in the
-answer are replaced by the uploaded file names. One lock per process: two predictions never run at once in
-a worker, later requests wait their turn. Bad input is a 4xx with a one-line ``detail``; the service goes on.
+Uploads are recognised from their content (:mod:`keras_ecg.serve.uploads`), go to a private temporary folder
+(removed after the answer) and are predicted by :func:`keras_ecg.deploy.predict.predict_paths`, as
+``keras-ecg predict`` does; the temporary paths in the answer are replaced by the uploaded file names. One lock
+per process: two heavy jobs never run at once in a worker, later requests wait their turn, each within the
+request time limit (:mod:`keras_ecg.serve.jobs`). Bad input is a 4xx with a one-line ``detail``; the service
+goes on. CORS is off unless ``cors_origins`` are given.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the endpoints' annotations, imported in create_app
 
 import hmac
+import os
 import pathlib
-import re
 import shutil
 import tempfile
 import threading
 import time
 
-from keras_ecg.errors import KerasECGError, one_line
-
 API_VERSION = "v1"
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-_RECORD_SUFFIXES = (".hea", ".dat", ".atr")
+MAX_UPLOAD_BYTES = 512 * 2**20  # a 24-hour 2-lead 360 Hz recording: WFDB 212 93 MB, EDF 124 MB, CSV ~450 MB
+MAX_DURATION_S = 25 * 3600.0  # a 24-hour Holter recording and a margin
+STATIC = pathlib.Path(__file__).with_name("static")
 
 
 class _BodyLimit:
@@ -82,42 +85,50 @@ def _strip_dir(obj, prefix: str):
     return obj
 
 
-def upload_input(folder: pathlib.Path, names: list) -> pathlib.Path:
-    """The input path ``predict_paths`` reads from the files ``names`` saved in ``folder``: the one file, or the
-    one WFDB record (its path without extension) when the files are a record's .hea/.dat/.atr."""
-    stems = {pathlib.Path(n).stem for n in names}
-    if any(pathlib.Path(n).suffix in _RECORD_SUFFIXES for n in names):
-        if len(stems) != 1 or any(pathlib.Path(n).suffix not in _RECORD_SUFFIXES for n in names):
-            raise KerasECGError("a WFDB record is uploaded as its own .hea and .dat (and .atr) files, one record "
-                                "a request")
-        stem = stems.pop()
-        if not (folder / f"{stem}.hea").is_file():
-            raise KerasECGError(f"{stem}: the record's .hea file is missing from the upload")
-        return folder / stem
-    if len(names) != 1:
-        raise KerasECGError(f"{len(names)} files uploaded: give one page image or CSV, or one WFDB record's files")
-    return folder / names[0]
-
-
 def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token: str | None = None,
-               batch_size: int = 64):
+               batch_size: int = 64, max_duration_s: float | None = MAX_DURATION_S,
+               request_timeout_s: float | None = None, results_ttl_s: float | None = None,
+               results_max_bytes: int | None = None, cors_origins=()):
     """The FastAPI app serving ``models`` (``{name: keras_ecg.serve.models.Served}``).
 
-    ``token``: when given, every endpoint but ``/healthz`` wants ``Authorization: Bearer TOKEN`` (else 401).
+    ``token``: when given, every endpoint but ``/healthz`` and the viewer's static files wants
+    ``Authorization: Bearer TOKEN`` (else 401). ``max_duration_s``: the longest recording taken (413 above);
+    ``request_timeout_s``: a heavy request's time limit (504 above; default :data:`keras_ecg.serve.jobs.
+    REQUEST_TIMEOUT_S`); ``results_ttl_s``, ``results_max_bytes``: how long and how much of the answers' files are
+    kept (:mod:`keras_ecg.serve.results`); ``cors_origins``: origins other sites' pages may call from (none: CORS
+    off).
     """
-    from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
-    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+    from fastapi.staticfiles import StaticFiles
 
     from keras_ecg.deploy import predict as P
+    from keras_ecg.serve import analysis, jobs as J, results as R, uploads
     from keras_ecg.serve.metrics import Metrics
 
     metrics = Metrics()
     heavy = threading.Lock()  # one prediction at a time per process; the others queue here
+    jobs = J.Jobs(J.REQUEST_TIMEOUT_S if request_timeout_s is None else request_timeout_s, heavy)
+    results = R.Results(results_ttl_s or R.TTL_S, results_max_bytes or R.MAX_BYTES)
     app = FastAPI(title="keras-ecg", version=API_VERSION,
                   description="ECG classifiers behind the same functions as `keras-ecg predict`.")
-    app.state.models, app.state.metrics = models, metrics
+    app.state.models, app.state.metrics, app.state.results, app.state.jobs = models, metrics, results, jobs
+    app.router.on_shutdown.append(results.close)  # every kept result file goes with the service
     if max_upload_bytes:
         app.add_middleware(_BodyLimit, limit=max_upload_bytes)  # inside the counting below: 413s are counted
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization"])
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_422(request, exc):  # FastAPI's default is a list of dicts: one line naming the field
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "request"
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}"}, status_code=422)
 
     @app.middleware("http")
     async def count(request: Request, call_next):
@@ -128,6 +139,7 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
         except Exception:  # an unexpected failure: counted, answered 500, the service goes on
             metrics.inc("keras_ecg_errors_total", kind="internal")
             response = JSONResponse({"detail": "internal error"}, status_code=500)
+        response.headers["x-keras-ecg-worker"] = str(os.getpid())  # which worker answered (--workers N)
         metrics.inc("keras_ecg_requests_total", path=route, method=request.method, status=response.status_code)
         metrics.observe("keras_ecg_request_seconds", time.perf_counter() - t0, path=route)
         if response.status_code >= 400:
@@ -154,44 +166,50 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
     def prometheus():
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.post(f"/{API_VERSION}/predict", dependencies=[Depends(authorised)])
-    def predict(files: list[UploadFile] = File(..., description="one page image or CSV of beats, or one WFDB "
-                                                                  "record's .hea, .dat (and .atr) files"),
-                model: str | None = Query(None, description="the model's name (GET /v1/models); may be left "
-                                                             "out when one model is served")):
+    def pick_model(model):
         if model is None:
             if len(models) != 1:
                 raise HTTPException(422, f"say which model: ?model= one of {', '.join(sorted(models))}")
             model = next(iter(models))
         if model not in models:
             raise HTTPException(404, f"no model {model!r}; served: {', '.join(sorted(models))}")
-        served = models[model]
-        names = [pathlib.PurePath(f.filename or "").name for f in files]
-        for n in names:
-            if not _SAFE_NAME.match(n):
-                raise HTTPException(422, f"{n!r}: file names are letters, digits, '.', '_' and '-'")
-        if len(set(names)) != len(names):
-            raise HTTPException(422, "two uploaded files have the same name")
+        return models[model]
+
+    @app.post(f"/{API_VERSION}/predict", dependencies=[Depends(authorised)])
+    async def predict(files: list[UploadFile] = File(..., description="one page image, CSV of beats, EDF file or "
+                                                                        "CSV recording (with fs), or one WFDB "
+                                                                        "record's .hea, .dat (and .atr) files"),
+                      fs: float | None = Form(None, description="sampling rate (Hz) of a CSV recording; without "
+                                                                "it a CSV is a CSV of beats"),
+                      model: str | None = Query(None, description="the model's name (GET /v1/models); may be left "
+                                                                   "out when one model is served")):
+        served = pick_model(model)
         folder = pathlib.Path(tempfile.mkdtemp(prefix="keras-ecg-serve-"))  # mode 0700: this user only
-        try:
-            for f, n in zip(files, names):
-                with open(folder / n, "wb") as out:
-                    shutil.copyfileobj(f.file, out)
+
+        def job():
             try:
-                inp = upload_input(folder, names)
-                with heavy:
-                    results = P.predict_paths(served.model, served.card, [inp], batch_size)
-            except KerasECGError as e:
-                raise HTTPException(422, _strip_dir(one_line(e), str(folder) + "/")) from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        results = _strip_dir(results, str(folder) + "/")
+                up = uploads.save(files, folder, fs=fs, max_duration_s=max_duration_s)
+                got = P.predict_paths(served.model, served.card, [up.path], batch_size,
+                                      fs=fs if up.kind == "csv" else None)
+                return [{**r, "input": up.name} if r.get("input") == str(up.path) else r for r in got]
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        results = _strip_dir(await jobs.run(job, hide=(folder,)), str(folder) + "/")
         beats = sum(r.get("beats", 0) for r in results)
-        metrics.inc("keras_ecg_predictions_total", len(results), model=model)
+        metrics.inc("keras_ecg_predictions_total", len(results), model=served.name)
         if beats:
-            metrics.inc("keras_ecg_beats_classified_total", beats, model=model)
-        return {"model": model, "class_names": list(served.card.class_names), "binary": bool(served.card.binary),
-                "results": results}
+            metrics.inc("keras_ecg_beats_classified_total", beats, model=served.name)
+        return {"model": served.name, "class_names": list(served.card.class_names),
+                "binary": bool(served.card.binary), "results": results}
+
+    analysis.add_routes(app, models, results, jobs, authorised, pick_model, max_duration_s, metrics)
+
+    @app.get("/", include_in_schema=False)
+    def viewer():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     _PATHS = {r.path for r in app.routes}
     return app
@@ -212,4 +230,7 @@ def app_from_env():
     if cfg.get("token_file"):
         token = pathlib.Path(cfg["token_file"]).read_text().strip()
     served = M.load_all(cfg["models"], cfg.get("runtime", "auto"))
-    return create_app(served, max_upload_bytes=cfg.get("max_upload_bytes", MAX_UPLOAD_BYTES), token=token)
+    return create_app(served, max_upload_bytes=cfg.get("max_upload_bytes", MAX_UPLOAD_BYTES), token=token,
+                      max_duration_s=cfg.get("max_duration_s", MAX_DURATION_S),
+                      request_timeout_s=cfg.get("request_timeout_s"), results_ttl_s=cfg.get("results_ttl_s"),
+                      cors_origins=cfg.get("cors_origins") or ())

@@ -29,7 +29,15 @@ def parse(argv):
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own copy of the models")
     p.add_argument("--token-file", default=None, help="a file holding a bearer token every request but /healthz "
                    "must give (Authorization: Bearer TOKEN)")
-    p.add_argument("--max-upload-mb", type=float, default=64.0, help="largest request body (413 above it)")
+    p.add_argument("--max-upload-mb", type=float, default=512.0, help="largest request body (413 above it; the "
+                   "default takes a 24-hour 2-lead 360 Hz recording as WFDB, EDF or CSV)")
+    p.add_argument("--max-hours", type=float, default=25.0, help="longest recording taken (413 above it)")
+    p.add_argument("--request-timeout", type=float, default=300.0, help="seconds a predict/annotate/explain request "
+                   "may take, waiting for its turn included (504 above it; the service goes on)")
+    p.add_argument("--results-ttl", type=float, default=3600.0, help="seconds an answer's files stay downloadable "
+                   "at /v1/results/ID/FILE")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="let pages of this origin "
+                   "(e.g. https://viewer.example.org) call the API from a browser; repeatable; default: CORS off")
     p.add_argument("--runtime", choices=("auto", "onnx", "keras"), default="auto",
                    help="auto: the card's ONNX file in onnxruntime when both exist (probabilities within float "
                         "rounding of keras-ecg predict's), else Keras; keras: exactly keras-ecg predict's outputs")
@@ -37,6 +45,9 @@ def parse(argv):
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error(f"--workers {args.workers} must be >= 1")
+    for flag in ("max_upload_mb", "max_hours", "request_timeout", "results_ttl"):
+        if not args.__dict__[flag] > 0:
+            p.error(f"--{flag.replace('_', '-')} {args.__dict__[flag]:g} must be > 0")
     if args.token_file is not None:
         tf = pathlib.Path(args.token_file)
         if not tf.is_file() or not tf.read_text().strip():
@@ -56,7 +67,9 @@ def serve(argv) -> int:
 
     os.environ["KERAS_ECG_SERVE"] = json.dumps({
         "models": args.models, "backend": args.backend, "runtime": args.runtime,
-        "max_upload_bytes": int(args.max_upload_mb * 2**20),
+        "max_upload_bytes": int(args.max_upload_mb * 2**20), "max_duration_s": args.max_hours * 3600.0,
+        "request_timeout_s": args.request_timeout, "results_ttl_s": args.results_ttl,
+        "cors_origins": args.cors_origin,
         "token_file": str(pathlib.Path(args.token_file).resolve()) if args.token_file else None})
     if args.workers == 1:  # load here, so a bad MODEL is one line before anything listens
         app = A.app_from_env()

@@ -18,6 +18,21 @@ class Served:
     card: object  # keras_ecg.card.ModelCard
     runtime: str  # "onnxruntime", "keras/<backend>", or a bundle's runtimes
     bundle: bool
+    classifier: object = None  # keras_ecg.deploy.runtime.Classifier (or Bundle): what `keras-ecg annotate` runs
+    _keras: object = None  # the Keras model for gradients (explain), loaded when first asked for
+
+    def keras_model(self):
+        """The Keras model (a bundle: its Keras members) `keras-ecg explain` loads: gradients need Keras, so an
+        ONNX-served model loads its Keras twin once, at the first explanation."""
+        if self._keras is None:
+            if self.runtime.startswith("keras/") and not self.bundle:
+                self._keras = self.model
+            else:
+                from keras_ecg.deploy import predict as P
+                from keras_ecg.deploy.pretrained import resolve
+
+                self._keras = P.load(resolve(self.source))[0]
+        return self._keras
 
     def describe(self) -> dict:
         """The model's card as ``GET /v1/models`` gives it."""
@@ -58,9 +73,9 @@ def load(source: str, runtime: str = "auto") -> Served:
 
     got = R.load(source, runtime)
     if isinstance(got, bundle.Bundle):
-        return Served(name_of(source), source, got, got.card, got.runtime, True)
+        return Served(name_of(source), source, got, got.card, got.runtime, True, got)
     model = got.model if got.model is not None else _Adapter(got)  # Keras: the very model `keras-ecg predict` uses
-    return Served(name_of(source), source, model, got.card, got.runtime, False)
+    return Served(name_of(source), source, model, got.card, got.runtime, False, got)
 
 
 def load_all(sources, runtime: str = "auto") -> dict:

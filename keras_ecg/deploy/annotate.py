@@ -78,6 +78,20 @@ def output_name(path) -> str:
     return safe_name(p.stem if p.suffix.lower() in (".csv", ".edf", ".hea", ".dat", ".atr") else p.name)
 
 
+def check_beat_model(card, where) -> None:
+    """A model annotate (and the live stream) can use: a beat classifier, else a one-line :class:`DataError`."""
+    if card.input_kind != "waveform" or card.preprocessing.format != "wfdb":
+        raise DataError(f"{where}: annotate needs a beat classifier (waveform input cut around R peaks); "
+                        f"this model takes {card.input_kind} input")
+
+
+def beat_classes(outputs, card) -> tuple:
+    """``(probs, classes, uncertain)`` of the model's ``outputs`` for some beats: the probabilities calibrated by
+    the card, each beat's class, and its uncertainty flag (None without the card's threshold)."""
+    probs, unsure = calibrated(outputs, card.calibration)
+    return probs, _classes(probs, card), unsure
+
+
 def _classes(probs, card):
     names = list(card.class_names)
     if probs.shape[1] == 1:
@@ -97,15 +111,13 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
     from keras_ecg.deploy import beat_stream
 
     card = classifier.card
-    if card.input_kind != "waveform" or card.preprocessing.format != "wfdb":
-        raise DataError(f"{classifier.path}: annotate needs a beat classifier (waveform input cut around R peaks); "
-                        f"this model takes {card.input_kind} input")
+    check_beat_model(card, classifier.path)
     if chunk_s is None:
         b = beat_stream.classify_whole(classifier, path, fs)
     else:
         b = beat_stream.classify_record(classifier, path, fs, chunk_s)
-    probs, unsure = calibrated(b.outputs, card.calibration)
-    return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure,
+    probs, classes, unsure = beat_classes(b.outputs, card)
+    return Annotation(b.record, b.lead, b.samples, probs, classes, b.edge_skipped, b.seconds, unsure,
                       quality=b.quality, unreadable_beats=b.unreadable_beats)
 
 

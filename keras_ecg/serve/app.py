@@ -109,6 +109,8 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
     from fastapi.responses import JSONResponse, PlainTextResponse
 
     from keras_ecg.deploy import predict as P
+    from keras_ecg.serve import heavy as H
+    from keras_ecg.serve import stream
     from keras_ecg.serve.metrics import Metrics
 
     metrics = Metrics()
@@ -192,6 +194,9 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
             metrics.inc("keras_ecg_beats_classified_total", beats, model=model)
         return {"model": model, "class_names": list(served.card.class_names), "binary": bool(served.card.binary),
                 "results": results}
+
+    app.state.heavy = H.HeavyQueue(heavy)  # the worker thread of /v1/stream's model calls, under the same lock
+    stream.add_routes(app, models, app.state.heavy, metrics, token)
 
     _PATHS = {r.path for r in app.routes}
     return app

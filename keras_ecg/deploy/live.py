@@ -137,8 +137,9 @@ class LiveBeats:
         segments = self._quality(final=True)
         return self._run(final=True), segments
 
-    def check(self, x) -> np.ndarray:
-        """``x`` as (samples, leads) float32, or a one-line :class:`DataError` (shape, NaN/inf, after the end)."""
+    def check(self, x, at: int | None = None) -> np.ndarray:
+        """``x`` as (samples, leads) float32, or a one-line :class:`DataError` (shape, NaN/inf, after the end);
+        ``at``: the stream index of its first sample, for the message (default: the samples fed so far)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 1 and len(self.leads) == 1:
             x = x[:, None]
@@ -149,7 +150,8 @@ class LiveBeats:
             raise DataError(f"{self.where}: samples after the end")
         bad = ~np.isfinite(x)
         if bad.any():
-            raise DataError(f"{self.where}: non-finite sample (NaN/inf) at sample {self.n + int(np.argmax(bad.any(1)))}"
+            at = self.n if at is None else int(at)
+            raise DataError(f"{self.where}: non-finite sample (NaN/inf) at sample {at + int(np.argmax(bad.any(1)))}"
                             "; keras_ecg refuses them")
         return x
 

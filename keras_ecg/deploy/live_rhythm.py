@@ -3,7 +3,8 @@
 The rules are annotate's (:func:`keras_ecg.deploy.record_rhythm.analyze` with the card's settings, one rhythm
 label per beat by :func:`keras_ecg.deploy.rhythm_files.beat_rhythms`, a change placed midway between two
 beats by :func:`keras_ecg.deploy.rhythm_files.changes`). While the stream runs, every :data:`EVERY_S` seconds
-of signal the beats of the last :data:`WINDOW_S` seconds are analysed, and the labels of the beats older than
+of signal the beats of the last :data:`WINDOW_S` seconds (and :data:`CONTEXT_S` before the first beat not
+final yet) are analysed, and the labels of the beats older than
 :data:`SETTLE_S` seconds become final: an AF episode or a sustained rate is only reported once it has lasted
 30 s (the card's ``af_min_s``, ``sustained_s``), and two AF stretches 10 s apart are one episode
 (``af_merge_s``), so a rhythm change is announced about 40 s after its first beat. At the end the whole
@@ -19,6 +20,7 @@ from keras_ecg.deploy import record_rhythm, rhythm_files
 SETTLE_S = 40.0
 WINDOW_S = 300.0
 EVERY_S = 5.0
+CONTEXT_S = 60.0  # analysed before the first beat whose label is not final (when beats come in a burst)
 
 
 class LiveRhythm:
@@ -45,7 +47,8 @@ class LiveRhythm:
         if not len(t) or t[-1] - self.analysed_s < EVERY_S:
             return []
         self.analysed_s = t[-1]
-        i0 = int(np.searchsorted(t, t[-1] - WINDOW_S))
+        first = t[min(self.final, len(t) - 1)]  # the first beat not final yet, with CONTEXT_S before it
+        i0 = int(np.searchsorted(t, min(t[-1] - WINDOW_S, first - CONTEXT_S)))
         labels = self._labels(t[i0:], self.probs[i0:])
         upto = int(np.searchsorted(t, t[-1] - SETTLE_S, side="right"))
         return self._commit(labels[max(self.final - i0, 0):upto - i0], upto)

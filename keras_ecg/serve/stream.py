@@ -96,6 +96,7 @@ class Session:
         self.names = list(self.card.class_names or [])
         self.waiting = collections.deque()  # (samples, arrival time)
         self.backlog = 0
+        self.received = 0  # samples received (checked)
         self.beats = 0
 
     def ready(self) -> dict:
@@ -127,9 +128,11 @@ class Session:
                 raise StreamError(f'"samples" must be a list of rows of {k} number(s) (one per lead); got shape '
                                   f"{x.shape}")
         try:
-            return self.live.check(x)
+            x = self.live.check(x, self.received)
         except KerasECGError as e:
             raise StreamError(one_line(e)) from None
+        self.received += len(x)
+        return x
 
     def put(self, x, arrived: float):
         self.waiting.append((x, arrived))
@@ -272,6 +275,9 @@ def add_routes(app, models: dict, queue, metrics=None, token: str | None = None)
             count("refused")
             await _refuse(ws, str(e), e.code)
         except Exception:  # noqa: BLE001 - one line to the client, the service goes on
+            import logging
+
+            logging.getLogger("keras_ecg.serve").exception("stream failed")
             count("internal")
             if metrics is not None:
                 metrics.inc("keras_ecg_errors_total", kind="stream")

@@ -74,7 +74,7 @@ def pick_model(models: dict, name):
 def _classify(served):
     from keras_ecg.deploy import runtime
 
-    return runtime._keras(served.model)  # Served.model has keras.Model's predict (Keras, ONNX Runtime, bundle)
+    return runtime.predict_fn(served.model)
 
 
 class Session:

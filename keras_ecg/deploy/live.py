@@ -89,7 +89,8 @@ class LiveBeats:
         self.idx = B.choose_leads(leads, spec.leads, where, secondary_fallback=spec.secondary_fallback)
         fs = self.fs
         down = S.resample_ratio(fs, spec.fs)[1] if fs != spec.fs else 1
-        self.grid = math.lcm(max(int(down), 1), max(int(fs), 1))  # pieces start here, as annotate's chunks
+        grid = math.lcm(max(int(down), 1), max(int(fs), 1))  # pieces start here, as annotate's chunks do
+        self.grid = grid if grid <= 4 * fs else max(int(down), 1)  # (an odd rate: on the resampling's grid only)
         after = spec.window - spec.before
         if lookahead_s * spec.fs < after + 0.1 * spec.fs:
             raise ValueError(f"lookahead_s {lookahead_s} must exceed the beat window after the R peak "

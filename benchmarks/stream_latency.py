@@ -56,8 +56,8 @@ def record(args):
         path, name = pathlib.Path(data) / "mitdb" / "100", "MIT-BIH record 100"
     else:
         path = pathlib.Path(tempfile.mkdtemp(prefix="stream-latency-")) / "synth"
-        synthetic_wfdb.write_record(path, minutes=30, seed=0)
-        name = "synthetic record (keras_ecg.data.synthetic_wfdb, 30 min, seed 0)"
+        synthetic_wfdb.write_record(path, minutes=args.minutes, seed=0)
+        name = f"synthetic record (keras_ecg.data.synthetic_wfdb, {args.minutes:g} min, seed 0)"
     rec = signal_files.read(path, annotations=None)
     return np.asarray(rec.signal, dtype="<f4"), rec.fs, list(rec.leads), name
 
@@ -184,6 +184,7 @@ def main(argv=None):
     p.add_argument("--speed", type=float, default=10.0)
     p.add_argument("--seconds", type=float, default=60.0, help="wall seconds of streaming per level")
     p.add_argument("--chunk-s", type=float, default=0.25, help="seconds of signal per frame")
+    p.add_argument("--minutes", type=float, default=30.0, help="the synthetic record's length")
     p.add_argument("--out", default=str(HERE / "results" / "stream_latency"))
     args = p.parse_args(argv)
     signal, fs, leads, name = record(args)

@@ -6,6 +6,10 @@ template channels and a rate (125 Hz) the 360 Hz record is resampled to: every p
 
 import asyncio
 import json
+import os
+import pathlib
+import subprocess
+import sys
 import threading
 import time
 
@@ -269,6 +273,26 @@ def test_rhythm_changes_as_they_come_match_the_whole_record(burst):
     assert len(during) >= 2  # the AF onset was announced before the end
     for (s1, _), (s2, _) in zip(got, whole):
         assert abs(s1 - s2) <= 2 * fs  # within about two beats
+
+
+def test_benchmark_streams_through_a_real_uvicorn_server(tmp_path):
+    """benchmarks/stream_latency.py in a tiny mode: uvicorn's WebSocket on 127.0.0.1, two streams at once."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    script = root / "benchmarks" / "stream_latency.py"
+    if not script.exists():
+        pytest.skip("benchmarks/ not in this checkout")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_ECG_DATA"}  # the synthetic record
+    proc = subprocess.run([sys.executable, str(script), "--streams", "1,2", "--seconds", "3", "--speed", "20",
+                           "--minutes", "1", "--out", str(tmp_path / "sl")], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = json.loads((tmp_path / "sl.json").read_text())
+    assert [lv["streams"] for lv in res["levels"]] == [1, 2]
+    for lv in res["levels"]:
+        assert lv["errors"] == 0 and lv["beats_timed"] > 10 * lv["streams"]
+        assert 0 < lv["server_ms"]["p50"] <= lv["server_ms"]["p99"]
+        assert lv["after_peak_s"]["p50"] > 1.5 / 20  # at least the look-ahead, at x20
+    assert "| 2 |" in (tmp_path / "sl.md").read_text()
 
 
 @pytest.mark.real_data

@@ -237,6 +237,10 @@ def test_heavy_queue_batches_jobs_and_runs_one_call_at_a_time():
     for k, (meta, out) in enumerate(got):
         assert meta == k and out.shape == (k % 3 + 1, 1) and (out == 2.0 * k).all()  # each job its own rows
     assert seen[0] == 1 and max(sizes) > 3 and q.calls == len(sizes) < 20
+    assert q.call(lambda a, b=0: a + b, 2, b=3) == 5  # a synchronous caller's work (/v1/predict), in the same thread
+    assert q.call(threading.current_thread).name == "keras-ecg-heavy"
+    with pytest.raises(ZeroDivisionError):
+        q.call(lambda: 1 / 0)
 
 
 @pytest.mark.parametrize("burst", [1, 97])

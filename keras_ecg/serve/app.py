@@ -181,8 +181,7 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
                     shutil.copyfileobj(f.file, out)
             try:
                 inp = upload_input(folder, names)
-                with heavy:
-                    results = P.predict_paths(served.model, served.card, [inp], batch_size)
+                results = app.state.heavy.call(P.predict_paths, served.model, served.card, [inp], batch_size)
             except KerasECGError as e:
                 raise HTTPException(422, _strip_dir(one_line(e), str(folder) + "/")) from None
         finally:

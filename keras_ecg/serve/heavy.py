@@ -1,7 +1,8 @@
 """One worker thread for a service process's heavy work: live streams' beats batched into one model call.
 
-    queue = HeavyQueue(lock)                    # the lock /v1/predict holds while it predicts
-    messages = await queue.beats(key, classify, prepare, finish)
+    queue = HeavyQueue(lock)                    # the lock any other heavy work of the process holds
+    messages = await queue.beats(key, classify, prepare, finish)     # a stream's turn (async)
+    results = queue.call(predict_paths, ...)    # /v1/predict's work, in turn with the streams' (blocking)
 
 A job is three functions run in the worker thread, one job after another (never two at once, and never
 while another holder of ``lock`` works: the process runs one heavy job at a time, so its event loop stays
@@ -44,6 +45,16 @@ class HeavyQueue:
         self._start = threading.Lock()
         self.calls = 0  # model calls made
         self.beats_classified = 0
+
+    def call(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` run in the worker thread, in turn with the streams' jobs; blocks the calling
+        thread (a synchronous endpoint's, in the server's thread pool) until it is done, and returns its value."""
+        import concurrent.futures
+
+        fut = concurrent.futures.Future()
+        self._ensure()
+        self._q.put(_Job(None, None, lambda: (fn(*args, **kwargs), None), lambda value, _: value, None, fut))
+        return fut.result()
 
     async def beats(self, key, classify, prepare, finish):
         """Run ``prepare``, ``classify`` (batched with other jobs of ``key``) and ``finish`` in the worker."""
@@ -107,7 +118,7 @@ class HeavyQueue:
 
 
 def _deliver(j, value=None, error=None):
-    def put():
+    def put():  # in the event loop of the waiting coroutine (or here, for a thread waiting in call())
         if j.future.done():  # the stream went away
             return
         if error is not None:
@@ -115,6 +126,8 @@ def _deliver(j, value=None, error=None):
         else:
             j.future.set_result(value)
 
+    if j.loop is None:
+        return put()
     try:
         j.loop.call_soon_threadsafe(put)
     except RuntimeError:  # the event loop is closed

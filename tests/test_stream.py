@@ -102,10 +102,8 @@ def stream(client, signal, fs, leads, chunk, text=False, url="/v1/stream"):
     return msgs
 
 
-def test_live_beats_piece_by_piece_agree_with_annotate(beat_model, record, reference):
-    """One sample at a time, without the service: the transport-free core."""
-    clf = R.load(str(beat_model), "keras")
-    rec = signal_files.read(record, annotations=None)
+def live_beats(clf, rec, chunk):
+    """``(samples, labels, seconds from R peak to decision)`` of LiveBeats fed ``chunk`` samples at a time."""
     lv = live.LiveBeats(clf.card, rec.fs, rec.leads)
     samples, labels, delays = [], [], []
 
@@ -116,11 +114,19 @@ def test_live_beats_piece_by_piece_agree_with_annotate(beat_model, record, refer
             assert (p.decided_at >= p.samples).all() and p.decided_at < lv.n
             delays.extend(((p.decided_at - p.samples) / rec.fs).tolist())
 
-    for v in rec.signal:
-        take(lv.feed(v[None, :])[0])
+    for i in range(0, len(rec.signal), chunk):
+        take(lv.feed(rec.signal[i:i + chunk])[0])
     take(lv.end()[0])
+    return samples, labels, np.asarray(delays)
+
+
+def test_live_beats_piece_by_piece_agree_with_annotate(beat_model, record, reference):
+    """One sample at a time, without the service: the transport-free core."""
+    clf = R.load(str(beat_model), "keras")
+    rec = signal_files.read(record, annotations=None)
+    samples, labels, delays = live_beats(clf, rec, 1)
     assert agreement(reference, samples, labels) >= AGREEMENT
-    assert np.median(delays) < 0.8 * 2 + lv.lookahead_s + lv.step_s  # RR (< 1.6 s here) + look-ahead + step
+    assert np.median(delays) < 0.8 * 2 + live.LOOKAHEAD_S + live.STEP_S  # RR (< 1.6 s here) + look-ahead + step
 
 
 @pytest.mark.parametrize("chunk,text", [(37, False), (1000, False), (997, True)])
@@ -300,14 +306,25 @@ def test_benchmark_streams_through_a_real_uvicorn_server(tmp_path):
 
 
 @pytest.mark.real_data
-def test_record_100_streams_as_annotate_annotates_it(mitdb_dir):
+def test_record_100_piece_by_piece_agrees_with_annotate(mitdb_dir):
+    clf = R.load("pretrained:mitbih_beats", "auto")
+    a = AN.annotate(clf, mitdb_dir / "100")
+    samples, labels, delays = live_beats(clf, signal_files.read(mitdb_dir / "100", annotations=None), 37)
+    assert agreement((np.asarray(a.samples), list(a.classes)), samples, labels) >= AGREEMENT
+    assert np.percentile(delays, 99) < 2.0 + live.LOOKAHEAD_S + live.STEP_S
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("chunk", [37, 1000])
+def test_record_100_streams_as_annotate_annotates_it(mitdb_dir, chunk):
     clf = R.load("pretrained:mitbih_beats", "auto")
     a = AN.annotate(clf, mitdb_dir / "100")
     served = {"mitbih_beats": M.load("pretrained:mitbih_beats", "auto")}
     c = TestClient(A.create_app(served))
     rec = signal_files.read(mitdb_dir / "100", annotations=None)
-    msgs = stream(c, rec.signal, rec.fs, rec.leads, 1000)
+    msgs = stream(c, rec.signal, rec.fs, rec.leads, chunk)
     beats = [m for m in msgs if m["type"] == "beat"]
+    assert msgs[-1]["type"] == "end"
     assert agreement((np.asarray(a.samples), list(a.classes)), [b["sample"] for b in beats],
                      [b["label"] for b in beats]) >= AGREEMENT
     assert len(beats) > 2200

@@ -328,3 +328,20 @@ def test_record_100_streams_as_annotate_annotates_it(mitdb_dir, chunk):
     assert agreement((np.asarray(a.samples), list(a.classes)), [b["sample"] for b in beats],
                      [b["label"] for b in beats]) >= AGREEMENT
     assert len(beats) > 2200
+
+
+def test_a_client_that_leaves_midway_is_counted_and_the_service_goes_on(client, record):
+    rec = signal_files.read(record, annotations=None)
+    x = np.asarray(rec.signal[: int(30 * rec.fs)], dtype="<f4")
+    with client.websocket_connect("/v1/stream") as ws:
+        ws.send_text(json.dumps({"fs": rec.fs, "leads": rec.leads}))
+        assert ws.receive_json()["type"] == "ready"
+        for i in range(0, len(x), 500):
+            ws.send_bytes(x[i:i + 500].tobytes())
+        assert ws.receive_json()["type"] in ("beat", "rhythm")
+    deadline = time.time() + 30
+    while 'outcome="gone"' not in client.get("/metrics").text:
+        assert time.time() < deadline, client.get("/metrics").text
+        time.sleep(0.2)
+    assert "internal" not in client.get("/metrics").text
+    assert stream(client, x, rec.fs, rec.leads, 1000)[-1]["type"] == "end"

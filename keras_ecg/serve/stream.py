@@ -44,6 +44,10 @@ BACKLOG_S = 600.0  # signal waiting to be processed, at most (then the server st
 BAD_DATA, POLICY, INTERNAL = 1003, 1008, 1011
 
 
+class _Gone(Exception):
+    """The client went away while the server was sending."""
+
+
 class StreamError(Exception):
     def __init__(self, text, code=BAD_DATA):
         super().__init__(text)
@@ -295,7 +299,7 @@ async def _refuse(ws, text, code):
 async def _run(ws, session, served, queue) -> bool:
     """Receive samples until the end message; True when the stream ended properly (False: the client left)."""
     key, classify = served.name, _classify(served)
-    state = {"task": None, "error": None}
+    state = {"task": None, "error": None, "gone": False}
     fs = session.live.fs
 
     async def job(final=False):
@@ -303,12 +307,17 @@ async def _run(ws, session, served, queue) -> bool:
         for m, arrived in sent:
             if m["type"] == "beat" and arrived is not None:
                 m["server_ms"] = round(1000.0 * (time.perf_counter() - arrived), 3)
-            await ws.send_json(m)
+            try:
+                await ws.send_json(m)
+            except Exception:  # noqa: BLE001 - the client is gone (the next receive says so)
+                raise _Gone() from None
 
     async def drain():
         try:
             while session.waiting and state["error"] is None:
                 await job()
+        except _Gone:
+            state["gone"] = True
         except KerasECGError as e:
             state["error"] = StreamError(one_line(e))
         except Exception as e:  # noqa: BLE001 - raised in the receiving loop
@@ -324,10 +333,10 @@ async def _run(ws, session, served, queue) -> bool:
         while True:
             msg = await ws.receive()
             arrived = time.perf_counter()
+            if msg["type"] == "websocket.disconnect" or state["gone"]:
+                return False
             if state["error"] is not None:
                 raise state["error"]
-            if msg["type"] == "websocket.disconnect":
-                return False
             if msg.get("bytes") is not None:
                 x = session.samples(msg["bytes"])
             else:
@@ -352,9 +361,11 @@ async def _run(ws, session, served, queue) -> bool:
             raise state["error"]
         try:
             await job(final=True)
+        except _Gone:
+            return False
         except KerasECGError as e:
             raise StreamError(one_line(e)) from None
-        return True
+        return not state["gone"]
     finally:
         t = state["task"]
         if t is not None and not t.done():

@@ -32,6 +32,7 @@ import asyncio
 import collections
 import hmac
 import json
+import threading
 import time
 
 import numpy as np
@@ -99,6 +100,7 @@ class Session:
         self.rhythm = live_rhythm.LiveRhythm(self.card, self.live.fs)
         self.names = list(self.card.class_names or [])
         self.waiting = collections.deque()  # (samples, arrival time)
+        self.lock = threading.Lock()
         self.backlog = 0
         self.received = 0  # samples received (checked)
         self.beats = 0
@@ -139,15 +141,15 @@ class Session:
         return x
 
     def put(self, x, arrived: float):
-        self.waiting.append((x, arrived))
-        self.backlog += len(x)
+        with self.lock:
+            self.waiting.append((x, arrived))
+            self.backlog += len(x)
 
     def _take(self):
-        xs, arrived = [], None
-        while self.waiting:
-            x, arrived = self.waiting.popleft()
-            xs.append(x)
-        self.backlog -= sum(len(x) for x in xs)
+        with self.lock:  # the event loop puts, the worker thread takes
+            xs, arrived = [x for x, _ in self.waiting], (self.waiting[-1][1] if self.waiting else None)
+            self.waiting.clear()
+            self.backlog = 0
         return (np.concatenate(xs) if len(xs) > 1 else xs[0] if xs else None), arrived
 
     # in the worker thread -------------------------------------------------------------------------

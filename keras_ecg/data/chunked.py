@@ -75,19 +75,30 @@ def detect_r_peaks(read, n: int, fs: float, chunks, where: str = "record", lead:
     found, moved = [], []
     last = None
     for c in chunks:
-        x = read(c.lo, c.hi)
-        _finite(x, where, lead, c.lo)
-        p = S.detect_r_peaks(x, fs) + c.lo
-        p = p[(p >= c.start) & (p < c.stop)]
+        p, r = piece_peaks(read(c.lo, c.hi), fs, c, where, lead, align, last)
         found.append(p)
-        if align and len(p):
-            filtered = S._qrs_band(np.asarray(x, dtype=np.float64), fs, (5.0, 15.0))
-            r = S._largest_deflection(filtered, p - c.lo, int(0.075 * fs)) + c.lo
-            r = S.keep_order(r, p, last)
+        if r is not None:
             moved.append(r)
             last = int(r[-1])
     peaks = np.concatenate(found).astype(np.int64) if found else np.zeros(0, dtype=np.int64)
     return peaks, (np.concatenate(moved).astype(np.int64) if align and moved else peaks)
+
+
+def piece_peaks(x, fs: float, c: Chunk, where: str = "record", lead: str = "0", align: bool = False,
+                last: int | None = None):
+    """The detections in ``c.start:c.stop`` of the piece ``x`` (samples ``c.lo:c.hi``, one lead):
+    ``(peaks, refined)``, ``refined`` None without ``align`` or peaks (``last``: the refined peak before them).
+
+    What :func:`detect_r_peaks` runs on each chunk, and the live stream
+    (:mod:`keras_ecg.deploy.live`) on each step."""
+    _finite(x, where, lead, c.lo)
+    p = S.detect_r_peaks(x, fs) + c.lo
+    p = p[(p >= c.start) & (p < c.stop)]
+    if not (align and len(p)):
+        return p, None
+    filtered = S._qrs_band(np.asarray(x, dtype=np.float64), fs, (5.0, 15.0))
+    r = S._largest_deflection(filtered, p - c.lo, int(0.075 * fs)) + c.lo
+    return p, S.keep_order(r, p, last)
 
 
 def beat_inputs(read, n: int, fs: float, peaks, refined, spec: B.BeatSpec, chunks, where: str = "record"):
@@ -105,12 +116,23 @@ def beat_inputs(read, n: int, fs: float, peaks, refined, spec: B.BeatSpec, chunk
         i0, i1 = np.searchsorted(peaks, [c.start, c.stop])
         if i1 == i0:
             continue
-        x = read(c.lo, c.hi)
-        _finite(x, where, ",".join(spec.leads), c.lo)
-        try:
-            cut, keep = B.cut_beats(x, fs, refined[i0:i1], spec, offset=c.lo, total=n)
-        except ValueError as e:
-            raise DataError(f"{where}: {str(e).splitlines()[0]}") from None
-        sel = np.arange(i0, i1)[keep]
-        beats, extra, history = B.finish_beats(cut, None if rr is None else rr[sel], spec, history)
-        yield sel, beats, extra
+        keep, beats, extra, history = piece_inputs(read(c.lo, c.hi), fs, c, refined[i0:i1],
+                                                   None if rr is None else rr[i0:i1], spec, n, history, where)
+        yield np.arange(i0, i1)[keep], beats, extra
+
+
+def piece_inputs(x, fs: float, c: Chunk, refined, rr, spec: B.BeatSpec, total: int, history=None,
+                 where: str = "record"):
+    """The model inputs of the beats cut at ``refined`` from the piece ``x`` (samples ``c.lo:c.hi`` of the spec's
+    leads of a recording of ``total`` samples), whose RR rows are ``rr`` (or None): ``(keep, beats, extra,
+    history)``, ``keep`` marking the beats whose window fits inside the recording, ``history`` what
+    :func:`keras_ecg.data.beats.finish_beats` carries to the next piece.
+
+    What :func:`beat_inputs` runs on each chunk, and the live stream (:mod:`keras_ecg.deploy.live`) on each step."""
+    _finite(x, where, ",".join(spec.leads), c.lo)
+    try:
+        cut, keep = B.cut_beats(x, fs, refined, spec, offset=c.lo, total=total)
+    except ValueError as e:
+        raise DataError(f"{where}: {str(e).splitlines()[0]}") from None
+    beats, extra, history = B.finish_beats(cut, None if rr is None else rr[keep], spec, history)
+    return keep, beats, extra, history

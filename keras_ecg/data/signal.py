@@ -8,6 +8,7 @@ All functions take NumPy arrays and return float32 arrays; time runs along
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -25,19 +26,24 @@ def check_finite(x, name: str = "signal") -> np.ndarray:
     return x
 
 
+@functools.lru_cache(maxsize=64)
 def _sos(fs, low, high, order):
+    """The Butterworth filter's second-order sections; designed once per setting (a design costs milliseconds,
+    as much as filtering a few seconds of signal: the live stream filters every quarter second)."""
     from scipy.signal import butter
 
     nyq = fs / 2.0
     if low and high:
         if not 0 < low < high < nyq:
             raise ValueError(f"band-pass needs 0 < low < high < fs/2 = {nyq}; got {low}, {high}.")
-        return butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
-    if low:
-        return butter(order, low, btype="highpass", fs=fs, output="sos")
-    if high:
-        return butter(order, high, btype="lowpass", fs=fs, output="sos")
-    raise ValueError("give low and/or high cut-off frequencies.")
+        sos = butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    elif low:
+        sos = butter(order, low, btype="highpass", fs=fs, output="sos")
+    elif high:
+        sos = butter(order, high, btype="lowpass", fs=fs, output="sos")
+    else:
+        raise ValueError("give low and/or high cut-off frequencies.")
+    return sos
 
 
 def bandpass(x, fs: float, low: float = 0.5, high: float = 40.0, order: int = 3, axis: int = -1):

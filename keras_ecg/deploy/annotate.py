@@ -91,6 +91,20 @@ def output_name(path) -> str:
     return safe_name(p.stem if p.is_file() or p.suffix.lower() in (".csv", ".hea", ".dat", ".atr") else p.name)
 
 
+def check_beat_model(card, where) -> None:
+    """A model annotate (and the live stream) can use: a beat classifier, else a one-line :class:`DataError`."""
+    if card.input_kind != "waveform" or card.preprocessing.format != "wfdb":
+        raise DataError(f"{where}: annotate needs a beat classifier (waveform input cut around R peaks); "
+                        f"this model takes {card.input_kind} input")
+
+
+def beat_classes(outputs, card) -> tuple:
+    """``(probs, classes, uncertain)`` of the model's ``outputs`` for some beats: the probabilities calibrated by
+    the card, each beat's class, and its uncertainty flag (None without the card's threshold)."""
+    probs, unsure = calibrated(outputs, card.calibration)
+    return probs, _classes(probs, card), unsure
+
+
 def _classes(probs, card):
     names = list(card.class_names)
     if probs.shape[1] == 1:
@@ -113,9 +127,8 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
     from keras_ecg.deploy import beat_stream
 
     card = classifier.card
-    if card.input_kind != "waveform" or card.preprocessing.format != "wfdb":
-        raise DataError(f"{classifier.path}: annotate needs a beat classifier (waveform input cut around R peaks); "
-                        f"this model takes {card.input_kind} input")
+    check_beat_model(card, classifier.path)
+
     def check(rec):
         if spans:
             strip_chart.check_spans(spans, _n_samples(rec) / rec.fs, rec.path or str(path))
@@ -124,8 +137,8 @@ def annotate(classifier, path, fs: float | None = None, chunk_s: float | None = 
         b = beat_stream.classify_whole(classifier, path, fs, on_open=check)
     else:
         b = beat_stream.classify_record(classifier, path, fs, chunk_s, on_open=check)
-    probs, unsure = calibrated(b.outputs, card.calibration)
-    return Annotation(b.record, b.lead, b.samples, probs, _classes(probs, card), b.edge_skipped, b.seconds, unsure,
+    probs, classes, unsure = beat_classes(b.outputs, card)
+    return Annotation(b.record, b.lead, b.samples, probs, classes, b.edge_skipped, b.seconds, unsure,
                       quality=b.quality, unreadable_beats=b.unreadable_beats)
 
 

@@ -76,17 +76,25 @@ def beat_rhythms(times_s, classes, episodes) -> list:
     return labels.tolist()
 
 
+def changes(samples, labels, prev_sample: int = 0, prev_label=None) -> list:
+    """``[(sample, label)]``: where the per-beat rhythm ``labels`` of beats at ``samples`` change (the first beat:
+    always, unless its label is ``prev_label``), midway between the beat before (at ``prev_sample``) and the beat."""
+    out = []
+    for i, s in enumerate(np.asarray(samples, dtype=np.int64).tolist()):
+        before = prev_label if i == 0 else labels[i - 1]
+        if i == 0 and prev_label is None or labels[i] != before:
+            prev = prev_sample if i == 0 else int(samples[i - 1])
+            out.append((prev + (s - prev) // 2, labels[i]))
+    return out
+
+
 def annotations(samples, symbols, fs: float, classes, episodes) -> tuple:
     """``(sample, symbol, aux_note)`` of the annotation file: beats, rhythm changes, pause comments."""
     s = np.asarray(samples, dtype=np.int64)
     t = s / float(fs)
     rh = beat_rhythms(t, list(classes), episodes)
-    rows = []  # (sample, order at one sample, symbol, aux): rhythm, then beat, then comment
-    for i in range(len(s)):
-        if i == 0 or rh[i] != rh[i - 1]:
-            prev = int(s[i - 1]) if i else 0
-            rows.append((prev + (int(s[i]) - prev) // 2, 0, RHYTHM, rh[i]))
-        rows.append((int(s[i]), 1, symbols[i], ""))
+    rows = [(at, 0, RHYTHM, label) for at, label in changes(s, rh)]  # (sample, order at one sample, symbol, aux)
+    rows += [(int(s[i]), 1, symbols[i], "") for i in range(len(s))]  # rhythm, then beat, then comment
     for e in episodes:
         if e.kind == "PAUSE":
             rows.append((int(round((e.start_s + e.end_s) / 2 * fs)), 2, NOTE, f"PAUSE {e.duration_s:.1f}s"))

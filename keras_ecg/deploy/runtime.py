@@ -59,7 +59,10 @@ def _onnx(path, card):
     return run, note if fast else f"as exported ({note})"
 
 
-def _keras(model):
+def predict_fn(model):
+    """``inputs -> outputs`` of anything with keras.Model's ``predict`` (a Keras model, a bundle, the service's
+    ONNX adapter): one array for a one-input model, the list otherwise; float64."""
+
     def run(inputs, batch=1024):
         x = list(inputs)
         out = model.predict(x[0] if len(x) == 1 else x, batch_size=batch, verbose=0)
@@ -92,4 +95,4 @@ def load(model, runtime: str = "auto") -> Classifier:
     model_obj, card = P.load(path)
     from keras_ecg import backend as kb
 
-    return Classifier(_keras(model_obj), card, path, f"keras/{kb.current()}", model=model_obj)
+    return Classifier(predict_fn(model_obj), card, path, f"keras/{kb.current()}", model=model_obj)

@@ -104,7 +104,7 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
     from fastapi.staticfiles import StaticFiles
 
     from keras_ecg.deploy import predict as P
-    from keras_ecg.serve import analysis, jobs as J, results as R, uploads
+    from keras_ecg.serve import analysis, heavy as H, jobs as J, results as R, stream, uploads
     from keras_ecg.serve.metrics import Metrics
 
     metrics = Metrics()
@@ -210,6 +210,9 @@ def create_app(models: dict, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, token:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    app.state.heavy = H.HeavyQueue(heavy)  # the worker thread of /v1/stream's model calls, under the same lock
+    stream.add_routes(app, models, app.state.heavy, metrics, token)
 
     _PATHS = {r.path for r in app.routes}
     return app

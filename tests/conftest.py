@@ -50,6 +50,16 @@ def xbackend_files(backend_name):
 
 
 @pytest.fixture(scope="session")
+def beat_model(tmp_path_factory):
+    """The small trained beat classifier of ``beat_model_helper`` (its ``.keras`` path), trained once per run and
+    shared by the annotate, evaluate, calibration and output-folder tests. Read it only: a test that changes its
+    folder (a card, a calibration) works on a copy."""
+    import beat_model_helper
+
+    return beat_model_helper.make(tmp_path_factory.mktemp("beat_model"))
+
+
+@pytest.fixture(scope="session")
 def backend_name():
     import keras
 

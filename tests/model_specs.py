@@ -90,13 +90,20 @@ def xbackend_dir() -> pathlib.Path:
 
 
 def xbackend_files_for(backend) -> pathlib.Path:
-    """The folder of ``backend``'s saved files, written by a subprocess on first use."""
+    """The folder of ``backend``'s saved files, written by a subprocess on first use (once: a second pytest
+    process, e.g. a pytest-xdist worker, waits for the first's files instead of writing them again)."""
+    import fcntl
     import subprocess
     import sys
 
     folder = xbackend_dir() / backend
-    if not (folder / "DONE").exists():
-        env = {**os.environ, "KERAS_BACKEND": backend}
-        script = pathlib.Path(__file__).parent / "make_xbackend_files.py"
-        subprocess.run([sys.executable, str(script)], env=env, check=True, capture_output=True)
+    if (folder / "DONE").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{backend}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "DONE").exists():
+            env = {**os.environ, "KERAS_BACKEND": backend}
+            script = pathlib.Path(__file__).parent / "make_xbackend_files.py"
+            subprocess.run([sys.executable, str(script)], env=env, check=True, capture_output=True)
     return folder

@@ -41,12 +41,11 @@ def rng():
 
 
 @pytest.fixture(scope="session")
-def xbackend_files(backend_name):
+def xbackend_files():
     """``{backend: folder}`` of models saved under each backend (tests/make_xbackend_files.py)."""
-    from model_specs import BACKENDS, xbackend_files_for
+    from model_specs import BACKENDS, xbackend_folders
 
-    xbackend_files_for(backend_name)  # this backend's first, so later backend runs load them
-    return {b: xbackend_files_for(b) for b in BACKENDS}
+    return xbackend_folders(BACKENDS)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
+# Two pytest-xdist workers, each test file kept on one worker (its module fixtures built once);
+# PYTEST_WORKERS=0 runs the suite in one process
+PYTEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install run test test-one docs clean
@@ -34,7 +37,8 @@ test: install
 	@status=0; $(MAKE) --no-print-directory docs || status=1; \
 	for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; start=$$(date +%s); \
-	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) || status=1; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) \
+	    || status=1; \
 	  echo "=== KERAS_BACKEND=$$b took $$(( $$(date +%s) - start )) s ==="; \
 	done; exit $$status
 

@@ -1,6 +1,7 @@
 """A small beat classifier (with RR input) trained briefly on synthetic records, exported with its real model card.
 
-Shared by the evaluate and annotate tests: the point is the input handling and the files
+Trained once per run by the ``beat_model`` fixture (conftest.py), shared by the annotate, evaluate, calibration
+and output-folder tests: the point is the input handling and the files
 written; it is no good classifier of new pseudo-patients.
 """
 

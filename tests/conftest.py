@@ -41,12 +41,21 @@ def rng():
 
 
 @pytest.fixture(scope="session")
-def xbackend_files(backend_name):
+def xbackend_files():
     """``{backend: folder}`` of models saved under each backend (tests/make_xbackend_files.py)."""
-    from model_specs import BACKENDS, xbackend_files_for
+    from model_specs import BACKENDS, xbackend_folders
 
-    xbackend_files_for(backend_name)  # this backend's first, so later backend runs load them
-    return {b: xbackend_files_for(b) for b in BACKENDS}
+    return xbackend_folders(BACKENDS)
+
+
+@pytest.fixture(scope="session")
+def beat_model(tmp_path_factory):
+    """The small trained beat classifier of ``beat_model_helper`` (its ``.keras`` path), trained once per run and
+    shared by the annotate, evaluate, calibration and output-folder tests. Read it only: a test that changes its
+    folder (a card, a calibration) works on a copy."""
+    import beat_model_helper
+
+    return beat_model_helper.make(tmp_path_factory.mktemp("beat_model"))
 
 
 @pytest.fixture(scope="session")

@@ -89,14 +89,26 @@ def xbackend_dir() -> pathlib.Path:
     return base / digest.hexdigest()[:16]
 
 
-def xbackend_files_for(backend) -> pathlib.Path:
-    """The folder of ``backend``'s saved files, written by a subprocess on first use."""
+def xbackend_folders(backends) -> dict:
+    """``{backend: folder}`` of each backend's saved files. The missing ones are written by one subprocess per
+    backend, run side by side, under a file lock: a second pytest process (an xdist worker) waits for them
+    instead of writing them again."""
+    import fcntl
     import subprocess
     import sys
 
-    folder = xbackend_dir() / backend
-    if not (folder / "DONE").exists():
-        env = {**os.environ, "KERAS_BACKEND": backend}
+    folders = {b: xbackend_dir() / b for b in backends}
+    if all((f / "DONE").exists() for f in folders.values()):
+        return folders
+    xbackend_dir().mkdir(parents=True, exist_ok=True)
+    with open(xbackend_dir() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         script = pathlib.Path(__file__).parent / "make_xbackend_files.py"
-        subprocess.run([sys.executable, str(script)], env=env, check=True, capture_output=True)
-    return folder
+        procs = {b: subprocess.Popen([sys.executable, str(script)], env={**os.environ, "KERAS_BACKEND": b},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for b, f in folders.items() if not (f / "DONE").exists()}
+        for b, p in procs.items():
+            out = p.communicate()[0]
+            if p.returncode:
+                raise RuntimeError(f"make_xbackend_files.py failed under {b}:\n{out.decode()[-3000:]}")
+    return folders

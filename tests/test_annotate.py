@@ -6,16 +6,10 @@ import os
 import numpy as np
 import pytest
 
-import beat_model_helper
 from keras_ecg import cli
 from keras_ecg.deploy import summary
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
-
-
-@pytest.fixture(scope="module")
-def beat_model(tmp_path_factory):
-    return beat_model_helper.make(tmp_path_factory.mktemp("beat_model"))
 
 
 @pytest.fixture(scope="module")

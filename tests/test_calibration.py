@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 
-import beat_model_helper
 from keras_ecg import card as C
 from keras_ecg import cli
 from keras_ecg.errors import CardError
@@ -133,11 +132,12 @@ def test_report_has_ece_brier_before_after_reliability_and_abstention(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def calibrated(tmp_path_factory):
-    """The annotate tests' beat model and a synthetic record; its card given a temperature of 2 and the threshold
-    at the median calibrated confidence of that record's beats (so about half of them are flagged)."""
+def calibrated(tmp_path_factory, beat_model):
+    """A copy of the annotate tests' beat model and a synthetic record; its card given a temperature of 2 and the
+    threshold at the median calibrated confidence of that record's beats (so about half of them are flagged)."""
     out = tmp_path_factory.mktemp("cal_model")
-    model_path = beat_model_helper.make(out)
+    shutil.copytree(beat_model.parent, out, dirs_exist_ok=True)
+    model_path = out / beat_model.name
     base = out / "synth"
     assert cli.main(["synth-record", str(base), "--minutes", "1", "--seed", "4"]) == 0
     from keras_ecg.deploy import predict as P

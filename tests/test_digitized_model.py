@@ -10,6 +10,25 @@ from keras_ecg.data import images
 from keras_ecg.data.images import preprocess, synthetic_pages
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _synthetic_pages_made_once():
+    """The recipe runs below train on the same synthetic pages (same classes, count, seed, preprocessing): each
+    distinct set is rendered and digitised once for the module (about 0.7 s a page), every run given its own copy."""
+    import copy
+
+    made, real = {}, synthetic_pages.pages
+
+    def pages(*args, **kwargs):
+        key = repr((args, sorted(kwargs.items())))
+        if key not in made:
+            made[key] = real(*args, **kwargs)
+        return copy.deepcopy(made[key])
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(synthetic_pages, "pages", pages)
+        yield
+
+
 def test_digitized_dataset_is_fixed_length_12_lead_and_cached(tmp_path):
     from PIL import Image
 

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 
-import beat_model_helper
 from keras_ecg import cli
 from keras_ecg.data import synthetic, synthetic_wfdb
 
@@ -18,11 +17,6 @@ def _export(model, out, card):
 
     export(model, out, formats=("keras",), card=card)
     return out / "model.keras"
-
-
-@pytest.fixture(scope="module")
-def beat_model(tmp_path_factory):
-    return beat_model_helper.make(tmp_path_factory.mktemp("beat_model"))
 
 
 @pytest.fixture(scope="module")

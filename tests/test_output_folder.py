@@ -221,13 +221,6 @@ def test_digitize_tells_two_pages_of_one_name_apart_and_a_failure_keeps_the_old_
 
 
 @pytest.fixture(scope="module")
-def beat_model(tmp_path_factory):
-    import beat_model_helper
-
-    return beat_model_helper.make(tmp_path_factory.mktemp("beat_model"))
-
-
-@pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     from keras_ecg import cli
 

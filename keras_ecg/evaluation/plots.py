@@ -6,6 +6,7 @@ matplotlib is imported inside (Agg backend); every figure is written atomically.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -26,7 +27,10 @@ def pyplot():
 
 def _save_fig(fig, path):
     plt = pyplot()
-    with _atomic.atomic_path(path) as tmp:
+    with _atomic.atomic_path(path) as tmp, warnings.catch_warnings():
+        # A title naming a file whose name has characters the font lacks (e.g. CJK in DejaVu Sans):
+        # matplotlib draws a box for each and warns once per character; the figure is still right.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 

@@ -23,6 +23,8 @@ def headline_table() -> str:
     ann = next(x for x in results.load_json("annotate_cpu-2core.json") if "keras/jax" in x["annotate_s"])
     long = results.load_json("long_record_cpu-2core.json")
     ls = long["runs"][0]["summary"]
+    st = results.load_json("stream_latency.json")
+    one = next(lv for lv in st["levels"] if lv["streams"] == 1)
     rows = [
         ["Heartbeats, MIT-BIH DS1 → DS2 (patients never seen), " f"{len(m['seeds'])} seeds",
          f"accuracy {ref['accuracy']:.3f} ± {ref['accuracy_std']:.3f} on reference beats, "
@@ -41,6 +43,10 @@ def headline_table() -> str:
         [f"Speed: annotate a 24-hour record with its rhythm, {long['machine']['cores']} cores",
          f"{ls['wall_s']['median']:.1f} s, peak {ls['peak_rss_mb']['median']:.0f} MB",
          "[Speed](docs/evaluation/speed.md)"],
+        [f"Real time: per-beat latency of one stream at {st['speed']:g}x real speed ({st['record']}), "
+         f"{st['cpu']}, {st['cores']} cores",
+         f"p50 {one['server_ms']['p50']:.1f} ms, p99 {one['server_ms']['p99']:.1f} ms "
+         f"(target {st['target_p99_ms']:.0f} ms)", "[Serving](docs/guide/serving.md#real-time-streaming)"],
     ]
     lines = ["| what | figure | details |", "|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

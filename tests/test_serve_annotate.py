@@ -280,3 +280,36 @@ def test_concurrent_requests_all_answer(client, rec):
     for t in threads:
         t.join()
     assert out == [200, 200, 200]
+
+
+def test_recordings_read_by_content_through_the_service_as_the_commands_read_them(client, rec, tmp_path):
+    """An ISHNE Holter and a DICOM waveform upload are annotated as `keras-ecg annotate` annotates them; their
+    patient fields never reach an answer or a served file; a name claiming another format is a 415."""
+    import datetime
+
+    from keras_ecg.data import wfdb_io
+    from keras_ecg.data.formats import dicom, ishne
+
+    w = wfdb_io.load_record(rec, annotations=None)
+    one = wfdb_io.Record("r", w.signal[:, :1], w.fs, ["II"])
+    secret = {"first_name": "JANE", "last_name": "DOE", "name": "DOE^JANE", "id": "MRN-777123", "sex": "F",
+              "birth_date": datetime.date(1951, 3, 17)}
+    made = {"holter.ecg": ishne.write(tmp_path / "holter.ecg", one, identifiers=secret),
+            "ecg.dcm": dicom.write(tmp_path / "ecg.dcm", one, identifiers={**secret, "birth_date": "19510317"})}
+    for name, path in made.items():
+        r = client.post("/v1/annotate", files=_files(path))
+        assert r.status_code == 200, (name, r.text)
+        body = r.json()
+        assert body["input"] == name, body.get("input")
+        out = _cli_annotate(BEATS, path, tmp_path / f"cli_{path.stem}")
+        assert client.get(body["files"]["beats_csv"]).content == (out / f"{path.stem}_beats.csv").read_bytes()
+        served = r.text + "".join(client.get(u).text for k, u in body["files"].items() if k != "strip_chart")
+        for s in ("DOE", "JANE", "MRN-777123", "1951"):
+            assert s not in served, (name, s)
+        p = client.post("/v1/predict", files=_files(path))
+        assert p.status_code == 200 and p.json()["results"][0]["beats"] > 50, p.text
+    wrong = tmp_path / "holter.dcm"  # ISHNE content named as DICOM
+    wrong.write_bytes(made["holter.ecg"].read_bytes())
+    r = client.post("/v1/annotate", files=_files(wrong))
+    assert r.status_code == 415 and "holter.dcm" in r.json()["detail"] and "ISHNE" in r.json()["detail"]
+    assert client.get("/healthz").status_code == 200

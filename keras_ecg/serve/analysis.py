@@ -89,7 +89,7 @@ def annotate_upload(served, files, fs, spans, results, max_duration_s) -> dict:
 
     spans = _spans(spans)
     with _folders(results) as (rid, out, inp):
-        up = uploads.save(files, inp, fs=fs, max_duration_s=max_duration_s, kinds=("wfdb", "edf", "csv"))
+        up = uploads.save(files, inp, fs=fs, max_duration_s=max_duration_s, kinds=("wfdb", "edf", "csv", "recording"))
         if up.kind == "csv" and fs is None:
             raise uploads.UploadError(422, f"{up.name}: a CSV recording needs its sampling rate (form field fs)")
         card = served.card
@@ -121,7 +121,7 @@ def explain_upload(served, files, method, max_items, class_name, results, max_du
     from keras_ecg.serve import uploads
 
     with _folders(results) as (rid, out, inp):
-        up = uploads.save(files, inp, max_duration_s=max_duration_s, kinds=("image", "wfdb", "edf", "csv"))
+        up = uploads.save(files, inp, max_duration_s=max_duration_s, kinds=("image", "wfdb", "edf", "csv", "recording"))
         entries = explain_paths(served.keras_model(), served.card, [up.path], out, method, max_items, class_name,
                                 log=lambda *_: None)
         pictures = sorted({e["picture"] for e in entries})

@@ -10,8 +10,10 @@ upload's kind comes from its first bytes (:func:`sniff`), never from its name al
 * ``edf``: EDF's 8-byte version field ``"0       "`` and a numeric header length;
 * ``csv``: UTF-8 text of numbers and commas (a CSV of beats, or of samples with ``fs``);
 * ``.dat`` / ``.atr`` (binary, no signature): only beside the ``.hea`` of the same record;
-* any format module of :mod:`keras_ecg.data.formats` whose ``sniff`` accepts the head (DICOM, ISHNE, ...) is
-  named in the refusal until the service reads it: they plug in at :data:`READABLE`.
+* ``recording``: a file of a :mod:`keras_ecg.data.formats` module whose ``sniff`` accepts the head (DICOM
+  waveform, ISHNE Holter, HL7 aECG, GE MUSE XML, BDF), saved with that format's suffix (:data:`FORMAT_SUFFIX`)
+  and read by :func:`keras_ecg.data.signal_files.read` as the commands read it; its duration comes from its
+  header where the format is read in ranges, else from reading it.
 
 The uploaded name is only a label: the file is saved under a plain name the service makes of it (``MI (46).jpg``
 as ``MI_46.jpg``; a WFDB record's files keep theirs, which its header names, and must be plain names).
@@ -34,7 +36,9 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 SUFFIX_KIND = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".hea": "wfdb", ".edf": "edf", ".csv": "csv"}
 KIND_SUFFIX = {"png": ".png", "jpeg": ".jpg", "wfdb": ".hea", "edf": ".edf", "csv": ".csv"}
 BINARY_PARTS = (".dat", ".atr")  # a WFDB record's signal and annotation files: raw bytes, no signature
-READABLE = ("png", "jpeg", "wfdb", "edf", "csv")  # what the deploy functions read today
+READABLE = ("png", "jpeg", "wfdb", "edf", "csv")  # the kinds recognised here; the formats' modules' below
+# the suffix a file of each content-read format is saved with: one its name may claim (formats.CLAIMED)
+FORMAT_SUFFIX = {"dicom": ".dcm", "ishne": ".ecg", "aecg": ".xml", "muse": ".xml", "edf_plus": ".bdf"}
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|nan|NaN|inf|-inf")
 _SIGNAL_LINE = re.compile(r"^\S*[A-Za-z_~]\S*\s+\d+")  # a header's signal line: a file name, then its format
 _HEADER_LINE = re.compile(r"^(\S+)\s+(\d+)(?:\s+([0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\(\S*\))?)?(?:\s+(\d+))?")
@@ -51,7 +55,7 @@ class UploadError(DataError):
 @dataclasses.dataclass
 class Upload:
     path: pathlib.Path  # what predict/annotate/explain read
-    kind: str  # "image", "wfdb", "edf" or "csv"
+    kind: str  # "image", "wfdb", "edf", "csv" or "recording" (a format read by its content: DICOM, ISHNE, ...)
     name: str  # the uploaded name shown in answers (the record name for WFDB)
     duration_s: float | None  # the recording's length (None for a page or a CSV of beats)
 
@@ -137,6 +141,17 @@ def _edf_seconds(head: bytes) -> float | None:
         return None
 
 
+def _recording_seconds(path: pathlib.Path, label: str) -> float:
+    """The length of a recording of a content-read format: from its header where it is read in ranges."""
+    from keras_ecg.data import record_file
+
+    try:
+        rec = record_file.open_recording(path)
+    except DataError as e:
+        raise UploadError(422, f"{label}: {str(e).removeprefix(str(path) + ': ')}") from None
+    return rec.n_samples / rec.fs
+
+
 def _csv_seconds(path: pathlib.Path, fs: float | None) -> float | None:
     if not fs:
         return None
@@ -148,7 +163,7 @@ def _csv_seconds(path: pathlib.Path, fs: float | None) -> float | None:
 
 
 def save(files, folder: pathlib.Path, fs: float | None = None, max_duration_s: float | None = None,
-         kinds=("image", "wfdb", "edf", "csv")) -> Upload:
+         kinds=("image", "wfdb", "edf", "csv", "recording")) -> Upload:
     """Write the request's ``files`` (Starlette ``UploadFile``s) into ``folder`` and say what they are.
 
     ``kinds``: the kinds this route takes; ``fs``: a CSV recording's rate (a CSV without it is a CSV of beats).
@@ -168,9 +183,22 @@ def save(files, folder: pathlib.Path, fs: float | None = None, max_duration_s: f
             kind = suffix[1:]  # a record's .dat/.atr: checked against its header below
         elif kind is None:
             raise UploadError(415, f"{lab}: not a recording or page this service reads (a PNG/JPEG page, a WFDB "
-                                   "record's .hea + .dat, an EDF file, a CSV)")
-        elif kind not in READABLE:
+                                   "record's .hea + .dat, an EDF/BDF, DICOM waveform, ISHNE, HL7 aECG or GE MUSE "
+                                   "file, a CSV)")
+        elif kind not in READABLE and kind not in FORMAT_SUFFIX:
             raise UploadError(415, f"{lab}: a {kind} file, which this service does not read yet")
+        if kind in FORMAT_SUFFIX:  # a format read by its content: a name claiming another one is refused
+            from keras_ecg.data import formats
+
+            claimed = formats.CLAIMED.get(suffix)
+            if (claimed and kind not in claimed) or (suffix in SUFFIX_KIND and not claimed):
+                raise UploadError(415, f"{lab}: the name says {suffix} but the content is "
+                                       f"{formats.module(kind).NAME}")
+            target = folder / (safe_name(pathlib.PurePath(lab).stem, "upload") + FORMAT_SUFFIX[kind])
+            with open(target, "wb") as out:
+                shutil.copyfileobj(f.file, out)
+            saved[lab] = (target, "recording")
+            continue
         named = SUFFIX_KIND.get(suffix)
         if (named is not None or suffix in BINARY_PARTS) and named != kind and suffix[1:] != kind:
             raise UploadError(415, f"{lab}: the name says {suffix} but the content is {kind.upper()}")
@@ -219,12 +247,15 @@ def _input(saved: dict, fs, max_duration_s, kinds) -> Upload:
         if kind == "edf":
             with open(path, "rb") as f:
                 seconds = _edf_seconds(f.read(256))
+        elif kind == "recording":
+            seconds = _recording_seconds(path, lab)
         else:
             seconds = _csv_seconds(path, fs) if kind == "csv" else None
         up = Upload(path, "image" if kind in ("png", "jpeg") else kind, lab, seconds)
     if up.kind not in kinds:
         def said(k):
-            return "a page image" if k == "image" else f"{'an' if k == 'edf' else 'a'} {k.upper()}"
+            return {"image": "a page image", "recording": "a recording file (DICOM, ISHNE, aECG, MUSE, BDF)",
+                    "edf": "an EDF"}.get(k, f"a {k.upper()}")
 
         raise UploadError(415, f"{up.name}: this route takes {', '.join(map(said, kinds))} (got {said(up.kind)})")
     if max_duration_s and up.duration_s and up.duration_s > max_duration_s:

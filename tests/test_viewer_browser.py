@@ -4,7 +4,10 @@
 (``$KERAS_ECG_DATA/mitdb``; a synthetic WFDB record named 100 without it), waits for the strip chart and checks
 that the beat labels it drew are the API's ``/v1/annotate`` answer for the same files: every beat in the
 overview, and the beats of the strip's window. A screenshot goes to the test's folder and, when
-``$KERAS_ECG_SCREENSHOT_DIR`` is set, there too (docs/images/viewer.png is one). Nothing leaves 127.0.0.1.
+``$KERAS_ECG_SCREENSHOT_DIR`` is set, there too (docs/images/viewer.png is one). A second test clicks "Play demo
+stream", which plays ``/v1/demo/record`` through the WebSocket ``/v1/stream``, waits for the strip's
+``data-stream-state="ended"`` and checks the beats drawn against ``/v1/annotate`` on the same demo record
+(>= 99.5 % of beats, the stream's own agreement level). Nothing leaves 127.0.0.1.
 """
 
 import json
@@ -149,3 +152,65 @@ def test_the_viewer_draws_the_apis_beats(service, browser, tmp_path):
     WebDriverWait(browser, 60).until(lambda d: d.execute_script(
         "const l = document.querySelectorAll('#strip .beat-label');"
         f"return l.length > 0 && Number(l[0].dataset.sample) > {shown[-1][0]};"))
+
+
+def _matched(got, want, tolerance=3) -> int:
+    """How many beats of ``want`` ([sample, label, ...]) have a beat of ``got`` within 3 samples with its label."""
+    import bisect
+
+    got = sorted((int(g[0]), g[1]) for g in got)
+    samples = [g[0] for g in got]
+    n = 0
+    for w in want:
+        i = bisect.bisect_left(samples, int(w[0]) - tolerance)
+        n += any(abs(samples[j] - int(w[0])) <= tolerance and got[j][1] == w[1]
+                 for j in range(i, min(i + 3, len(got))))
+    return n
+
+
+def test_the_demo_button_plays_the_stream_to_its_end(service, browser, tmp_path):
+    """"Play demo stream" against the real /v1/stream: GET /v1/demo/record played through the WebSocket draws the
+    beats the stream sent, and they agree with /v1/annotate on the same record (>= 99.5 %, as the stream does)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from keras_ecg.data import synthetic_wfdb
+    from keras_ecg.serve import analysis
+
+    browser.get(service + "/")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+    browser.execute_script(  # keep a copy of the beat messages the page receives (the stream's own answer)
+        "const Real = window.WebSocket; window.streamed = [];"
+        "window.WebSocket = function (url, p) { const ws = new Real(url, p);"
+        " ws.addEventListener('message', (m) => { const x = JSON.parse(m.data);"
+        " if (x.type === 'beat') window.streamed.push([x.sample, x.label]); }); return ws; };"
+        "window.WebSocket.prototype = Real.prototype;")
+    browser.find_element(By.ID, "demo").click()
+    WebDriverWait(browser, 120).until(  # 2 min of signal at 10x real speed: about 12 s
+        lambda d: d.find_element(By.ID, "strip").get_attribute("data-stream-state") in ("ended", "failed"))
+    state = browser.find_element(By.ID, "status")
+    assert browser.find_element(By.ID, "strip").get_attribute("data-stream-state") == "ended", state.text
+    assert "error" not in state.get_attribute("class"), state.text
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "strip").get_attribute("data-ready") == "1")
+
+    drawn = browser.execute_script(
+        "const f = (s) => [...document.querySelectorAll(s)].map(e => [Number(e.dataset.sample), e.dataset.label]);"
+        "return {ticks: f('#overview .beat-tick'), labels: f('#strip .beat-label'),"
+        " episodes: [...document.querySelectorAll('#overview .episode')].map(e => e.dataset.kind),"
+        " status: document.getElementById('status').textContent, streamed: window.streamed};")
+    base = tmp_path / "demo" / "demo"  # the demo record as WFDB files, for /v1/annotate
+    synthetic_wfdb.write_record(base, minutes=analysis.DEMO_MINUTES, fs=analysis.DEMO_FS, seed=analysis.DEMO_SEED)
+    answer = _api_annotate(service, [base.with_suffix(".hea"), base.with_suffix(".dat")])
+    assert answer["fs"] == analysis.DEMO_FS
+    want = [[b["sample"], b["label"]] for b in answer["beats"]]
+    assert len(want) > 100
+    assert f"{len(drawn['ticks'])} beats streamed" in drawn["status"]
+    assert sorted(drawn["ticks"]) == sorted(drawn["streamed"])  # every beat the stream sent is drawn, as sent
+    assert _matched(drawn["ticks"], want) >= 0.995 * len(want), (len(drawn["ticks"]), len(want))
+    assert _matched(want, drawn["ticks"]) >= 0.995 * len(drawn["ticks"])  # and nothing drawn that annotate lacks
+    assert len(drawn["episodes"]) == len(answer["episodes"]), (drawn["episodes"], answer["episodes"])  # not sinus
+    assert 5 <= len(drawn["labels"]) <= 40  # the strip's last 10 s window: its text labels are streamed beats
+    ticks = {tuple(t) for t in drawn["ticks"]}
+    assert all(tuple(lab) in ticks for lab in drawn["labels"])
+    window = [w for w in want if drawn["labels"][0][0] - 3 <= w[0] <= drawn["labels"][-1][0] + 3]
+    assert _matched(drawn["labels"], window) >= len(window) - 1  # at most one beat off in the window (99.5 %)

@@ -318,6 +318,8 @@ async function playDemo() {
   table("summary", []);
   table("episodes", []);
   downloads({});
+  const strip = $("strip");
+  strip.dataset.streamState = "opening";  // opening, streaming, ended (the end message came) or failed
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const token = $("token").value.trim();
   const ws = new WebSocket(`${proto}://${location.host}/v1/stream?model=${encodeURIComponent(model)}` +
@@ -329,6 +331,7 @@ async function playDemo() {
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     if (msg.type === "ready") {
+      strip.dataset.streamState = "streaming";
       status("Streaming ...");
       timer = setInterval(() => {
         if (v.received >= samples.length) {
@@ -346,13 +349,19 @@ async function playDemo() {
       }, 100);
     } else if (msg.type === "beat") {
       v.beats.push({sample: msg.sample, label: msg.label, uncertain: msg.uncertain});
-    } else if (msg.type === "rhythm") {
+    } else if (msg.type === "rhythm") {  // labels as in annotate's WFDB files: "(N", "(AFIB", ...
+      const kind = String(msg.label).replace(/^\(/, "");
       if (rhythm) rhythm.end_s = msg.time;
-      rhythm = {kind: msg.label, start_s: msg.time, end_s: v.duration};
-      if (!/^(N|NSR|SINUS)$/i.test(msg.label)) v.episodes.push(rhythm);
+      rhythm = {kind, start_s: msg.time, end_s: v.duration};
+      if (!/^(N|NSR|SINUS)$/i.test(kind)) v.episodes.push(rhythm);
+    } else if (msg.type === "unreadable") {  // annotate does not classify the beats of a rejected segment
+      v.beats = v.beats.filter((b) => b.sample < msg.start || b.sample >= msg.end);
+      v.episodes.push({kind: `unreadable (${msg.reason})`, start_s: msg.start / fs, end_s: msg.end / fs});
     } else if (msg.type === "error") {
+      strip.dataset.streamState = "failed";
       status(`stream: ${msg.error}`, true);
     } else if (msg.type === "end") {
+      strip.dataset.streamState = "ended";
       table("summary", summaryRows(msg.summary || {}));
       table("episodes", v.episodes.length ? episodeRows(v.episodes.map((e) => ({...e,
         duration_s: (e.end_s - e.start_s).toFixed(1)}))) : [["none", ""]]);
@@ -361,8 +370,17 @@ async function playDemo() {
       ws.close();
     }
   };
-  ws.onerror = () => status("the stream could not be opened (does this service serve /v1/stream?)", true);
-  ws.onclose = () => { if (timer) clearInterval(timer); };
+  ws.onerror = () => {
+    if (strip.dataset.streamState === "ended") return;
+    strip.dataset.streamState = "failed";
+    status("the stream could not be opened (does this service serve /v1/stream?)", true);
+  };
+  ws.onclose = (ev) => {
+    if (timer) clearInterval(timer);
+    if (strip.dataset.streamState === "ended" || strip.dataset.streamState === "failed") return;
+    strip.dataset.streamState = "failed";  // closed before its end message
+    status(`the stream closed before its end (${ev.code}${ev.reason ? ": " + ev.reason : ""})`, true);
+  };
 }
 
 // ---------------------------------------------------------------------------------------------- start

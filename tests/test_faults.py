@@ -20,10 +20,10 @@ import io
 import json
 import os
 import pathlib
-import warnings
 
 import numpy as np
 import pytest
+import quiet_warns
 from PIL import Image
 
 from keras_ecg.data.images import dedup, synthetic_pages
@@ -154,10 +154,7 @@ def test_an_annotation_one_past_the_end_is_dropped_with_a_warning(tmp_path):
                 baseline=[0], write_dir=str(tmp_path))
     peaks = np.array([100, 500, 900, 1300, n])  # the last one sample past the last sample (n - 1)
     wfdb.wrann("100", "atr", peaks, np.array(["N"] * 5), write_dir=str(tmp_path))
-    with pytest.warns(UserWarning, match=r"100\.atr: annotation 4 \('N'\) at sample 3600 is one past"):
-        # pytest.warns records every warning and re-emits the others without their module, which defeats
-        # pyproject's filter of wfdb's pandas deprecation: the same filter, applied inside the block.
-        warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame", module="wfdb")
+    with quiet_warns.warns(UserWarning, match=r"100\.atr: annotation 4 \('N'\) at sample 3600 is one past"):
         rec = wfdb_io.load_record(tmp_path / "100")
     assert list(rec.ann_samples) == [100, 500, 900, 1300] and list(rec.ann_symbols) == ["N"] * 4
     wfdb.wrann("100", "atr", np.array([100, n + 5]), np.array(["N", "N"]), write_dir=str(tmp_path))

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+import quiet_warns
 from PIL import Image
 
 from keras_ecg import cli
@@ -92,7 +93,7 @@ def test_the_digitize_command_refuses_turns_and_obeys_orientation(tmp_path, caps
     assert not (tmp_path / "o1" / "odd_page.csv").exists()
     assert cli.main(["digitize", str(tmp_path / "odd page.png"), "--orientation", "upright",
                      "--out", str(tmp_path / "o2")]) == 0
-    with pytest.warns(UserWarning, match="upside down"):
+    with quiet_warns.warns(UserWarning, match="upside down"):
         assert cli.main(["digitize", str(tmp_path / "turned.png"), "--out", str(tmp_path / "o3")]) == 0
     with pytest.raises(SystemExit, match="invalid choice"):
         cli.main(["digitize", str(tmp_path / "turned.png"), "--orientation", "left", "--out", str(tmp_path / "o4")])

@@ -11,7 +11,6 @@ import pathlib
 import numpy as np
 import pytest
 
-import beat_model_helper
 from keras_ecg import cli
 from keras_ecg.data import signal_files
 from keras_ecg.data.formats import dicom, edf_plus
@@ -22,11 +21,6 @@ pytest.importorskip("edfio")
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 PATIENT = {"name": "DOE^JANE", "id": "MRN-0042", "birth_date": "1950-01-02", "sex": "F"}
 LEAKS = (b"DOE", b"JANE", b"MRN-0042", b"19500102", b"1950-01-02", b"02-JAN-1950")  # any trace of the fake patient
-
-
-@pytest.fixture(scope="module")
-def beat_model(tmp_path_factory):
-    return beat_model_helper.make(tmp_path_factory.mktemp("beat_model"))
 
 
 @pytest.fixture(scope="module")

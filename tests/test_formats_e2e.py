@@ -10,7 +10,6 @@ import os
 import numpy as np
 import pytest
 
-import beat_model_helper
 import format_builders as fb
 from keras_ecg import cli
 from keras_ecg.data import formats, signal_files, wfdb_io
@@ -19,11 +18,6 @@ from keras_ecg.errors import DataError
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 SECRETS = ("DOE", "JANE", fb.PATIENT_ID, "1951-03-17", "03-17-1951", "19510317")
-
-
-@pytest.fixture(scope="module")
-def beat_model(tmp_path_factory):
-    return beat_model_helper.make(tmp_path_factory.mktemp("beat_model"))
 
 
 @pytest.fixture(scope="module")

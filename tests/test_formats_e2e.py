@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import format_builders as fb
+import leak_check
 from keras_ecg import cli
 from keras_ecg.data import formats, signal_files, wfdb_io
 from keras_ecg.data.formats import aecg, ishne, muse
@@ -78,7 +79,7 @@ def reference_beats(beat_model, files, tmp_path_factory):
 
 
 def _outputs(folder) -> str:
-    return "\n".join(p.read_bytes().decode("latin-1") for p in sorted(folder.rglob("*")) if p.is_file())
+    return "\n".join(leak_check.file_bytes(p).decode("latin-1") for p in sorted(folder.rglob("*")) if p.is_file())
 
 
 @pytest.mark.parametrize("kind", ["ishne", "aecg", "muse"])

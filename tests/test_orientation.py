@@ -122,3 +122,33 @@ def test_real_pages_are_never_turned_wrongly_nor_digitised_upside_down():
         assert up.decision != "rotated" and down.decision != "upright", f  # never wrong: turned or refused
         right += up.decision == "upright" and down.decision == "rotated"
     assert right >= len(picked) - 1
+
+
+def test_digitised_pages_are_memoised_but_the_orientation_is_checked_each_time(tmp_path, monkeypatch):
+    """Several models reading one page digitise it once; the upside-down warning and the refusal still come
+    every time, and a changed page (same file name) is digitised again."""
+    from keras_ecg.data.images import preprocess as PRE
+
+    calls = []
+    real = digitize.digitize_page
+    monkeypatch.setattr(digitize, "digitize_page", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(PRE, "_memo", type(PRE._memo)())
+    page = synthetic_pages.render_page("mi", seed=11)
+    f = tmp_path / "p.png"
+    Image.fromarray(_turn(page)).save(f)
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="upside down"):
+            got = PRE.preprocess_image(str(f), preprocess="digitized")
+    assert len(calls) == 1 and got.shape[1] == 12
+    got[:] = 0  # the caller's copy: the memo keeps its own
+    assert np.isfinite(PRE.preprocess_image(page, preprocess="digitized", orientation="upright")).any()
+    assert len(calls) == 1  # the upright page's pixels: the same entry
+    Image.fromarray(_ambiguous(page)).save(f)
+    with pytest.raises(orientation.OrientationError, match="may be upside down"):
+        PRE.preprocess_image(str(f), preprocess="digitized")
+    Image.fromarray(synthetic_pages.render_page("normal", seed=12)).save(f)
+    PRE.preprocess_image(str(f), preprocess="digitized")
+    assert len(calls) == 2
+    monkeypatch.setattr(PRE, "DIGITIZED_MEMO_SIZE", 1)  # bounded: the oldest entries go
+    PRE.preprocess_image(synthetic_pages.render_page("normal", seed=13), preprocess="digitized")
+    assert len(PRE._memo) == 1 and len(calls) == 3

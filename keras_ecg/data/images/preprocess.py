@@ -24,7 +24,10 @@
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import os
+import threading
 
 import numpy as np
 
@@ -36,6 +39,12 @@ from keras_ecg.data.images.panels import LayoutError
 PREPROCESS = ("page", "panels", "grid_removed", *DEFORMAT, "digitized")
 DIGITIZED_FS = 100.0  # Hz of the digitised leads a model reads
 DIGITIZED_SECONDS = 2.5  # every layout prints each lead for at least 2.5 s
+# Digitised leads of the pages seen last, keyed by the upright page's pixels: several models reading one
+# page (a bundle's members, ``predict --with``, a card's check for each shipped page model) digitise it once.
+# 12 kB an entry.
+DIGITIZED_MEMO_SIZE = 1024
+_memo: collections.OrderedDict = collections.OrderedDict()
+_memo_lock = threading.Lock()
 
 
 def check_preprocess(preprocess: str) -> None:
@@ -72,10 +81,10 @@ def prepare(page: np.ndarray, preprocess: str, image_size, panel_size, orientati
     if preprocess == "panels":
         return panels.crop_panels(page, size=pair(panel_size))
     if preprocess == "digitized":
-        from keras_ecg.data.images import digitize
+        from keras_ecg.data.images.orientation import orient
 
-        d = digitize.digitize_page(page, fs=DIGITIZED_FS, orientation=orientation)
-        return d.window(DIGITIZED_SECONDS, DIGITIZED_FS).astype(np.float32)
+        page, _ = orient(page, None, orientation)  # checked every time: its warning and refusal are not memoised
+        return _digitized(np.ascontiguousarray(page))
     if preprocess in DEFORMAT:
         if image_size is None:
             raise ValueError(f"preprocess={preprocess!r} needs an image_size")
@@ -83,6 +92,25 @@ def prepare(page: np.ndarray, preprocess: str, image_size, panel_size, orientati
     g = panels.remove_grid(page)  # grid_removed
     size = _square(image_size)
     return (g if size is None else _resize(g, size))[..., None]
+
+
+def _digitized(page: np.ndarray) -> np.ndarray:
+    """The :data:`DIGITIZED_SECONDS` window of an upright page's digitised leads, memoised by its pixels."""
+    from keras_ecg.data.images import digitize
+
+    key = (page.shape, page.dtype.str, hashlib.sha256(page.data).digest())
+    with _memo_lock:
+        hit = _memo.get(key)
+        if hit is not None:
+            _memo.move_to_end(key)
+            return hit.copy()
+    d = digitize.digitize_page(page, fs=DIGITIZED_FS, orientation="upright")
+    leads = d.window(DIGITIZED_SECONDS, DIGITIZED_FS).astype(np.float32)
+    with _memo_lock:
+        _memo[key] = leads.copy()
+        while len(_memo) > DIGITIZED_MEMO_SIZE:
+            _memo.popitem(last=False)
+    return leads
 
 
 def normalise(raw: np.ndarray, preprocess: str, dtype="float32") -> np.ndarray:

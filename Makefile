@@ -1,6 +1,7 @@
 # Set-up on a fresh machine with Python 3.11 and the package registries:
 #   make run    create .venv when missing, install the pinned versions, run the main job
-#   make test   create .venv when missing, build the docs once (make docs), run the whole suite once per backend
+#   make test   create .venv when missing, build the docs once (make docs), run their examples once, then the
+#               whole suite once per backend
 #   make docs   build the documentation site into site/ with warnings as errors (mkdocs build --strict)
 PYTHON ?= python3
 VENV ?= .venv
@@ -31,10 +32,15 @@ docs: install
 	@start=$$(date +%s); NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --clean && \
 	  echo "=== make docs took $$(( $$(date +%s) - start )) s (site/) ==="
 
-# The docs once, then one pytest run per backend; every backend runs even if an earlier one fails.
-# The README's and the docs' examples run once, in the jax run (tests/test_docs_examples.py).
+# The docs once, then their examples once (commands a user types, not backend tests:
+# tests/test_docs_examples.py, spread over the workers test by test), then one pytest run per backend.
+# Every step runs even if an earlier one fails; each prints its time.
 test: install
 	@status=0; $(MAKE) --no-print-directory docs || status=1; \
+	echo "=== the README's and the docs' examples ==="; start=$$(date +%s); \
+	KERAS_ECG_DOCS_EXAMPLES=1 $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS) \
+	  tests/test_docs_examples.py || status=1; \
+	echo "=== the examples took $$(( $$(date +%s) - start )) s ==="; \
 	for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; start=$$(date +%s); \
 	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) \

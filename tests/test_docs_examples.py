@@ -1,8 +1,8 @@
 """Every command and Python example of the README and the docs runs (docsgen/examples.py says how blocks
 are marked), and the README's headline figures are the results files' own.
 
-The examples run once, in the jax run of ``make test`` (KERAS_BACKEND=jax, or KERAS_ECG_DOCS_EXAMPLES=1):
-they are commands a user types, not backend tests (they run on ``BACKEND`` below). The blocks of one page
+The examples run once per ``make test``, in their own step (KERAS_ECG_DOCS_EXAMPLES=1), not in the backend
+runs: they are commands a user types, not backend tests (they run on ``BACKEND`` below). The blocks of one page
 run in order in one fresh folder on synthetic or generated data; blocks marked ``needs-data`` run only when
 KERAS_ECG_DATA is set.
 """
@@ -22,7 +22,7 @@ import pytest
 from docsgen import examples, readme
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ONCE = os.environ.get("KERAS_BACKEND", "jax") == "jax" or os.environ.get("KERAS_ECG_DOCS_EXAMPLES") == "1"
+ONCE = os.environ.get("KERAS_ECG_DOCS_EXAMPLES") == "1"
 TIMEOUT_S = 300
 # The backend the examples' commands run on (those that do not choose one): torch, whose one-shot commands
 # start fastest here (a page prediction: 13 s of CPU against JAX's 21 s, which compiles every weight's
@@ -30,7 +30,8 @@ TIMEOUT_S = 300
 BACKEND = os.environ.get("KERAS_ECG_DOCS_BACKEND", "torch")
 
 if not ONCE:
-    pytest.skip("the docs' examples run once per `make test`, in the jax run", allow_module_level=True)
+    pytest.skip("the docs' examples run in their own step of `make test` (KERAS_ECG_DOCS_EXAMPLES=1)",
+                allow_module_level=True)
 
 PAGES = {str(p.relative_to(ROOT)): examples.extract(p) for p in examples.pages()}
 RUNNABLE = {k: v for k, v in PAGES.items() if any(e.marker in (None, "server") for e in v)}

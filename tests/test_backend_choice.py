@@ -142,7 +142,8 @@ def test_backend_auto_runs_a_recipe_end_to_end(tmp_path, env_backend):
     out = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "recipes" / "mitbih_hybrid.py"), "--backend", "auto", "--model", "cnn_lstm",
            "--data", "synthetic",
-           "--epochs", "1", "--synthetic-n", "12", "--batch-size", "16", "--export", "none", "--no-plots",
+           "--epochs", "1", "--synthetic-n", "12", "--batch-size", "16", "--members", "1", "--export", "none",
+           "--no-plots",
            "--verbose", "0", "--model-args", TINY, "--out", str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]

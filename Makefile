@@ -34,15 +34,16 @@ docs: install
 
 # The docs once, then their examples once (commands a user types, not backend tests:
 # tests/test_docs_examples.py, spread over the workers test by test), then one pytest run per backend.
-# Every step runs even if an earlier one fails; each prints its time.
+# Every step runs even if an earlier one fails; each prints its time, after one line on how fast the machine
+# is at that moment (benchmarks/cpu_reference.py: a shared VM's speed varies by a third between runs).
 test: install
 	@status=0; $(MAKE) --no-print-directory docs || status=1; \
-	echo "=== the README's and the docs' examples ==="; start=$$(date +%s); \
+	echo "=== the README's and the docs' examples ==="; $(PY) benchmarks/cpu_reference.py; start=$$(date +%s); \
 	KERAS_ECG_DOCS_EXAMPLES=1 $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS) \
 	  tests/test_docs_examples.py || status=1; \
 	echo "=== the examples took $$(( $$(date +%s) - start )) s ==="; \
 	for b in $(BACKENDS); do \
-	  echo "=== KERAS_BACKEND=$$b ==="; start=$$(date +%s); \
+	  echo "=== KERAS_BACKEND=$$b ==="; $(PY) benchmarks/cpu_reference.py; start=$$(date +%s); \
 	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) \
 	    || status=1; \
 	  echo "=== KERAS_BACKEND=$$b took $$(( $$(date +%s) - start )) s ==="; \

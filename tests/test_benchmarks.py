@@ -104,3 +104,17 @@ def test_memory_column_agrees_with_the_childs_maxrss(tmp_path):
         assert 0.9 <= row["time_v_ratio"] <= 1.1, row
     assert row["within_10pct"] and proc.returncode == 0
     assert row["activations"]["total_mb"] > 0
+
+
+def test_cpu_reference_prints_one_line_of_positive_rates():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cpu_reference.py")], env=_env(),
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout.strip()
+    assert len(out.splitlines()) == 1 and out.startswith("CPU reference: ")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import cpu_reference
+
+    m = cpu_reference.measure()
+    assert m["matmul_gflops"] > 0 and m["python_mloops_per_s"] > 0 and m["cores"] >= 1
+    assert m["steal_pct"] is None or 0 <= m["steal_pct"] <= 100

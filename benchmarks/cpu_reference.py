@@ -15,10 +15,10 @@ and the CPU time stolen by the hypervisor (``steal`` in ``/proc/stat``) while th
 from __future__ import annotations
 
 import os
+import pathlib
 import statistics
 import sys
 import time
-import pathlib
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 

@@ -194,10 +194,8 @@ def save(files, folder: pathlib.Path, fs: float | None = None, max_duration_s: f
             if (claimed and kind not in claimed) or (suffix in SUFFIX_KIND and not claimed):
                 raise UploadError(415, f"{lab}: the name says {suffix} but the content is "
                                        f"{formats.module(kind).NAME}")
-            target = folder / (safe_name(pathlib.PurePath(lab).stem, "upload") + FORMAT_SUFFIX[kind])
-            with open(target, "wb") as out:
-                shutil.copyfileobj(f.file, out)
-            saved[lab] = (target, "recording")
+            saved[lab] = (_write(f, folder / (safe_name(pathlib.PurePath(lab).stem, "upload") + FORMAT_SUFFIX[kind]),
+                                 lab), "recording")
             continue
         named = SUFFIX_KIND.get(suffix)
         if (named is not None or suffix in BINARY_PARTS) and named != kind and suffix[1:] != kind:
@@ -207,13 +205,17 @@ def save(files, folder: pathlib.Path, fs: float | None = None, max_duration_s: f
         stem = pathlib.PurePath(lab).stem if named or suffix in BINARY_PARTS else lab
         if kind not in ("wfdb", "dat", "atr"):  # saved under a plain name of ours; answers show the upload's
             stem = safe_name(stem, "upload")
-        target = folder / (stem + (suffix if suffix in BINARY_PARTS else KIND_SUFFIX[kind]))
-        if target.exists():
-            raise UploadError(422, f"{lab}: two uploads would be the same file {target.name}")
-        with open(target, "wb") as out:
-            shutil.copyfileobj(f.file, out)
-        saved[lab] = (target, kind)
+        saved[lab] = (_write(f, folder / (stem + (suffix if suffix in BINARY_PARTS else KIND_SUFFIX[kind])), lab), kind)
     return _input(saved, fs, max_duration_s, kinds)
+
+
+def _write(f, target: pathlib.Path, lab: str) -> pathlib.Path:
+    """The upload ``f`` saved as ``target``; two uploads whose plain names meet are refused, never overwritten."""
+    if target.exists():
+        raise UploadError(422, f"{lab}: two uploads would be the same file {target.name}")
+    with open(target, "wb") as out:
+        shutil.copyfileobj(f.file, out)
+    return target
 
 
 def _input(saved: dict, fs, max_duration_s, kinds) -> Upload:
@@ -241,8 +243,8 @@ def _input(saved: dict, fs, max_duration_s, kinds) -> Upload:
         up = Upload(hea.with_suffix(""), "wfdb", hea.stem, seconds)
     else:
         if len(saved) != 1:
-            raise UploadError(422, f"{len(saved)} files uploaded: give one page, EDF or CSV, or one WFDB record's "
-                                   "files")
+            raise UploadError(422, f"{len(saved)} files uploaded: give one page, one recording file (EDF, BDF, "
+                                   "DICOM, ISHNE, HL7 aECG, GE MUSE, CSV) or one WFDB record's files")
         lab, (path, kind) = next(iter(saved.items()))
         if kind == "edf":
             with open(path, "rb") as f:

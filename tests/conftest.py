@@ -21,6 +21,21 @@ _XLA_TEST_FLAGS = os.environ.get("KERAS_ECG_TEST_XLA_FLAGS", "--xla_backend_opti
 if _XLA_TEST_FLAGS and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_XLA_TEST_FLAGS}".strip()
 
+# JAX again: many tests compile the same tiny graphs (a model and its clone or reloaded file, the shared beat
+# model in several files, both processes of a multi-host run). JAX's persistent compilation cache, in one
+# folder for the run (made by the process that loads this file first; xdist workers and subprocesses inherit
+# it), compiles each once: test_models + test_layers 113 s -> 95 s cold. A size bound turns on JAX's file lock,
+# so two workers never read an entry half-written. Tests only; KERAS_ECG_TEST_JAX_CACHE="" turns it off.
+if os.environ.get("KERAS_ECG_TEST_JAX_CACHE", "1") and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _jax_cache = tempfile.mkdtemp(prefix="keras_ecg_test_jax_cache_")
+    atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_jax_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", JAX_COMPILATION_CACHE_MAX_SIZE=str(4 << 30))
+
 
 def real_data(subdir: str) -> pathlib.Path:
     """Path of a real dataset under $KERAS_ECG_DATA, or skip the test."""

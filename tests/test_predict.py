@@ -155,3 +155,26 @@ def test_old_or_broken_card_is_one_line_error(beat_model, tmp_path):
             cli.main(["predict", str(model), str(tmp_path / "any.csv")])
         msg = str(e.value)
         assert "\n" not in msg and str(model.parent / "model_card.json") in msg and expect in msg, msg
+
+
+def test_one_batch_skips_the_data_pipeline_and_gives_predicts_outputs():
+    """``runtime.predict_fn``: up to one batch goes through ``predict_on_batch`` (a live stream's few beats),
+    more through ``predict``; both give ``predict``'s probabilities."""
+    import keras
+
+    from keras_ecg.deploy import runtime
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 1))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inp)))
+    calls = []
+    for name in ("predict", "predict_on_batch"):
+        real = getattr(model, name)
+        setattr(model, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    run = runtime.predict_fn(model)
+    x = np.random.default_rng(0).normal(size=(5, 16, 1)).astype(np.float32)
+    want = np.asarray(keras.Model(inp, model.outputs).predict(x, verbose=0), np.float64)
+    np.testing.assert_allclose(run([x]), want, rtol=1e-6, atol=1e-7)
+    assert calls == ["predict_on_batch"]
+    np.testing.assert_allclose(run([x], batch=2), want, rtol=1e-6, atol=1e-7)
+    assert calls == ["predict_on_batch", "predict"]

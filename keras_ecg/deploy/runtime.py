@@ -63,9 +63,17 @@ def predict_fn(model):
     """``inputs -> outputs`` of anything with keras.Model's ``predict`` (a Keras model, a bundle, the service's
     ONNX adapter): one array for a one-input model, the list otherwise; float64."""
 
+    one_batch = getattr(model, "predict_on_batch", None)
+
     def run(inputs, batch=1024):
         x = list(inputs)
-        out = model.predict(x[0] if len(x) == 1 else x, batch_size=batch, verbose=0)
+        args = x[0] if len(x) == 1 else x
+        if one_batch is not None and x and 0 < len(x[0]) <= batch:
+            # One batch (a live stream's few beats, one page): the same compiled predict step without predict()'s
+            # data pipeline, which costs TensorFlow about 60 ms a call (2.4 ms this way; same outputs).
+            out = one_batch(args)
+        else:
+            out = model.predict(args, batch_size=batch, verbose=0)
         return np.asarray(out[0] if isinstance(out, (list, tuple)) else out, dtype=np.float64)
 
     return run

@@ -101,10 +101,14 @@ class Digitized:
         return out
 
 
-def _runs(col: np.ndarray):
-    """``(start, stop)`` of the runs of True in a 1-D boolean array."""
-    d = np.diff(np.concatenate(([0], col.astype(np.int8), [0])))
-    return np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
+def _column_runs(ink: np.ndarray):
+    """``(column, start, stop)`` of every vertical run of True in a 2-D boolean array, ordered by column and
+    then by row (all columns at once: one pass over the band instead of one per column)."""
+    edge = np.zeros((1, ink.shape[1]), np.int8)
+    d = np.diff(np.concatenate((edge, ink.astype(np.int8), edge)), axis=0).T  # (columns, rows + 1)
+    col, start = np.nonzero(d == 1)
+    _, stop = np.nonzero(d == -1)  # a column's runs start and stop in turn, so the two lists pair up
+    return col, start, stop
 
 
 BASELINE_COST = 0.02  # per px of distance from the row's baseline, per column
@@ -155,11 +159,10 @@ def follow_trace(ink: np.ndarray, baseline: float, max_run: float, core=None):
     """
     h, w = ink.shape
     lo, hi = core if core is not None else (0, h)
-    cands = []
-    for c in range(w):
-        s, e = _runs(ink[:, c])
-        keep = ((e - s) < max_run) & (e > lo) & (s < hi)
-        cands.append(np.stack([s[keep], e[keep]], axis=1) if keep.any() else np.zeros((0, 2), np.int64))
+    col, s, e = _column_runs(ink)
+    keep = ((e - s) < max_run) & (e > lo) & (s < hi)
+    runs = np.stack([s[keep], e[keep]], axis=1).astype(np.int64)
+    cands = np.split(runs, np.cumsum(np.bincount(col[keep], minlength=w))[:-1])  # per column, (k, 2)
     choice = _best_path(cands, baseline)
     top = np.full(w, np.nan)
     bot = np.full(w, np.nan)

@@ -113,3 +113,21 @@ def test_cli_bad_input_is_one_line_naming_the_file(tmp_path):
         cli.main(["digitize", str(blank), "--out", str(tmp_path / "o")])
     assert "blank.png" in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_column_runs_are_each_columns_runs_in_order():
+    """The band's runs of ink found all at once are, column by column, the runs a loop over columns finds."""
+    from keras_ecg.data.images.digitize import _column_runs
+
+    rng = np.random.default_rng(0)
+    ink = rng.random((40, 30)) < 0.4
+    ink[:, 3] = False  # a blank column
+    ink[:, 4] = True  # a column inked from edge to edge
+    col, start, stop = _column_runs(ink)
+    want = []
+    for c in range(ink.shape[1]):
+        padded = np.concatenate(([False], ink[:, c], [False]))
+        edges = np.flatnonzero(padded[1:] != padded[:-1])
+        want += [(c, int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+    assert list(zip(col.tolist(), start.tolist(), stop.tolist())) == want
+    assert 3 not in col and (4, 0, 40) in want

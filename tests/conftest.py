@@ -1,6 +1,7 @@
 """Shared test fixtures.
 
-The suite runs once per backend (``KERAS_BACKEND``). Tests on real data read
+The suite runs once per backend (``KERAS_BACKEND``), except the tests marked ``backend_free``: they use no
+backend, and make test runs them once (see ``KERAS_ECG_TEST_NO_BACKEND`` below). Tests on real data read
 ``$KERAS_ECG_DATA`` (``.ci/run`` points it at ``../shared/data``) and are
 skipped with a visible reason when it is unset or lacks the dataset.
 """
@@ -35,6 +36,22 @@ if os.environ.get("KERAS_ECG_TEST_JAX_CACHE", "1") and "JAX_COMPILATION_CACHE_DI
     atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
     os.environ.update(JAX_COMPILATION_CACHE_DIR=_jax_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                       JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", JAX_COMPILATION_CACHE_MAX_SIZE=str(4 << 30))
+
+
+# make test runs the tests marked backend_free once, with KERAS_ECG_TEST_NO_BACKEND set, and the rest once per
+# backend (-m "not backend_free"). Here any import of keras, TensorFlow, JAX or torch then fails, in this
+# process and (through PYTHONPATH) in every subprocess: a marked test that passes cannot depend on the backend.
+if os.environ.get("KERAS_ECG_TEST_NO_BACKEND"):
+    import importlib.util
+    import sys
+
+    _blocker = pathlib.Path(__file__).with_name("no_backend") / "sitecustomize.py"
+    _loaded = [m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules]
+    if _loaded:
+        raise pytest.UsageError(f"KERAS_ECG_TEST_NO_BACKEND: {', '.join(_loaded)} imported before the tests")
+    _spec = importlib.util.spec_from_file_location("keras_ecg_test_no_backend", _blocker)
+    _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(_blocker.parent), os.environ.get("PYTHONPATH")) if p)
 
 
 def real_data(subdir: str) -> pathlib.Path:
@@ -103,6 +120,15 @@ LONGEST_FIRST = ("test_models.py", "test_backend_choice.py", "test_cv.py", "test
                  "test_pretrained.py", "test_stream.py", "test_runner.py", "test_bundle.py", "test_explain.py",
                  "test_benchmarks.py", "test_export.py", "test_multihost.py", "test_run_folder.py",
                  "test_serve_annotate.py", "test_viewer_browser.py", "test_calibration.py")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With KERAS_ECG_TEST_NO_BACKEND, a test file that marks nothing backend_free is not even imported (many
+    import keras at the top)."""
+    if os.environ.get("KERAS_ECG_TEST_NO_BACKEND") and collection_path.suffix == ".py" \
+            and collection_path.name.startswith("test_"):
+        return "backend_free" not in collection_path.read_text() or None
+    return None
 
 
 def pytest_collection_modifyitems(session, config, items):

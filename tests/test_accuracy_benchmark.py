@@ -8,6 +8,9 @@ import pytest
 
 from keras_ecg.evaluation import ec57
 
+pytestmark = pytest.mark.backend_free
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "accuracy_mitbih.py"
 

@@ -6,6 +6,9 @@ import pytest
 from keras_ecg.errors import DataError
 from keras_ecg.evaluation import baseline
 
+pytestmark = pytest.mark.backend_free
+
+
 pytest.importorskip("sklearn")
 
 FS, BEFORE, WINDOW = 100.0, 25, 70

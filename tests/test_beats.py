@@ -9,6 +9,9 @@ from keras_ecg.data import beats as B
 from keras_ecg.data import mitbih, rr
 from keras_ecg.errors import DataError
 
+pytestmark = pytest.mark.backend_free
+
+
 wfdb = pytest.importorskip("wfdb")
 
 

@@ -112,6 +112,7 @@ def test_a_bundle_ships_under_one_pretrained_name(bundle_run, tmp_path, monkeypa
         PT.model_path("ecg_images_panels")
 
 
+@pytest.mark.backend_free
 def test_classical_member_loads_only_trusted_types(tmp_path):
     """The skops file is read without pickle; a file holding anything beyond the trusted tree types is refused."""
     pytest.importorskip("skops")

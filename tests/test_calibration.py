@@ -111,6 +111,7 @@ def test_card_field_old_cards_load_and_bad_values_are_named(tmp_path):
         assert "card.json" in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.backend_free
 def test_report_has_ece_brier_before_after_reliability_and_abstention(tmp_path):
     raw_val, y_val = _softmax_outputs(3000, 3, 2.5)
     raw, y = _softmax_outputs(2000, 3, 2.5, seed=5)

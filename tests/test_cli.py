@@ -8,6 +8,8 @@ import pytest
 from keras_ecg import cli, config, errors
 from keras_ecg.training import runner
 
+pytestmark = pytest.mark.backend_free
+
 
 def test_train_forwards_to_runner(monkeypatch, capsys):
     seen = {}

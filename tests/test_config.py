@@ -13,6 +13,9 @@ from keras_ecg.config import RunConfig
 from keras_ecg.errors import RunError
 from keras_ecg.training import TrainConfig
 
+pytestmark = pytest.mark.backend_free
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").glob("*.py"))
 # Every flag the recipes took before the configuration was typed.

@@ -85,6 +85,7 @@ def test_validation_side_is_carved_from_the_training_folds(monkeypatch, tmp_path
     assert all_held == set(ds.groups)
 
 
+@pytest.mark.backend_free
 def test_format_features_hold_no_trace(tmp_path):
     a = synthetic_pages.render_page("normal", seed=3, width=600, height=426)
     b = synthetic_pages.render_page("normal", seed=3, width=600, height=426,
@@ -101,6 +102,7 @@ def test_format_features_hold_no_trace(tmp_path):
     assert np.abs(fa - fs).max() > 1.0  # the scanned look does
 
 
+@pytest.mark.backend_free
 @pytest.mark.parametrize("kind,channels", [("crop", 3), ("degrid", 1), ("binary", 1)])
 def test_format_removing_preprocess(kind, channels):
     small = synthetic_pages.render_page("mi", seed=1, width=553, height=393)

@@ -13,6 +13,8 @@ from keras_ecg.data.dataset import Dataset
 from keras_ecg.errors import DataError
 from keras_ecg.training import runner
 
+pytestmark = pytest.mark.backend_free
+
 
 def _record(folder, name="100", n=3600, nan_at=None):
     import wfdb

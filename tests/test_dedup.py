@@ -11,6 +11,8 @@ from PIL import Image
 from keras_ecg.data import images
 from keras_ecg.data.images import dedup, synthetic_pages
 
+pytestmark = pytest.mark.backend_free
+
 
 def test_sha256_file(tmp_path):
     p = tmp_path / "a.bin"

@@ -7,6 +7,8 @@ import pytest
 
 from keras_ecg.data.images import digitize, digitize_check, grid, panels, synthetic_pages
 
+pytestmark = pytest.mark.backend_free
+
 
 @pytest.mark.parametrize("layout,grid_on,cls", [
     ("3x4+1", True, "normal"),

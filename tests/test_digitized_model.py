@@ -29,6 +29,7 @@ def _synthetic_pages_made_once():
         yield
 
 
+@pytest.mark.backend_free
 def test_digitized_dataset_is_fixed_length_12_lead_and_cached(tmp_path):
     from PIL import Image
 

@@ -9,6 +9,9 @@ import pytest
 
 from docsgen import cli_reference, examples, results
 
+pytestmark = pytest.mark.backend_free
+
+
 mkdocs_exceptions = pytest.importorskip("mkdocs.exceptions", reason="the docs extra is not installed")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

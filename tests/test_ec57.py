@@ -8,6 +8,9 @@ import pytest
 from keras_ecg.errors import DataError
 from keras_ecg.evaluation import ec57
 
+pytestmark = pytest.mark.backend_free
+
+
 N, S, V, F, Q = range(5)
 
 

@@ -147,6 +147,7 @@ def test_errors_are_one_line(csv_model, records, pages, tmp_path):
     assert "nothing could be scored" in str(e.value) and "r9" in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.backend_free
 def test_real_mitbih_records(mitdb_dir, tmp_path):
     """The shipped DS1 model on two DS2 records: figures on reference and on detected beats."""
     assert _evaluate("pretrained:mitbih_beats", tmp_path / "ev", mitdb_dir / "100", mitdb_dir / "103") == 0

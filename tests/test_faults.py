@@ -69,6 +69,7 @@ def _synthetic_pages(n):
     return [synthetic_pages.render_page(synthetic_pages.CLASSES[i % 5], seed=500 + i) for i in range(n)]
 
 
+@pytest.mark.backend_free
 @pytest.mark.parametrize("source", ["synthetic", "real"])
 def test_copies_of_a_page_are_grouped_with_it_and_distinct_pages_are_not(source):
     originals = (_synthetic_pages if source == "synthetic" else _real_pages)(4)
@@ -84,6 +85,7 @@ def test_copies_of_a_page_are_grouped_with_it_and_distinct_pages_are_not(source)
     assert len(set(groups[:len(originals)])) == len(originals)  # ... and the originals apart
 
 
+@pytest.mark.backend_free
 def test_distinct_real_pages_stay_apart_even_in_grayscale():
     pages = _real_pages(12)
     gray = [_copy(p, gray=True) for p in pages]

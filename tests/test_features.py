@@ -6,6 +6,9 @@ import pytest
 from keras_ecg.data import splits, synthetic
 from keras_ecg.data.features import MutualInfoSelector
 
+pytestmark = pytest.mark.backend_free
+
+
 pytest.importorskip("sklearn")
 
 

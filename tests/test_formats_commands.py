@@ -130,6 +130,7 @@ def test_annotate_format_flag_refuses_unknown_formats(beat_model, files, tmp_pat
         cli.main(["annotate", str(beat_model), str(files["edf"]), "--out", str(tmp_path / "x"), "--format", "edf,hl7"])
 
 
+@pytest.mark.backend_free
 def test_digitize_writes_the_12_leads_as_a_dicom_12_lead_object(tmp_path):
     import pydicom
     import wfdb

@@ -7,6 +7,9 @@ from keras_ecg.data import record_file, signal_files
 from keras_ecg.data.formats import dicom
 from keras_ecg.errors import DataError
 
+pytestmark = pytest.mark.backend_free
+
+
 pydicom = pytest.importorskip("pydicom")
 
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]

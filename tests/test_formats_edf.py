@@ -9,6 +9,9 @@ from keras_ecg.data import record_file, signal_files
 from keras_ecg.data.formats import edf_plus
 from keras_ecg.errors import DataError
 
+pytestmark = pytest.mark.backend_free
+
+
 edfio = pytest.importorskip("edfio")
 
 

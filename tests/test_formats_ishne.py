@@ -14,6 +14,8 @@ from keras_ecg.data import chunked, record_file, synthetic, wfdb_io
 from keras_ecg.data.formats import ishne
 from keras_ecg.errors import DataError
 
+pytestmark = pytest.mark.backend_free
+
 
 def _crc_bitwise(data: bytes) -> int:
     """CRC-CCITT as the ISHNE standard states it (polynomial 0x1021, start 0xFFFF), bit by bit."""

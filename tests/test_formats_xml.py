@@ -15,6 +15,9 @@ from keras_ecg.data import synthetic, wfdb_io
 from keras_ecg.data.formats import _xml, aecg, muse
 from keras_ecg.errors import DataError
 
+pytestmark = pytest.mark.backend_free
+
+
 TWELVE = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 

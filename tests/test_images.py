@@ -93,6 +93,7 @@ def test_classes_subset_and_binary(tmp_path):
         images.load_folder(root, classes=["mi", "covid19"], binary=True, cache_dir=tmp_path / "c")
 
 
+@pytest.mark.backend_free
 def test_panels_and_grid_removed(tmp_path):
     root = _folder(tmp_path, size=(700, 497))
     ds = images.load_folder(root, preprocess="panels", panel_size=(32, 48), cache_dir=tmp_path / "c")
@@ -122,6 +123,7 @@ def test_preprocess_image_path_and_array(tmp_path):
         images.preprocess_image(blank, "panels")
 
 
+@pytest.mark.backend_free
 def test_cache_second_load_decodes_nothing(tmp_path):
     root = _folder(tmp_path, n=2)
     cache = tmp_path / "cache"
@@ -315,6 +317,7 @@ def test_lazy_loader_decodes_each_file_once(tmp_path):
 # ---------------------------------------------------------------- real data
 
 
+@pytest.mark.backend_free
 def test_real_folder_classes(ecg_images_dir):
     ds = images.load_folder(ecg_images_dir, image_size=32)
     counts = ds.meta["counts"]

@@ -14,6 +14,8 @@ from keras_ecg.data import chunked, record_file, synthetic, wfdb_io
 from keras_ecg.data import signal as S
 from keras_ecg.errors import DataError
 
+pytestmark = pytest.mark.backend_free
+
 
 @pytest.fixture(scope="module")
 def two_lead(tmp_path_factory):

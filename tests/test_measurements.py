@@ -7,6 +7,9 @@ import pytest
 
 from keras_ecg.data.images import measure_check, measurements
 
+pytestmark = pytest.mark.backend_free
+
+
 LEADS = measurements.LEADS12
 
 

@@ -8,6 +8,9 @@ import pytest
 
 from keras_ecg import evaluation as ev
 
+pytestmark = pytest.mark.backend_free
+
+
 NAMES3 = ["N", "S", "V"]
 
 

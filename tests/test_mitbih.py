@@ -12,6 +12,9 @@ import pytest
 
 from keras_ecg.data import mitbih, splits, synthetic
 
+pytestmark = pytest.mark.backend_free
+
+
 wfdb = pytest.importorskip("wfdb")
 
 FS = 360

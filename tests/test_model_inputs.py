@@ -7,6 +7,8 @@ from keras_ecg.card import WaveformPreprocessing
 from keras_ecg.data import model_inputs as W
 from keras_ecg.errors import DataError
 
+pytestmark = pytest.mark.backend_free
+
 
 def _csv(tmp_path, rows):
     path = tmp_path / "beats.csv"

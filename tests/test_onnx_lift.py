@@ -12,6 +12,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from keras_ecg.deploy import onnx_lift  # noqa: E402
 
+pytestmark = pytest.mark.backend_free
+
 
 def _options():
     return ort.SessionOptions()

@@ -18,6 +18,9 @@ from keras_ecg import cli
 from keras_ecg.data.images import digitize, orientation, synthetic_pages
 from keras_ecg.data.images import io as image_io
 
+pytestmark = pytest.mark.backend_free
+
+
 DATA = pathlib.Path(os.environ["KERAS_ECG_DATA"]) / "ecg_images" if os.environ.get("KERAS_ECG_DATA") else None
 KINDS = [dict(layout="3x4+1"), dict(layout="6x2+1"), dict(layout="6x2"), dict(layout="6x2+1", grid=False),
          dict(layout="3x4+1", look="scan")]

@@ -197,6 +197,7 @@ def _page(path, seed):
     return path
 
 
+@pytest.mark.backend_free
 def test_digitize_tells_two_pages_of_one_name_apart_and_a_failure_keeps_the_old_outputs(tmp_path, capsys):
     import wfdb
 

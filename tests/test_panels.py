@@ -9,6 +9,8 @@ import pytest
 from keras_ecg.data import images
 from keras_ecg.data.images import panels, synthetic_pages
 
+pytestmark = pytest.mark.backend_free
+
 
 def test_import_does_not_import_keras():
     import subprocess

@@ -107,6 +107,7 @@ def test_predict_cli_takes_pretrained(tmp_path, capsys):
     assert out["class_names"] == ["N", "S", "V", "F", "Q"] and out["results"][0]["beats"] > 20
 
 
+@pytest.mark.backend_free
 def test_fresh_clone_demo_without_data(offline, tmp_path, capsys):
     """Issue 12 item 4: no data anywhere; a synthetic record annotated by the shipped beat model."""
     assert cli.main(["synth-record", str(tmp_path / "demo" / "synth"), "--minutes", "2"]) == 0

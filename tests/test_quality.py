@@ -6,6 +6,8 @@ import pytest
 from keras_ecg.data import quality as Q
 from keras_ecg.data import synthetic
 
+pytestmark = pytest.mark.backend_free
+
 
 def _ecg(seconds=60, fs=360, seed=0):
     sig, peaks, _ = synthetic.record(seconds, fs, seed=seed, class_probs=[1, 0, 0, 0, 0])

@@ -10,6 +10,7 @@ from keras_ecg import evaluation as ev
 NAMES3 = ["N", "S", "V"]
 
 
+@pytest.mark.backend_free
 def test_synthetic_warning_in_both_files(tmp_path):
     from keras_ecg.data.dataset import Dataset
 
@@ -39,6 +40,7 @@ def test_synthetic_warning_in_both_files(tmp_path):
     assert {"keras", "numpy", "keras_ecg", rep["backend"]} <= set(rep["versions"])
 
 
+@pytest.mark.backend_free
 @pytest.mark.parametrize("shape", [(6, 8, 8, 1), (6, 8, 8, 3), (6, 3, 8, 8, 1)])
 def test_example_plots_images_and_panels(tmp_path, shape):
     x = np.random.default_rng(0).random(shape).astype("float32")

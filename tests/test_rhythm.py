@@ -13,6 +13,9 @@ from keras_ecg.evaluation import rhythm as RM
 from keras_ecg.rhythm import af
 from keras_ecg.rhythm import episodes as E
 
+pytestmark = pytest.mark.backend_free
+
+
 NAMES = ["N", "S", "V", "F", "Q"]
 
 

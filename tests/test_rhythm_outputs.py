@@ -19,6 +19,9 @@ from keras_ecg.deploy import annotate as A
 from keras_ecg.deploy import commands, record_rhythm, rhythm_files, strip_chart, summary
 from keras_ecg.rhythm import Episode, RhythmConfig, beats_in
 
+pytestmark = pytest.mark.backend_free
+
+
 FS = 250.0
 DURATION = 180.0
 AF = (60.0, 120.0)

@@ -222,6 +222,7 @@ def test_onnx_twin_is_served_and_agrees_with_predict(record):
     assert r.json()["results"][0] == json.loads(json.dumps(want))
 
 
+@pytest.mark.backend_free
 def test_the_command_serves_on_this_machine(tmp_path):
     """``keras-ecg serve`` itself: listens on 127.0.0.1, loads the model, answers /healthz and /v1/models."""
     import os

@@ -65,6 +65,7 @@ def _same_summary(got, want_path, name):
     assert got == want
 
 
+@pytest.mark.backend_free
 def test_annotate_gives_the_files_and_beats_of_the_command(client, rec, tmp_path):
     r = client.post("/v1/annotate", files=_hea_dat(rec))
     assert r.status_code == 200, r.text
@@ -153,6 +154,7 @@ def test_explain_a_page_and_beats_as_the_command_does(page_model, page, beat_mod
     assert r.status_code == 422 and "gradcam" in r.json()["detail"]
 
 
+@pytest.mark.backend_free
 def test_content_decides_not_the_name(client, rec, tmp_path):
     edf_as_csv = tmp_path / "x.csv"
     edf_as_csv.write_bytes(b"0       " + b" " * 176 + b"768     " + b" " * 60)
@@ -193,6 +195,7 @@ def test_duration_limit_reads_the_header(shipped, rec, tmp_path):
     assert c.get("/healthz").status_code == 200
 
 
+@pytest.mark.backend_free
 def test_a_request_over_its_time_limit_is_504_and_the_service_goes_on(shipped, rec):
     app = A.create_app(shipped, request_timeout_s=0.05)
     c = TestClient(app)
@@ -240,6 +243,7 @@ def test_results_expire_are_bounded_and_go_with_the_service(tmp_path):
     assert not store.root.exists()
 
 
+@pytest.mark.backend_free
 def test_results_are_404_after_their_time(shipped, rec):
     app = A.create_app(shipped, results_ttl_s=0.3)
     with TestClient(app) as c:
@@ -282,6 +286,7 @@ def test_concurrent_requests_all_answer(client, rec):
     assert out == [200, 200, 200]
 
 
+@pytest.mark.backend_free
 def test_recordings_read_by_content_through_the_service_as_the_commands_read_them(client, rec, tmp_path):
     """An ISHNE Holter and a DICOM waveform upload are annotated as `keras-ecg annotate` annotates them; their
     patient fields never reach an answer or a served file; a name claiming another format is a 415."""

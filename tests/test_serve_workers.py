@@ -17,6 +17,8 @@ pytest.importorskip("uvicorn")
 
 from test_viewer_browser import MODEL, ROOT, _free_port  # noqa: E402
 
+pytestmark = pytest.mark.backend_free
+
 
 def _ppid(pid: int) -> int:
     stat = pathlib.Path(f"/proc/{pid}/stat").read_text()

@@ -1,10 +1,13 @@
 """Shape features: how a beat differs from the patient's causal template (keras_ecg.data.shape)."""
 
 import numpy as np
+import pytest
 
 from keras_ecg import card as C
 from keras_ecg.data import beats as B
 from keras_ecg.data import shape as SH
+
+pytestmark = pytest.mark.backend_free
 
 
 def _beats(n=6, window=126, before=45, seed=0):

@@ -7,6 +7,8 @@ import pytest
 
 from keras_ecg.data import signal, synthetic
 
+pytestmark = pytest.mark.backend_free
+
 
 def tone(freq, fs, seconds=10.0):
     t = np.arange(int(fs * seconds)) / fs

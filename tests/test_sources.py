@@ -7,6 +7,8 @@ import pytest
 
 from keras_ecg.training import sources
 
+pytestmark = pytest.mark.backend_free
+
 
 def test_resolve_order(tmp_path, monkeypatch, offline):
     mitdb = tmp_path / "root" / "mitdb"

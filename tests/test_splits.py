@@ -5,6 +5,8 @@ import pytest
 
 from keras_ecg.data import Dataset, splits, synthetic
 
+pytestmark = pytest.mark.backend_free
+
 
 def fake_mitbih(rng, per_record=30):
     """Items grouped by MIT-BIH record names, with every class in several records."""

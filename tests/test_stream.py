@@ -285,6 +285,7 @@ def test_rhythm_changes_as_they_come_match_the_whole_record(burst):
         assert abs(s1 - s2) <= 2 * fs  # within about two beats
 
 
+@pytest.mark.backend_free
 def test_benchmark_streams_through_a_real_uvicorn_server(tmp_path):
     """benchmarks/stream_latency.py in a tiny mode: uvicorn's WebSocket on 127.0.0.1, two streams at once."""
     root = pathlib.Path(__file__).resolve().parents[1]
@@ -305,6 +306,7 @@ def test_benchmark_streams_through_a_real_uvicorn_server(tmp_path):
     assert "| 2 |" in (tmp_path / "sl.md").read_text()
 
 
+@pytest.mark.backend_free
 @pytest.mark.real_data
 def test_record_100_piece_by_piece_agrees_with_annotate(mitdb_dir):
     clf = R.load("pretrained:mitbih_beats", "auto")
@@ -314,6 +316,7 @@ def test_record_100_piece_by_piece_agrees_with_annotate(mitdb_dir):
     assert np.percentile(delays, 99) < 2.0 + live.LOOKAHEAD_S + live.STEP_S
 
 
+@pytest.mark.backend_free
 @pytest.mark.real_data
 @pytest.mark.parametrize("chunk", [37, 1000])
 def test_record_100_streams_as_annotate_annotates_it(mitdb_dir, chunk):

@@ -5,6 +5,8 @@ import pytest
 
 from keras_ecg.data import splits, synthetic
 
+pytestmark = pytest.mark.backend_free
+
 
 def test_beats_contract_and_determinism():
     ds = synthetic.beats(n_per_class=30, seed=3)

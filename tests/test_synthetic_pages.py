@@ -5,6 +5,8 @@ import pytest
 
 from keras_ecg.data.images import panels, synthetic_pages
 
+pytestmark = pytest.mark.backend_free
+
 
 def test_render_page_basics():
     page = synthetic_pages.render_page("normal", seed=0)

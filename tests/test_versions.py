@@ -2,7 +2,11 @@
 
 from importlib import metadata
 
+import pytest
+
 from keras_ecg import versions
+
+pytestmark = pytest.mark.backend_free
 
 
 def test_package_versions_reads_installed_metadata():

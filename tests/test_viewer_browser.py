@@ -22,6 +22,9 @@ import urllib.request
 
 import pytest
 
+pytestmark = pytest.mark.backend_free
+
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL = ROOT / "saved_models" / "mitbih_beats"

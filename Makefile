@@ -1,7 +1,7 @@
 # Set-up on a fresh machine with Python 3.11 and the package registries:
 #   make run    create .venv when missing, install the pinned versions, run the main job
-#   make test   create .venv when missing, build the docs once (make docs), run their examples once, then the
-#               whole suite once per backend
+#   make test   create .venv when missing, build the docs once (make docs), run their examples once, the tests
+#               that use no Keras backend once, then the rest of the suite once per backend
 #   make docs   build the documentation site into site/ with warnings as errors (mkdocs build --strict)
 PYTHON ?= python3
 VENV ?= .venv
@@ -33,7 +33,9 @@ docs: install
 	  echo "=== make docs took $$(( $$(date +%s) - start )) s (site/) ==="
 
 # The docs once, then their examples once (commands a user types, not backend tests:
-# tests/test_docs_examples.py, spread over the workers test by test), then one pytest run per backend.
+# tests/test_docs_examples.py, spread over the workers test by test), then the tests marked backend_free once
+# with every backend import made to fail (tests/conftest.py: KERAS_ECG_TEST_NO_BACKEND), then the other tests
+# once per backend.
 # Every step runs even if an earlier one fails; each prints its time, after one line on how fast the machine
 # is at that moment (benchmarks/cpu_reference.py: a shared VM's speed varies by a third between runs).
 test: install
@@ -42,10 +44,14 @@ test: install
 	KERAS_ECG_DOCS_EXAMPLES=1 $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS) \
 	  tests/test_docs_examples.py || status=1; \
 	echo "=== the examples took $$(( $$(date +%s) - start )) s ==="; \
+	echo "=== the tests that use no Keras backend ==="; $(PY) benchmarks/cpu_reference.py; start=$$(date +%s); \
+	env -u KERAS_BACKEND KERAS_ECG_TEST_NO_BACKEND=1 $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) \
+	  --dist loadfile -m backend_free $(PYTEST_ARGS) || status=1; \
+	echo "=== the tests that use no Keras backend took $$(( $$(date +%s) - start )) s ==="; \
 	for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; $(PY) benchmarks/cpu_reference.py; start=$$(date +%s); \
-	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) \
-	    || status=1; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile \
+	    -m "not backend_free" $(PYTEST_ARGS) || status=1; \
 	  echo "=== KERAS_BACKEND=$$b took $$(( $$(date +%s) - start )) s ==="; \
 	done; exit $$status
 

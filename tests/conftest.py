@@ -113,13 +113,14 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_ECG_OFFLINE", "1")
 
 
-# The longest files first (about 20-100 s each, measured with --durations on 2 Xeon cores), in that order,
+# The longest files first (about 15-110 s each in the JAX run, --durations on 2 Xeon cores), in that order,
 # then the rest as collected: with two xdist workers taking one file at a time (--dist loadfile), a long file
 # started last would leave one worker idle while the other finishes it.
-LONGEST_FIRST = ("test_models.py", "test_backend_choice.py", "test_cv.py", "test_digitized_model.py",
-                 "test_pretrained.py", "test_stream.py", "test_runner.py", "test_bundle.py", "test_explain.py",
-                 "test_benchmarks.py", "test_export.py", "test_multihost.py", "test_run_folder.py",
-                 "test_serve_annotate.py", "test_viewer_browser.py", "test_calibration.py")
+LONGEST_FIRST = ("test_models.py", "test_explain.py", "test_digitized_model.py", "test_pretrained.py",
+                 "test_runner.py", "test_layers.py", "test_bundle.py", "test_export.py", "test_multihost.py",
+                 "test_card.py", "test_backend_choice.py", "test_cv.py", "test_distributed.py",
+                 "test_formats_commands.py", "test_benchmarks.py", "test_calibration.py",
+                 "test_viewer_browser.py", "test_stream.py", "test_panels.py")
 
 
 def pytest_ignore_collect(collection_path, config):

@@ -1,6 +1,7 @@
 """Every registered model on the current backend (KERAS_BACKEND)."""
 
 import copy
+import functools
 import os
 import subprocess
 import sys
@@ -34,14 +35,26 @@ def test_registry_covers_the_product():
     assert set(keras_ecg.list_models(input_kind="panels")) >= {"td_cnn", "cnn3d"}
 
 
+@functools.cache
+def first_size(name):
+    """The model of ``name`` at the first input size, an input and its outputs: built and run once for the tests
+    that check or compare with them."""
+    model = small_model(name)
+    x = sample_input(name, batch=3)
+    return model, x, outputs(model, x)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_builds_at_two_sizes_with_finite_probabilities(name):
     for index in (0, 1):
-        model = small_model(name, index)
+        if index == 0:
+            model, x, y = first_size(name)
+        else:
+            model = small_model(name, index)
+            x = sample_input(name, batch=3, shape_index=index)
+            y = outputs(model, x)
         assert isinstance(model, keras.Model)
         assert not model.compiled, "build() must return an uncompiled model"
-        x = sample_input(name, batch=3, shape_index=index)
-        y = outputs(model, x)
         assert y.shape == (3, NUM_CLASSES)
         assert np.all(np.isfinite(y))
         np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-5)
@@ -87,23 +100,21 @@ def test_a_few_training_steps_lower_the_loss(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_config_round_trip(name):
-    model = small_model(name)
+    model, x, y = first_size(name)
     config = model.get_config()
     clone = type(model).from_config(copy.deepcopy(config))  # from_config consumes its dict
     assert clone.get_config() == config
     clone.set_weights(model.get_weights())
-    x = sample_input(name)
-    np.testing.assert_allclose(outputs(clone, x), outputs(model, x), atol=1e-6)
+    np.testing.assert_allclose(outputs(clone, x), y, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_keras_file_reload_gives_identical_outputs(name, tmp_path):
-    model = small_model(name)
+    model, x, y = first_size(name)
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras_ecg.load_model(path)
-    x = sample_input(name)
-    np.testing.assert_array_equal(outputs(loaded, x), outputs(model, x))
+    np.testing.assert_array_equal(outputs(loaded, x), y)
 
 
 def test_no_lambda_layers_and_custom_layers_are_registered():
@@ -114,7 +125,7 @@ def test_no_lambda_layers_and_custom_layers_are_registered():
         layer = cls(name="x")
         assert cls.from_config(layer.get_config()).get_config() == layer.get_config()
     for name in MODELS:
-        stack = list(small_model(name).layers)
+        stack = list(first_size(name)[0].layers)
         while stack:
             layer = stack.pop()
             assert not isinstance(layer, keras.layers.Lambda), f"{name} uses a Lambda layer"

@@ -46,11 +46,12 @@ if os.environ.get("KERAS_ECG_TEST_NO_BACKEND"):
     import sys
 
     _blocker = pathlib.Path(__file__).with_name("no_backend") / "sitecustomize.py"
-    _loaded = [m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules]
+    _spec = importlib.util.spec_from_file_location("keras_ecg_test_no_backend", _blocker)
+    _module = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_module)
+    _loaded = [m for m in _module.BACKEND_MODULES if m in sys.modules]
     if _loaded:
         raise pytest.UsageError(f"KERAS_ECG_TEST_NO_BACKEND: {', '.join(_loaded)} imported before the tests")
-    _spec = importlib.util.spec_from_file_location("keras_ecg_test_no_backend", _blocker)
-    _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(_blocker.parent), os.environ.get("PYTHONPATH")) if p)
 
 
